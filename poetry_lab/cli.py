@@ -1,0 +1,192 @@
+"""python -m poetry_lab {train, generate, evaluate, corpora}: a thin shell over the library.
+
+User errors print one line to stderr and exit with status 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+from poetry_lab.errors import PoetryLabError
+
+LN2 = math.log(2)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got '{text}'") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m poetry_lab", description="Train and explore character-level poetry models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model on one or more text files (or bundled corpus names)")
+    t.add_argument("corpus", nargs="+", help="text files or bundled corpus names (see: corpora list)")
+    t.add_argument("--out", required=True, type=Path, help="directory for model.safetensors and metrics.csv")
+    limit = t.add_mutually_exclusive_group()
+    limit.add_argument("--minutes", type=float, help="wall-clock budget (evaluations included)")
+    limit.add_argument("--epochs", type=float, help="passes over the training text")
+    t.add_argument("--preset", default=None, help="quick, balanced (default) or thorough")
+    t.add_argument("--hidden", type=int)
+    t.add_argument("--layers", type=int)
+    t.add_argument("--cell", choices=["lstm", "gru"])
+    t.add_argument("--dropout", type=float)
+    t.add_argument("--emb", type=int, dest="emb_dim")
+    t.add_argument("--seq-len", type=int)
+    t.add_argument("--batch", type=int, dest="batch_size")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--patience", type=int, help="evaluations without improvement before stopping early")
+    t.add_argument("--eval-every", type=float, dest="eval_every_s", help="seconds between evaluations")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--lowercase", action="store_true", help="lowercase the text first (as the tutorials did)")
+    t.add_argument("--val-fraction", type=float, default=0.1)
+    t.add_argument("--from", dest="base", type=Path, help="fine-tune this model file instead of starting from scratch")
+    t.add_argument("--no-samples", action="store_true", help="do not print samples at each evaluation")
+
+    g = sub.add_parser("generate", help="write poems with a trained model")
+    g.add_argument("model", type=Path)
+    g.add_argument("--prompt", default="")
+    g.add_argument("--temperatures", type=_floats, default=[0.2, 0.5, 1.0])
+    length = g.add_mutually_exclusive_group()
+    length.add_argument("--chars", type=int, default=None)
+    length.add_argument("--lines", type=int, default=None)
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("evaluate", help="mean cross-entropy of a model over a text file")
+    e.add_argument("model", type=Path)
+    e.add_argument("textfile")
+    e.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("corpora", help="list or fetch the bundled public-domain corpora")
+    csub = c.add_subparsers(dest="corpora_command", required=True)
+    csub.add_parser("list", help="show the catalog and which corpora are on this machine")
+    f = csub.add_parser("fetch", help="rebuild a corpus from its public source (sonnets, milton)")
+    f.add_argument("name")
+    return p
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from poetry_lab.checkpoint import save_model
+    from poetry_lab.corpus import load_corpus
+    from poetry_lab.presets import DEFAULT_PRESET, get_preset
+    from poetry_lab.sampling import SampleConfig, sample
+    from poetry_lab.train import TrainConfig
+    from poetry_lab.training_run import prepare_run, training_facts
+
+    preset = get_preset(args.preset or DEFAULT_PRESET)
+    model_cfg = {**preset.model, **{k: getattr(args, k) for k in ("hidden", "layers", "cell", "dropout", "emb_dim") if getattr(args, k) is not None}}
+    train_kw = {**preset.train, "seed": args.seed}
+    for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s"):
+        if getattr(args, k) is not None:
+            train_kw[k] = getattr(args, k)
+    if args.epochs is not None:
+        train_kw.update(epochs=args.epochs, minutes=None)
+    elif args.minutes is not None:
+        train_kw["minutes"] = args.minutes
+    corpus = load_corpus(args.corpus, lowercase=args.lowercase)
+    run = prepare_run(corpus, model_cfg, TrainConfig(**train_kw), base=str(args.base) if args.base else None, val_fraction=args.val_fraction)
+    st = corpus.stats
+    model = run.bundle.model
+    print(f"corpus: {corpus.name}: {st.chars:,} chars, {st.distinct_chars} distinct, {st.words:,} words, {st.lines:,} lines, {st.poems:,} poems")
+    print(f"split: {len(run.train_text):,} train / {len(run.val_text):,} validation chars; model: {model.config.cell.upper()} "
+          f"{model.config.layers}x{model.config.hidden}, {model.num_params():,} parameters")
+    args.out.mkdir(parents=True, exist_ok=True)
+    metrics_path = args.out / "metrics.csv"
+    fields = ["step", "epoch", "elapsed_s", "lr", "train_loss", "val_loss", "train_bpc", "val_bpc"]
+    with metrics_path.open("w", newline="") as fh:
+        csv.writer(fh).writerow(fields)
+    tc = run.trainer.config
+    total = tc.epochs * run.trainer.steps_per_epoch if tc.epochs else tc.max_steps
+    bar = tqdm(total=int(total) if total else None, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def on_step(trainer, p):
+        bar.update(1)
+        bar.set_postfix(loss=f"{p.train_loss:.3f}", best=f"{p.best_val:.3f}" if p.best_val else "-")
+
+    def on_eval(trainer, p):
+        row = [p.step, f"{p.epoch:.3f}", f"{p.elapsed:.1f}", f"{p.lr:.2e}", f"{p.train_loss:.4f}", f"{p.val_loss:.4f}",
+               f"{p.train_loss / LN2:.4f}", f"{p.val_loss / LN2:.4f}"]
+        with metrics_path.open("a", newline="") as fh:
+            csv.writer(fh).writerow(row)
+        bar.write(f"step {p.step:>6} | epoch {p.epoch:5.2f} | {p.elapsed:6.0f}s | train {p.train_loss:.3f} nats ({p.train_loss / LN2:.3f} bits)"
+                  f" | val {p.val_loss:.3f} nats ({p.val_loss / LN2:.3f} bits) | best {p.best_val:.3f}")
+        if not args.no_samples:
+            for s in sample(trainer.model, run.bundle.vocab, "", SampleConfig(temperatures=(0.5, 1.0), max_chars=160, seed=p.step)):
+                bar.write(f"  [T={s.temperature:g}] " + s.continuation.replace("\n", "\n           "))
+            trainer.model.train()
+
+    run.trainer.add_callback("on_step", on_step)
+    run.trainer.add_callback("on_eval", on_eval)
+    result = run.trainer.fit()
+    bar.close()
+    run.bundle.facts = training_facts(run, result)
+    path = save_model(args.out / "model.safetensors", run.bundle)
+    best = "n/a" if result.best_val is None else f"{result.best_val:.4f} nats ({result.best_val / LN2:.4f} bits) per char"
+    print(f"done ({result.stop_reason}) after {result.steps} steps, {result.elapsed:.0f}s: best validation loss {best}")
+    print(f"saved {path} and {metrics_path}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from poetry_lab.checkpoint import load_model
+    from poetry_lab.sampling import SampleConfig, sample
+
+    bundle = load_model(args.model)
+    chars = args.chars if args.chars is not None else (2000 if args.lines else 400)
+    cfg = SampleConfig(temperatures=args.temperatures, max_chars=chars, lines=args.lines, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    samples = sample(bundle.model, bundle.vocab, args.prompt, cfg)
+    if samples and samples[0].unknown_chars:
+        print(f"note: the model has never seen {''.join(samples[0].unknown_chars)!r}; it reads them as unknown", file=sys.stderr)
+    if args.json:
+        print(json.dumps([{"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4)} for s in samples], ensure_ascii=False, indent=2))
+    else:
+        for s in samples:
+            print(f"=== temperature {s.temperature:g} ===\n{s.text.rstrip()}\n")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from poetry_lab.checkpoint import load_model
+    from poetry_lab.corpus import load_corpus
+    from poetry_lab.train import evaluate
+
+    bundle = load_model(args.model)
+    text = load_corpus([args.textfile]).text
+    nats = evaluate(bundle.model, bundle.vocab.encode(text), streams=1)
+    out = {"nats_per_char": nats, "bits_per_char": nats / LN2, "chars": len(text)}
+    print(json.dumps(out) if args.json else f"{nats:.4f} nats/char  {nats / LN2:.4f} bits/char  over {len(text):,} chars")
+    return 0
+
+
+def cmd_corpora(args: argparse.Namespace) -> int:
+    from poetry_lab import catalog
+
+    if args.corpora_command == "list":
+        print(catalog.format_catalog_table(catalog.available_corpora()))
+    else:
+        path = catalog.fetch_corpus(args.name)
+        print(f"fetched {args.name}: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate, "corpora": cmd_corpora}
+    try:
+        return handlers[args.command](args)
+    except PoetryLabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,222 @@
+"""Reading a poet's text: decoding, normalising, splitting into poems, statistics and the split.
+
+Everything here works on plain strings; nothing knows about models or the UI.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from poetry_lab.errors import PoetryLabError
+
+# Signatures of file types a poet might upload by mistake (renamed to .txt or not).
+_BINARY_MAGIC = {
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a zip archive (or a Word/OpenOffice document)",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"\x1f\x8b": "a gzip archive",
+    b"{\\rtf": "an RTF document",
+    b"\xd0\xcf\x11\xe0": "an old Word/Excel document",
+    b"7z\xbc\xaf": "a 7-zip archive",
+    b"Rar!": "a RAR archive",
+}
+# Control characters other than tab and newline carry no poetry; they are dropped.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")
+_ROMAN = re.compile(r"^\s*[IVXLCDM]+\.?\s*$")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+
+def decode_bytes(data: bytes, name: str = "the file") -> str:
+    """Decode an uploaded file to text: UTF-8 (with or without BOM), UTF-16, Latin-1/cp1252, ...
+
+    Raises PoetryLabError for empty, binary or undecodable input.
+    """
+    if not data.strip():
+        raise PoetryLabError(f"{name} is empty: there is no text in it.")
+    for magic, what in _BINARY_MAGIC.items():
+        if data.startswith(magic):
+            raise PoetryLabError(f"{name} looks like {what}, not plain text. Save your poems as a .txt file.")
+    text = _decode(data)
+    if text is None or _looks_binary(text):
+        raise PoetryLabError(f"{name} is not readable text (it may be a binary file). Save your poems as plain text.")
+    return text
+
+
+def _decode(data: bytes) -> str | None:
+    # BOMs are unambiguous; charset detection is for everything else.
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                break
+    utf16 = _utf16_without_bom(data)
+    if utf16 is not None:
+        return utf16
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data).best()
+    return None if best is None else str(best)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 without a BOM shows as a zero byte in every other position for Latin text."""
+    sample = data[:4096]
+    if len(sample) < 4 or sample.count(0) < len(sample) // 4:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    codec = "utf-16-le" if odd > 3 * even else "utf-16-be" if even > 3 * odd else None
+    if codec is None:
+        return None
+    try:
+        return data[: len(data) // 2 * 2].decode(codec)
+    except UnicodeDecodeError:
+        return None
+
+
+def _looks_binary(text: str) -> bool:
+    if not text:
+        return True
+    bad = sum(1 for c in text[:20000] if unicodedata.category(c) in ("Cc", "Co", "Cn") and c not in "\n\r\t")
+    return bad > 0.05 * min(len(text), 20000)
+
+
+def normalise(text: str, lowercase: bool = False) -> str:
+    """Unify line endings, apply NFC, drop control characters and trailing spaces; keep indentation."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub("", text)
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    text = re.sub(r"\n{4,}", "\n\n\n", text).strip("\n")
+    if lowercase:
+        text = text.lower()
+    return text + "\n" if text else ""
+
+
+def _is_heading(block: str) -> bool:
+    """A one- or two-line block that names the poem below it: a Roman numeral or a title in capitals."""
+    lines = block.split("\n")
+    if len(lines) > 2:
+        return False
+    first = lines[0].strip()
+    if _ROMAN.match(first) or re.fullmatch(r"\d+\.?", first):
+        return True
+    letters = [c for c in block if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters) and len(block) <= 80
+
+
+def split_poems(text: str) -> list[str]:
+    """Blank-line blocks; a heading block (numeral or capitalised title) is joined to the block after it."""
+    blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", text) if b.strip()]
+    poems: list[str] = []
+    pending: list[str] = []
+    for block in blocks:
+        if _is_heading(block):
+            pending.append(block)
+            continue
+        poems.append("\n".join(pending + [block]))
+        pending = []
+    if pending:
+        poems.append("\n".join(pending))
+    return poems
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    chars: int
+    distinct_chars: int
+    words: int
+    lines: int
+    poems: int
+
+
+@dataclass
+class Corpus:
+    """A normalised text with its poems. `is_verse` decides how the validation split is cut."""
+
+    text: str
+    name: str = "pasted text"
+    poems: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.poems:
+            self.poems = split_poems(self.text)
+
+    @property
+    def stats(self) -> CorpusStats:
+        return CorpusStats(
+            chars=len(self.text),
+            distinct_chars=len(set(self.text)),
+            words=len(_WORD.findall(self.text)),
+            lines=self.text.count("\n"),
+            poems=len(self.poems),
+        )
+
+    @property
+    def is_verse(self) -> bool:
+        """Short lines and several blocks: poems. Hard-wrapped prose has long, even lines."""
+        lines = [ln for ln in self.text.split("\n") if ln.strip()]
+        if len(self.poems) < 4 or not lines:
+            return False
+        lengths = sorted(len(ln) for ln in lines)
+        return lengths[len(lengths) // 2] <= 56
+
+    def split(self, val_fraction: float = 0.1) -> tuple[str, str]:
+        """Train and validation texts: the last whole poems (verse) or a contiguous tail (prose).
+
+        The cut is never inside a poem, so validation text is unseen text, not shuffled characters.
+        """
+        if not 0.0 < val_fraction < 1.0:
+            raise PoetryLabError("The validation share must be between 0 and 1.")
+        target = int(len(self.text) * (1.0 - val_fraction))
+        if self.is_verse:
+            starts = [m.end() for m in re.finditer(r"\n\s*\n", self.text)]
+            cut = min(starts, key=lambda s: abs(s - target)) if starts else target
+        else:
+            nl = self.text.rfind("\n", 0, target)
+            cut = nl + 1 if nl > target * 0.9 else target
+        train, val = self.text[:cut], self.text[cut:]
+        if not train.strip() or not val.strip():
+            train, val = self.text[:target], self.text[target:]
+        return train, val
+
+
+def read_sources(paths: list[str | Path] | tuple = (), text: str | None = None) -> list[tuple[str, str]]:
+    """(name, raw text) for each file and for pasted text. Catalog names work where paths do."""
+    from poetry_lab.catalog import resolve_corpus  # late: the catalog is optional for pasted text
+
+    parts: list[tuple[str, str]] = []
+    for p in paths:
+        path = resolve_corpus(p)
+        if path.suffix == ".gz":
+            import gzip
+
+            data = gzip.decompress(path.read_bytes())
+        else:
+            data = path.read_bytes()
+        parts.append((path.name, decode_bytes(data, name=f"'{path.name}'")))
+    if text is not None and text.strip():
+        parts.append(("pasted text", text))
+    if not parts:
+        raise PoetryLabError("There is no text yet: upload a .txt or .md file, or paste some poems.")
+    return parts
+
+
+def load_corpus(paths: list[str | Path] | tuple = (), text: str | None = None, lowercase: bool = False) -> Corpus:
+    """Read files and/or pasted text into one Corpus; files are separated by a blank line."""
+    parts = read_sources(paths, text)
+    normalised = [normalise(t, lowercase) for _, t in parts]
+    joined = "\n".join(t for t in normalised if t)
+    if not joined.strip():
+        raise PoetryLabError("The text is empty once blank space and control characters are removed.")
+    name = ", ".join(n for n, _ in parts)
+    return Corpus(text=joined, name=name)

@@ -1,0 +1,123 @@
+"""CharLSTM: embedding -> N recurrent layers (LSTM or GRU) -> linear head. No I/O here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# State: for LSTM a list of (h, c) per layer, for GRU a list of h per layer; each (B, H).
+State = list
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    cell: str = "lstm"  # "lstm" or "gru"
+    emb_dim: int = 64  # small: a character carries little meaning on its own
+    hidden: int = 256  # one wide layer buys the most quality per CPU-minute here (PERF-NOTES)
+    layers: int = 1
+    dropout: float = 0.1  # on the embedding output, between layers and before the head
+
+    def __post_init__(self) -> None:
+        if self.cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru', got {self.cell!r}")
+        if self.vocab_size < 2 or self.emb_dim < 1 or self.hidden < 1 or self.layers < 1:
+            raise ValueError("vocab_size, emb_dim, hidden and layers must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class CharLSTM(nn.Module):
+    """The one model contract: forward(idx, targets=None, state=None) -> (logits, loss, state).
+
+    Layers are separate single-layer nn.LSTM/nn.GRU modules so that dropout between them can use
+    an explicit generator (`dropout_generator`) instead of the process-wide random state.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        rnn_cls = nn.LSTM if config.cell == "lstm" else nn.GRU
+        self.embed = nn.Embedding(config.vocab_size, config.emb_dim)
+        sizes = [config.emb_dim] + [config.hidden] * config.layers
+        self.rnns = nn.ModuleList(rnn_cls(sizes[i], sizes[i + 1], batch_first=True) for i in range(config.layers))
+        self.head = nn.Linear(config.hidden, config.vocab_size)
+        self.dropout_generator: torch.Generator | None = None
+
+    @torch.no_grad()
+    def init_weights(self, generator: torch.Generator | None = None) -> None:
+        """Uniform(+-1/sqrt(H)) like PyTorch's default, from an explicit generator; LSTM forget bias 1."""
+        H = self.config.hidden
+        for p in self.parameters():
+            bound = 1.0 / math.sqrt(H)
+            p.uniform_(-bound, bound, generator=generator)
+        self.embed.weight.normal_(0.0, 1.0, generator=generator)
+        if self.config.cell == "lstm":
+            for rnn in self.rnns:  # gate order i, f, g, o: the forget gate starts open
+                rnn.bias_ih_l0[H : 2 * H].fill_(1.0)
+                rnn.bias_hh_l0[H : 2 * H].zero_()
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.config.dropout
+        if not self.training or p == 0.0:
+            return x
+        g = self.dropout_generator
+        if g is None or g.device != x.device:
+            return F.dropout(x, p, True)
+        mask = torch.empty_like(x).bernoulli_(1.0 - p, generator=g)
+        return x * mask / (1.0 - p)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, state: State | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, State]:
+        """idx (B, T) int64 -> logits (B, T, V); loss is the mean cross-entropy over all positions."""
+        x = self._drop(self.embed(idx))  # (B, T, E)
+        new_state: State = []
+        for i, rnn in enumerate(self.rnns):
+            s = None if state is None else state[i]
+            if s is not None and self.config.cell == "lstm":
+                s = (s[0].unsqueeze(0), s[1].unsqueeze(0))  # nn.LSTM wants (1, B, H)
+            elif s is not None:
+                s = s.unsqueeze(0)
+            x, s_out = rnn(x, s)  # (B, T, H)
+            x = self._drop(x)
+            if self.config.cell == "lstm":
+                new_state.append((s_out[0].squeeze(0), s_out[1].squeeze(0)))
+            else:
+                new_state.append(s_out.squeeze(0))
+        logits = self.head(x)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return logits, loss, new_state
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph between chunks (truncated BPTT) while keeping the values."""
+    return [tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach() for s in state]
+
+
+def build_model(config: ModelConfig, seed: int | None = 0, device: torch.device | None = None) -> CharLSTM:
+    """A freshly initialised model; the same seed gives the same weights, without touching global RNG."""
+    model = CharLSTM(config)
+    g = torch.Generator()
+    if seed is not None:
+        g.manual_seed(seed)
+    else:
+        g.seed()
+    model.init_weights(g)
+    return model.to(device or pick_device())

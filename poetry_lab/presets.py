@@ -1,0 +1,50 @@
+"""Named training presets: a model size and training settings, described by what they cost here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    model: dict = field(default_factory=dict)  # ModelConfig fields
+    train: dict = field(default_factory=dict)  # TrainConfig fields
+
+
+# Measured on a 2-core CPU (PERF-NOTES and benchmarks/): one wide LSTM layer with a high learning
+# rate buys the most validation loss per minute; bigger models only pay off with more minutes.
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "quick",
+            "about 1 minute on a 2-core CPU: a first taste; best when fine-tuning the pretrained model",
+            model={"hidden": 256, "layers": 1, "emb_dim": 64, "dropout": 0.1},
+            train={"minutes": 1.0, "lr": 4e-3, "seq_len": 128, "batch_size": 64, "eval_every_s": 10.0},
+        ),
+        Preset(
+            "balanced",
+            "about 5 minutes on a 2-core CPU: good for 100k-1M characters",
+            model={"hidden": 256, "layers": 1, "emb_dim": 64, "dropout": 0.1},
+            train={"minutes": 5.0, "lr": 4e-3, "seq_len": 128, "batch_size": 64, "eval_every_s": 15.0},
+        ),
+        Preset(
+            "thorough",
+            "about 20 minutes on a 2-core CPU: a wider model for larger corpora",
+            model={"hidden": 512, "layers": 1, "emb_dim": 64, "dropout": 0.2},
+            train={"minutes": 20.0, "lr": 3e-3, "seq_len": 128, "batch_size": 64, "eval_every_s": 30.0},
+        ),
+    )
+}
+DEFAULT_PRESET = "balanced"
+
+
+def get_preset(name: str) -> Preset:
+    from poetry_lab.errors import PoetryLabError
+
+    try:
+        return PRESETS[name.lower()]
+    except KeyError:
+        raise PoetryLabError(f"Unknown preset '{name}'. Choose one of: {', '.join(PRESETS)}.") from None

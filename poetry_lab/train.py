@@ -1,0 +1,312 @@
+"""TrainConfig and a synchronous Trainer: every character is a target (char-rnn style).
+
+The text is laid out as B parallel streams; each step trains on the next T characters of every
+stream, with a loss on every position, and carries the hidden state into the next chunk (truncated
+BPTT). No threads, printing or UI here: callers observe through callbacks and stop via `stop()`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.model import CharLSTM, State, detach_state
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class TrainConfig:
+    seq_len: int = 128  # characters per chunk; the state carries context beyond it
+    batch_size: int = 64  # parallel streams
+    lr: float = 4e-3
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
+    warmup_steps: int = 30
+    weight_decay: float = 0.01  # on weight matrices only
+    beta1: float = 0.9
+    beta2: float = 0.99  # shorter memory than 0.999 suits short CPU runs
+    grad_clip: float = 1.0
+    minutes: float | None = 5.0  # wall-clock budget, evaluations included
+    epochs: float | None = None  # passes over the training text; whichever limit comes first
+    max_steps: int | None = None
+    eval_every_s: float = 15.0  # evaluate the whole validation split this often ...
+    eval_every_steps: int | None = None  # ... or every this many steps (repeatable runs)
+    patience: int | None = 6  # stop after this many evaluations without improvement
+    min_delta: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.seq_len < 2 or self.batch_size < 1:
+            raise PoetryLabError("Sequence length must be at least 2 and batch size at least 1.")
+        if not 0.0 < self.lr <= 1.0:
+            raise PoetryLabError(f"A learning rate of {self.lr} is out of range: use a value between 1e-5 and 0.05.")
+        if self.minutes is None and self.epochs is None and self.max_steps is None:
+            raise PoetryLabError("Give a time budget in minutes or a number of epochs.")
+        for name in ("minutes", "epochs"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise PoetryLabError(f"{name} must be positive.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Progress:
+    """What callbacks see. Losses are nats per character; `bits` converts."""
+
+    step: int
+    epoch: float
+    elapsed: float
+    lr: float
+    train_loss: float
+    val_loss: float | None = None
+    best_val: float | None = None
+    eta_s: float | None = None
+    chars_per_s: float = 0.0
+
+    @staticmethod
+    def bits(nats: float | None) -> float | None:
+        return None if nats is None else nats / LN2
+
+
+@dataclass
+class TrainResult:
+    best_val: float | None
+    best_step: int
+    steps: int
+    epochs: float
+    elapsed: float
+    stop_reason: str  # "budget", "epochs", "steps", "early_stop", "cancelled"
+    history: list[dict] = field(default_factory=list)
+
+
+def lr_at(step: int, progress: float, cfg: TrainConfig) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine from lr to lr*min_lr_ratio as progress goes 0 -> 1."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    p = min(max(progress, 0.0), 1.0)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def stream_layout(n_ids: int, batch_size: int, seq_len: int) -> tuple[int, int]:
+    """(streams, chunk length) that fit the text: short texts get fewer streams, then shorter chunks."""
+    n = n_ids - 1  # targets
+    if n < 8:
+        raise PoetryLabError("The text is too short to train on: give it at least a few lines of poetry.")
+    streams = max(1, min(batch_size, n // seq_len))
+    return streams, min(seq_len, n // streams)
+
+
+@torch.inference_mode()
+def evaluate(model: CharLSTM, ids: np.ndarray | torch.Tensor, streams: int = 32, chunk: int = 512) -> float:
+    """Mean cross-entropy (nats/char) over every character of `ids` predicted from those before it.
+
+    The text is cut into `streams` contiguous pieces evaluated side by side; only each piece's first
+    character lacks its left context, a negligible effect for long texts (streams=1 is exact).
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    n = ids.numel() - 1
+    if n < 1:
+        raise PoetryLabError("The text is too short to evaluate: it needs at least two characters.")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    streams = max(1, min(streams, n // 64 or 1))
+    L = n // streams
+    total, count = 0.0, 0
+    pieces = [(ids[: streams * L].view(streams, L), ids[1 : streams * L + 1].view(streams, L))]
+    if streams * L < n:  # the leftover tail, as one more stream
+        pieces.append((ids[streams * L : n].view(1, -1), ids[streams * L + 1 : n + 1].view(1, -1)))
+    for X, Y in pieces:
+        state: State | None = None
+        for t in range(0, X.size(1), chunk):
+            x, y = X[:, t : t + chunk].to(device), Y[:, t : t + chunk].to(device)
+            logits, _, state = model(x, None, state)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
+            total += loss.item()
+            count += y.numel()
+    model.train(was_training)
+    return total / count
+
+
+class Trainer:
+    """Trains a model on token ids until a time budget, epoch count, early stop or stop() call.
+
+    Events for `add_callback`: "on_step" (every step), "on_eval" (after each validation), "on_end".
+    Each callback receives (trainer, progress). The best weights (lowest validation loss) are kept
+    in `best_state` and loaded into the model when training ends.
+    """
+
+    def __init__(self, model: CharLSTM, train_ids: np.ndarray, val_ids: np.ndarray | None, config: TrainConfig):
+        self.model, self.config = model, config
+        self.train_ids = torch.as_tensor(train_ids, dtype=torch.long)
+        self.val_ids = None if val_ids is None or len(val_ids) < 2 else torch.as_tensor(val_ids, dtype=torch.long)
+        self.streams, self.seq_len = stream_layout(self.train_ids.numel(), config.batch_size, config.seq_len)
+        self.callbacks: dict[str, list[Callable]] = {"on_step": [], "on_eval": [], "on_end": []}
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_val: float | None = None
+        self.best_step = 0
+        self.history: list[dict] = []
+        self._stop = threading.Event()
+
+    def add_callback(self, event: str, fn: Callable) -> None:
+        self.callbacks[event].append(fn)
+
+    def _fire(self, event: str, progress: Progress) -> None:
+        for fn in self.callbacks[event]:
+            fn(self, progress)
+
+    def stop(self) -> None:
+        """Ask training to end after the current step (safe to call from another thread)."""
+        self._stop.set()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, (self.train_ids.numel() - 1) // self.streams // self.seq_len)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
+        other = [p for n, p in self.model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
+        groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": other, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=self.config.lr, betas=(self.config.beta1, self.config.beta2))
+
+    def _epoch_batches(self, gen: torch.Generator):
+        """Yield (x, y, new_epoch) chunks; each epoch starts at a random offset so chunk edges move."""
+        B, T, ids = self.streams, self.seq_len, self.train_ids
+        while True:
+            offset = int(torch.randint(0, T, (1,), generator=gen)) if ids.numel() - 1 >= B * T + T else 0
+            L = (ids.numel() - 1 - offset) // B // T * T
+            X = ids[offset : offset + B * L].view(B, L)
+            Y = ids[offset + 1 : offset + B * L + 1].view(B, L)
+            for i, t in enumerate(range(0, L, T)):
+                yield X[:, t : t + T], Y[:, t : t + T], i == 0
+
+    def _progress_fraction(self, step: int, elapsed: float) -> float:
+        c, fracs = self.config, [0.0]
+        if c.minutes:
+            fracs.append(elapsed / (c.minutes * 60))
+        if c.epochs:
+            fracs.append(step / (c.epochs * self.steps_per_epoch))
+        if c.max_steps:
+            fracs.append(step / c.max_steps)
+        return max(fracs)
+
+    def _limit_reached(self, step: int, elapsed: float) -> str | None:
+        c = self.config
+        if self._stop.is_set():
+            return "cancelled"
+        if c.max_steps and step >= c.max_steps:
+            return "steps"
+        if c.epochs and step >= c.epochs * self.steps_per_epoch:
+            return "epochs"
+        if c.minutes and elapsed >= c.minutes * 60:
+            return "budget"
+        return None
+
+    def _validate(self, progress: Progress, step: int) -> bool:
+        """Evaluate, keep the best weights; return True when patience has run out."""
+        if self.val_ids is None:
+            return False
+        val = evaluate(self.model, self.val_ids, streams=32)
+        improved = self.best_val is None or val < self.best_val - self.config.min_delta
+        if self.best_val is None or val < self.best_val:
+            self.best_val, self.best_step = val, step
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        progress.val_loss, progress.best_val = val, self.best_val
+        self.history.append({**asdict(progress), "kind": "eval"})
+        self._fire("on_eval", progress)
+        self._bad_evals = 0 if improved else self._bad_evals + 1
+        return self.config.patience is not None and self._bad_evals >= self.config.patience
+
+    def fit(self) -> TrainResult:
+        c, model = self.config, self.model
+        device = next(model.parameters()).device
+        gen = torch.Generator().manual_seed(c.seed)
+        model.dropout_generator = torch.Generator(device=device).manual_seed(c.seed + 1)
+        model.train()
+        opt = self._optimizer()
+        self._bad_evals = 0
+        start = time.perf_counter()
+        batches = self._epoch_batches(gen)
+        try:
+            step = self._loop(batches, opt, device, start)
+        except KeyboardInterrupt:  # Ctrl-C in a terminal: keep what was learnt, like stop()
+            self._stop.set()
+            step = self.step
+        return self._finish(step, time.perf_counter() - start, self.stop_reason or "cancelled")
+
+    def _loop(self, batches, opt, device, start: float) -> int:
+        c, model = self.config, self.model
+        self.step, self.stop_reason, state, losses = 0, None, None, []
+        last_eval, eval_cost, reason, step = start, 0.0, None, 0
+        while reason is None:
+            x, y, new_epoch = next(batches)
+            state = None if new_epoch else detach_state(state)
+            elapsed = time.perf_counter() - start
+            lr = lr_at(step, self._progress_fraction(step, elapsed), c)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            _, loss, state = model(x.to(device), y.to(device), state)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+            opt.step()
+            step += 1
+            self.step = step
+            losses.append(loss.item())
+            now = time.perf_counter()
+            elapsed = now - start
+            progress = self._progress(step, elapsed, lr, losses[-1])
+            self._fire("on_step", progress)
+            reason = self._limit_reached(step, elapsed)
+            due = (c.eval_every_steps and step % c.eval_every_steps == 0) or (
+                not c.eval_every_steps and now - last_eval >= max(c.eval_every_s, 10 * eval_cost)
+            )
+            if due or reason is not None:
+                progress.train_loss = float(np.mean(losses))
+                losses = []
+                t0 = time.perf_counter()
+                if self._validate(progress, step) and reason is None:
+                    reason = "early_stop"
+                last_eval = time.perf_counter()
+                eval_cost = last_eval - t0
+        self.stop_reason = reason
+        return step
+
+    def _progress(self, step: int, elapsed: float, lr: float, loss: float) -> Progress:
+        frac = self._progress_fraction(step, elapsed)
+        return Progress(
+            step=step,
+            epoch=step / self.steps_per_epoch,
+            elapsed=elapsed,
+            lr=lr,
+            train_loss=loss,
+            best_val=self.best_val,
+            eta_s=elapsed / frac * (1 - frac) if frac > 0 else None,
+            chars_per_s=step * self.streams * self.seq_len / max(elapsed, 1e-9),
+        )
+
+    def _finish(self, step: int, elapsed: float, reason: str) -> TrainResult:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        self.model.dropout_generator = None
+        result = TrainResult(
+            best_val=self.best_val,
+            best_step=self.best_step,
+            steps=step,
+            epochs=step / self.steps_per_epoch,
+            elapsed=elapsed,
+            stop_reason=reason,
+            history=self.history,
+        )
+        self._fire("on_end", self._progress(step, elapsed, 0.0, float("nan")))
+        return result

@@ -1,0 +1,100 @@
+"""From a corpus to a ready Trainer, from scratch or from a base model; and the facts a model file keeps.
+
+Shared by the CLI and the app's job runner, so both train exactly the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, replace
+
+import torch
+
+from poetry_lab.checkpoint import ModelBundle, load_model
+from poetry_lab.corpus import Corpus
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.model import CharLSTM, ModelConfig, build_model, pick_device
+from poetry_lab.train import TrainConfig, Trainer, TrainResult
+from poetry_lab.vocab import Vocab
+
+
+@dataclass
+class PreparedRun:
+    bundle: ModelBundle  # the model being trained, its vocabulary and facts so far
+    trainer: Trainer
+    corpus: Corpus
+    train_text: str
+    val_text: str
+
+
+@torch.no_grad()
+def extend_vocab(bundle: ModelBundle, chars: list[str], seed: int = 0) -> ModelBundle:
+    """Add characters as new embedding and output rows; every existing row keeps its weights."""
+    new = [c for c in chars if c not in bundle.vocab]
+    if not new:
+        return bundle
+    old, cfg = bundle.model, bundle.model.config
+    vocab = bundle.vocab.extended(new)
+    grown = CharLSTM(replace(cfg, vocab_size=len(vocab))).to(next(old.parameters()).device)
+    state = old.state_dict()
+    g = torch.Generator().manual_seed(seed)
+    n = cfg.vocab_size
+    emb = torch.randn(len(vocab) - n, cfg.emb_dim, generator=g) * state["embed.weight"].std()
+    state["embed.weight"] = torch.cat([state["embed.weight"], emb.to(state["embed.weight"])])
+    # New characters start as unlikely outputs (zero weights, a low bias) and are learnt from the corpus.
+    head_w = torch.zeros(len(vocab) - n, cfg.hidden).to(state["head.weight"])
+    head_b = torch.full((len(vocab) - n,), float(state["head.bias"].min())).to(state["head.bias"])
+    state["head.weight"] = torch.cat([state["head.weight"], head_w])
+    state["head.bias"] = torch.cat([state["head.bias"], head_b])
+    grown.load_state_dict(state)
+    return ModelBundle(model=grown, vocab=vocab, facts=dict(bundle.facts))
+
+
+def prepare_run(
+    corpus: Corpus,
+    model_config: dict | None = None,
+    train_config: TrainConfig | None = None,
+    base: ModelBundle | str | None = None,
+    val_fraction: float = 0.1,
+) -> PreparedRun:
+    """Split the corpus, build (or extend) the model and return a Trainer ready to fit()."""
+    tc = train_config or TrainConfig()
+    train_text, val_text = corpus.split(val_fraction)
+    if len(train_text) < 64:
+        raise PoetryLabError(
+            f"Only {len(train_text)} characters to train on: that is too little. Add more poems (a few thousand characters at least)."
+        )
+    if base is not None:
+        bundle = load_model(base) if isinstance(base, str) else base
+        bundle = extend_vocab(bundle, sorted(set(corpus.text) - set(bundle.vocab.chars)), seed=tc.seed)
+        bundle.facts = {"base_model": bundle.facts.get("name") or bundle.facts.get("corpus", "base model")}
+        bundle.model.train()
+    else:
+        vocab = Vocab.from_text(corpus.text)
+        cfg = ModelConfig(vocab_size=len(vocab), **(model_config or {}))
+        bundle = ModelBundle(model=build_model(cfg, seed=tc.seed, device=pick_device()), vocab=vocab, facts={})
+    vocab = bundle.vocab
+    trainer = Trainer(bundle.model, vocab.encode(train_text), vocab.encode(val_text), tc)
+    return PreparedRun(bundle=bundle, trainer=trainer, corpus=corpus, train_text=train_text, val_text=val_text)
+
+
+def training_facts(run: PreparedRun, result: TrainResult) -> dict:
+    """What a model file records about how it was made."""
+    best = result.best_val
+    return {
+        **run.bundle.facts,
+        "corpus": run.corpus.name,
+        "corpus_chars": len(run.corpus.text),
+        "train_chars": len(run.train_text),
+        "val_chars": len(run.val_text),
+        "steps": result.steps,
+        "epochs": round(result.epochs, 3),
+        "best_step": result.best_step,
+        "best_val_loss": best,
+        "best_val_bits_per_char": None if best is None else best / math.log(2),
+        "train_seconds": round(result.elapsed, 1),
+        "stop_reason": result.stop_reason,
+        "train_config": run.trainer.config.to_dict(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
