@@ -64,8 +64,15 @@ def _decode(data: bytes) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = from_bytes(data).best()
-    return None if best is None else str(best)
+    matches = list(from_bytes(data))
+    if not matches:
+        return None
+    # On short texts the detector often ranks a Baltic or Central European code page first for what
+    # is Western European text; cp1252 (a superset of Latin-1) wins when it reads about as cleanly.
+    western = [m for m in matches if m.encoding in ("cp1252", "latin_1", "iso8859_15")]
+    if western and western[0].chaos <= matches[0].chaos + 0.1:
+        return data.decode("cp1252", errors="replace") if western[0].encoding != "iso8859_15" else str(western[0])
+    return str(matches[0])
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -114,20 +121,28 @@ def _is_heading(block: str) -> bool:
     return bool(letters) and all(c.isupper() for c in letters) and len(block) <= 80
 
 
-def split_poems(text: str) -> list[str]:
-    """Blank-line blocks; a heading block (numeral or capitalised title) is joined to the block after it."""
-    blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", text) if b.strip()]
-    poems: list[str] = []
-    pending: list[str] = []
-    for block in blocks:
-        if _is_heading(block):
-            pending.append(block)
+def poem_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each poem: blank-line blocks, a heading block joined to the next block."""
+    blocks = [(m.start(), m.end()) for m in re.finditer(r"(?:[^\n]*\S[^\n]*(?:\n|$))+", text)]
+    spans: list[tuple[int, int]] = []
+    pending: int | None = None
+    for start, end in blocks:
+        if _is_heading(text[start:end].strip("\n")):
+            pending = start if pending is None else pending
             continue
-        poems.append("\n".join(pending + [block]))
-        pending = []
-    if pending:
-        poems.append("\n".join(pending))
-    return poems
+        spans.append((start if pending is None else pending, end))
+        pending = None
+    if pending is not None:
+        spans.append((pending, blocks[-1][1]))
+    return spans
+
+
+def split_poems(text: str) -> list[str]:
+    """The poems of a text; a heading and its poem are joined by one line break."""
+    return [
+        "\n".join(block.strip("\n") for block in re.split(r"\n\s*\n", text[a:b]) if block.strip())
+        for a, b in poem_spans(text)
+    ]
 
 
 @dataclass(frozen=True)
@@ -179,7 +194,7 @@ class Corpus:
             raise PoetryLabError("The validation share must be between 0 and 1.")
         target = int(len(self.text) * (1.0 - val_fraction))
         if self.is_verse:
-            starts = [m.end() for m in re.finditer(r"\n\s*\n", self.text)]
+            starts = [a for a, _ in poem_spans(self.text)[1:]]
             cut = min(starts, key=lambda s: abs(s - target)) if starts else target
         else:
             nl = self.text.rfind("\n", 0, target)

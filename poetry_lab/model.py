@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from poetry_lab.errors import PoetryLabError
+
 # State: for LSTM a list of (h, c) per layer, for GRU a list of h per layer; each (B, H).
 State = list
 
@@ -23,12 +25,17 @@ class ModelConfig:
     dropout: float = 0.1  # on the embedding output, between layers and before the head
 
     def __post_init__(self) -> None:
+        # Settings come from users (CLI, app): out-of-range values are user errors, not crashes.
         if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"cell must be 'lstm' or 'gru', got {self.cell!r}")
-        if self.vocab_size < 2 or self.emb_dim < 1 or self.hidden < 1 or self.layers < 1:
-            raise ValueError("vocab_size, emb_dim, hidden and layers must be positive")
+            raise PoetryLabError(f"The cell must be 'lstm' or 'gru', not {self.cell!r}.")
+        if self.vocab_size < 2:
+            raise PoetryLabError("The text needs at least two different characters.")
+        for name, low, high in (("emb_dim", 1, 4096), ("hidden", 1, 8192), ("layers", 1, 16)):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise PoetryLabError(f"{name} must be between {low} and {high}, not {value}.")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+            raise PoetryLabError(f"Dropout must be at least 0 and below 1, not {self.dropout}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,7 +120,9 @@ def detach_state(state: State) -> State:
 
 def build_model(config: ModelConfig, seed: int | None = 0, device: torch.device | None = None) -> CharLSTM:
     """A freshly initialised model; the same seed gives the same weights, without touching global RNG."""
-    model = CharLSTM(config)
+    with torch.device("meta"):  # no default initialisation, so the global random state is untouched
+        model = CharLSTM(config)
+    model = model.to_empty(device="cpu")  # initialised on the CPU: the same seed, the same weights anywhere
     g = torch.Generator()
     if seed is not None:
         g.manual_seed(seed)

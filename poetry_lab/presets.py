@@ -22,13 +22,13 @@ PRESETS: dict[str, Preset] = {
             "quick",
             "about 1 minute on a 2-core CPU: a first taste; best when fine-tuning the pretrained model",
             model={"hidden": 256, "layers": 1, "emb_dim": 64, "dropout": 0.1},
-            train={"minutes": 1.0, "lr": 4e-3, "seq_len": 128, "batch_size": 64, "eval_every_s": 10.0},
+            train={"minutes": 1.0, "lr": 6e-3, "seq_len": 64, "batch_size": 32, "eval_every_s": 10.0},
         ),
         Preset(
             "balanced",
             "about 5 minutes on a 2-core CPU: good for 100k-1M characters",
             model={"hidden": 256, "layers": 1, "emb_dim": 64, "dropout": 0.1},
-            train={"minutes": 5.0, "lr": 4e-3, "seq_len": 128, "batch_size": 64, "eval_every_s": 15.0},
+            train={"minutes": 5.0, "lr": 6e-3, "seq_len": 64, "batch_size": 32, "eval_every_s": 15.0},
         ),
         Preset(
             "thorough",

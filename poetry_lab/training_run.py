@@ -5,6 +5,7 @@ Shared by the CLI and the app's job runner, so both train exactly the same way.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import math
 from dataclasses import dataclass, replace
@@ -26,6 +27,10 @@ class PreparedRun:
     corpus: Corpus
     train_text: str
     val_text: str
+
+
+def copy_bundle(bundle: ModelBundle) -> ModelBundle:
+    return ModelBundle(model=copy.deepcopy(bundle.model), vocab=bundle.vocab, facts=dict(bundle.facts))
 
 
 @torch.no_grad()
@@ -66,7 +71,8 @@ def prepare_run(
             f"Only {len(train_text)} characters to train on: that is too little. Add more poems (a few thousand characters at least)."
         )
     if base is not None:
-        bundle = load_model(base) if isinstance(base, str) else base
+        # Never train the caller's bundle in place: it may be the model the app is serving.
+        bundle = load_model(base) if isinstance(base, str) else copy_bundle(base)
         bundle = extend_vocab(bundle, sorted(set(corpus.text) - set(bundle.vocab.chars)), seed=tc.seed)
         bundle.facts = {"base_model": bundle.facts.get("name") or bundle.facts.get("corpus", "base model")}
         bundle.model.train()

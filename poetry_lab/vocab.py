@@ -48,7 +48,9 @@ class Vocab:
         """Character ids (int64); characters outside the vocabulary become UNKNOWN (id 0)."""
         if not text:
             return np.zeros(0, dtype=np.int64)
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        # surrogatepass: a lone surrogate (from a bad command-line byte) becomes UNKNOWN, not a crash
+        raw = text.encode("utf-32-le", errors="surrogatepass")
+        codes = np.frombuffer(raw, dtype=np.uint32).astype(np.int64)
         pos = np.searchsorted(self._codes, codes).clip(0, len(self._codes) - 1)
         found = self._codes[pos] == codes
         return np.where(found, self._ids[pos], 0)
