@@ -37,6 +37,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; a model file is an ordinary document
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

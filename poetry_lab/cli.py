@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--patience", type=int, help="evaluations without improvement before stopping early")
     t.add_argument("--eval-every", type=float, dest="eval_every_s", help="seconds between evaluations")
+    t.add_argument("--eval-steps", type=int, dest="eval_every_steps", help="evaluate every N steps instead (repeatable runs)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--lowercase", action="store_true", help="lowercase the text first (as the tutorials did)")
     t.add_argument("--val-fraction", type=float, default=0.1)
@@ -81,22 +82,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from poetry_lab.checkpoint import save_model
     from poetry_lab.corpus import load_corpus
-    from poetry_lab.presets import DEFAULT_PRESET, get_preset
+    from poetry_lab.presets import DEFAULT_PRESET, get_preset, model_settings
     from poetry_lab.sampling import SampleConfig, sample
     from poetry_lab.train import TrainConfig
     from poetry_lab.training_run import prepare_run, training_facts
 
     preset = get_preset(args.preset or DEFAULT_PRESET)
-    model_cfg = {**preset.model, **{k: getattr(args, k) for k in ("hidden", "layers", "cell", "dropout", "emb_dim") if getattr(args, k) is not None}}
+    corpus = load_corpus(args.corpus, lowercase=args.lowercase)
+    explicit = {k: getattr(args, k) for k in ("hidden", "layers", "cell", "dropout", "emb_dim") if getattr(args, k) is not None}
+    model_cfg = {**model_settings(preset, len(corpus.text)), **explicit}
     train_kw = {**preset.train, "seed": args.seed}
-    for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s"):
+    for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s", "eval_every_steps"):
         if getattr(args, k) is not None:
             train_kw[k] = getattr(args, k)
     if args.epochs is not None:
         train_kw.update(epochs=args.epochs, minutes=None)
     elif args.minutes is not None:
         train_kw["minutes"] = args.minutes
-    corpus = load_corpus(args.corpus, lowercase=args.lowercase)
     run = prepare_run(corpus, model_cfg, TrainConfig(**train_kw), base=str(args.base) if args.base else None, val_fraction=args.val_fraction)
     st = corpus.stats
     model = run.bundle.model
@@ -110,11 +112,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         csv.writer(fh).writerow(fields)
     tc = run.trainer.config
     total = tc.epochs * run.trainer.steps_per_epoch if tc.epochs else tc.max_steps
-    bar = tqdm(total=int(total) if total else None, unit="step", dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=int(total) if total else None, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
 
     def on_step(trainer, p):
         bar.update(1)
-        bar.set_postfix(loss=f"{p.train_loss:.3f}", best=f"{p.best_val:.3f}" if p.best_val else "-")
+        bar.set_postfix(loss=f"{p.train_loss:.3f}", best=f"{p.best_val:.3f}" if p.best_val else "-", refresh=False)
 
     def on_eval(trainer, p):
         row = [p.step, f"{p.epoch:.3f}", f"{p.elapsed:.1f}", f"{p.lr:.2e}", f"{p.train_loss:.4f}", f"{p.val_loss:.4f}",

@@ -1,0 +1,228 @@
+"""Lab: one user's session as a plain class with typed methods (corpus, training job, comparisons).
+
+The app keeps one Lab per browser or API session; each UI handler calls one method here. Nothing
+here knows about widgets: answers are dataclasses and dicts that the UI turns into widget values.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from poetry_lab.checkpoint import ModelBundle, load_model, save_model
+from poetry_lab.corpus import Corpus, CorpusStats, load_corpus
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.jobs import JobSnapshot, TrainingJob
+from poetry_lab.metrics import CorpusIndex, sample_metrics
+from poetry_lab.presets import get_preset, model_settings
+from poetry_lab.sampling import SampleConfig, sample
+from poetry_lab.train import TrainConfig
+from poetry_lab.training_run import prepare_run
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL_CORPUS = 100_000  # below this, fine-tuning a pretrained model beats training from scratch
+TINY_CORPUS = 20_000
+ADVANCED_KEYS = {"cell", "layers", "hidden", "dropout", "emb_dim"}, {"seq_len", "batch_size", "lr", "epochs", "patience", "seed"}
+
+
+def home_dir() -> Path:
+    """Where runs are kept: POETRY_LAB_HOME, /data on a Space with persistent storage, else ~/.poetry_lab."""
+    if os.environ.get("POETRY_LAB_HOME"):
+        return Path(os.environ["POETRY_LAB_HOME"])
+    if os.environ.get("SPACE_ID") and Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data/poetry_lab")
+    return Path.home() / ".poetry_lab"
+
+
+def default_model_path() -> Path:
+    return Path(os.environ.get("POETRY_LAB_DEFAULT_MODEL", REPO / "pretrained" / "default.safetensors"))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_shared(path: str) -> ModelBundle:
+    """Models loaded from disk are shared read-only between sessions (sampling never changes them)."""
+    return load_model(path, device="cpu")
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_for(name: str) -> CorpusIndex | None:
+    """The training text of a bundled corpus, for the copying checks; None if not on this machine."""
+    try:
+        return CorpusIndex(load_corpus([name]).text)
+    except PoetryLabError:
+        return None
+
+
+@dataclass
+class CorpusReport:
+    name: str
+    stats: CorpusStats
+    warnings: list[str] = field(default_factory=list)
+    preview: list[str] = field(default_factory=list)  # the first poems, shortened
+
+    def to_json(self) -> dict:
+        return {"name": self.name, **asdict(self.stats), "warnings": list(self.warnings)}
+
+
+def corpus_warnings(corpus: Corpus, model: ModelBundle | None) -> list[str]:
+    st, out = corpus.stats, []
+    if st.chars < TINY_CORPUS:
+        out.append(f"Only {st.chars:,} characters: a model trained from scratch will mostly memorise them. "
+                   "Fine-tune the loaded model instead (Start from: loaded model).")
+    elif st.chars < SMALL_CORPUS:
+        out.append(f"{st.chars:,} characters is a small corpus: fine-tuning the loaded model will give better poems than starting from scratch.")
+    if st.distinct_chars > 200:
+        out.append(f"The text uses {st.distinct_chars} different characters; rare ones will be hard for a small model to learn.")
+    if not corpus.is_verse:
+        out.append("This looks like prose (long lines): fine for training; validation uses the last 10% of the text.")
+    if model is not None:
+        missing = model.vocab.unknown_chars(corpus.text)
+        if missing:
+            shown = "".join(missing[:20]).replace("\n", "⏎")
+            out.append(f"The loaded model has never seen {len(missing)} of these characters ({shown}); fine-tuning adds them.")
+    return out
+
+
+class Lab:
+    """One user's workspace. Methods raise PoetryLabError for anything the user can fix."""
+
+    def __init__(self, session: str | None = None, home: Path | None = None):
+        self.session = session or uuid.uuid4().hex[:12]
+        self.home = (home or home_dir()) / "sessions" / re.sub(r"[^A-Za-z0-9_-]", "_", self.session)
+        self.corpus: Corpus | None = None
+        self.job: TrainingJob | None = None
+        self._bundle: ModelBundle | None = None  # None: the shared default model
+        self._reference: CorpusIndex | None = None
+
+    # --- models ------------------------------------------------------------------------------
+    @property
+    def bundle(self) -> ModelBundle:
+        """The model used for generation: a running job's best snapshot, else the loaded model."""
+        if self.job is not None:
+            best = self.job.best_bundle()
+            if best is not None:
+                return best
+        if self._bundle is None:
+            path = default_model_path()
+            if not path.is_file():
+                raise PoetryLabError("No model is loaded yet: train one on your poems or load a model file.")
+            self._bundle = _load_shared(str(path))
+            self._reference = _reference_for(self._bundle.facts.get("corpus", "")) if self._bundle.facts.get("corpus") else None
+        return self._bundle
+
+    def model_summary(self) -> str:
+        b = self.bundle
+        c, f = b.model.config, b.facts
+        best = f.get("best_val_loss")
+        loss = f", validation {best:.3f} nats/char" if isinstance(best, (int, float)) else ""
+        return f"{c.cell.upper()} {c.layers}x{c.hidden}, {b.model.num_params():,} parameters, trained on {f.get('corpus', 'unknown text')}{loss}"
+
+    def load_model_file(self, path: str | Path) -> str:
+        self._bundle = load_model(path, device="cpu")
+        self._reference = CorpusIndex(self.corpus.text) if self.corpus is not None else None
+        return f"Loaded {Path(path).name}: {self.model_summary()}"
+
+    def model_file(self) -> Path:
+        """The current model as one .safetensors file (for download)."""
+        if self.job is not None and self.job.snapshot().model_path:
+            return Path(self.job.snapshot().model_path)
+        b = self.bundle
+        name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(b.facts.get("corpus", "model")))[:40] or "model"
+        return save_model(self.home / "downloads" / f"poetry_lab_{name}.safetensors", b)
+
+    # --- corpus ------------------------------------------------------------------------------
+    def load_corpus(self, files: list[str] | None = None, text: str | None = None, bundled: str | None = None, lowercase: bool = False) -> CorpusReport:
+        sources = list(files or []) + ([bundled] if bundled else [])
+        corpus = load_corpus(sources, text=text, lowercase=lowercase)
+        self.corpus = corpus
+        try:
+            model = self.bundle
+        except PoetryLabError:
+            model = None
+        preview = [p if len(p) <= 600 else p[:600] + " ..." for p in corpus.poems[:3]]
+        return CorpusReport(name=corpus.name, stats=corpus.stats, warnings=corpus_warnings(corpus, model), preview=preview)
+
+    # --- training ----------------------------------------------------------------------------
+    def start_training(self, preset: str = "quick", minutes: float | None = None, start_from: str = "auto", advanced: dict | None = None) -> str:
+        if self.corpus is None:
+            raise PoetryLabError("Load a corpus first: upload your poems, paste them, or pick a bundled corpus.")
+        if self.job is not None and self.job.running:
+            raise PoetryLabError("A training is already running. Stop it first, or wait until it finishes.")
+        p = get_preset(preset)
+        model_kw, train_kw = model_settings(p, len(self.corpus.text)), dict(p.train)
+        for key, value in (advanced or {}).items():
+            if value is None or value == "":
+                continue
+            if key in ADVANCED_KEYS[0]:
+                model_kw[key] = value
+            elif key in ADVANCED_KEYS[1]:
+                train_kw[key] = value
+        if train_kw.get("epochs"):
+            train_kw["minutes"] = minutes  # whichever limit comes first, if both are given
+        elif minutes is not None:
+            if not 0 < float(minutes) <= 24 * 60:
+                raise PoetryLabError("The time budget must be between a few seconds and 24 hours.")
+            train_kw["minutes"] = float(minutes)
+        if start_from == "auto":
+            start_from = "loaded" if len(self.corpus.text) < SMALL_CORPUS and default_model_path().is_file() else "scratch"
+        if start_from not in ("scratch", "loaded"):
+            raise PoetryLabError("Start from must be 'scratch' or 'loaded'.")
+        base = self.bundle if start_from == "loaded" else None
+        run = prepare_run(self.corpus, model_kw, TrainConfig(**train_kw), base=base)
+        out = self.home / "runs" / uuid.uuid4().hex[:8]
+        job = TrainingJob(run, out)
+        job.start()
+        self.job, self._reference = job, CorpusIndex(self.corpus.text)
+        how = "fine-tuning the loaded model" if base is not None else "from scratch"
+        return f"Training started ({p.name}, {how}, {train_kw.get('minutes') or '-'} min budget)."
+
+    def training_status(self) -> JobSnapshot:
+        return self.job.snapshot() if self.job is not None else JobSnapshot(state="idle", message="No training yet.")
+
+    def stop_training(self) -> str:
+        if self.job is None or not self.job.running:
+            return "No training is running."
+        self.job.stop()
+        return "Stopping: the best model so far is kept."
+
+    def finish_job(self) -> None:
+        """Adopt a finished job's model as the loaded model (called when the job is no longer running)."""
+        if self.job is not None and not self.job.running:
+            best = self.job.best_bundle()
+            if best is not None:
+                self._bundle = best
+
+    # --- generation --------------------------------------------------------------------------
+    def compare(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
+                seed: int | None = 0, top_k: int | None = None, top_p: float | None = None, lines: int | None = None) -> list[dict]:
+        temps = parse_temperatures(temperatures)
+        if not 1 <= len(temps) <= 6:
+            raise PoetryLabError("Compare between 1 and 6 temperatures at once.")
+        self.finish_job()
+        bundle = self.bundle
+        cfg = SampleConfig(temperatures=temps, max_chars=int(chars or 400) if not lines else min(int(chars or 2000), 20_000),
+                           lines=int(lines) if lines else None, top_k=int(top_k) if top_k else None,
+                           top_p=float(top_p) if top_p else None, seed=None if seed is None or seed == "" else int(seed))
+        samples = sample(bundle.model, bundle.vocab, prompt or "", cfg)
+        return [{"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4),
+                 **sample_metrics(s.continuation, self._reference), "unknown_chars": "".join(s.unknown_chars)} for s in samples]
+
+    def close(self) -> None:
+        """End of the session: stop its job. Its run directory (config, metrics, model) is kept."""
+        if self.job is not None:
+            self.job.stop()
+            self.job.join(timeout=10)
+
+
+def parse_temperatures(value: str | list[float]) -> list[float]:
+    if isinstance(value, str):
+        try:
+            return [float(t) for t in re.split(r"[,\s;]+", value.strip()) if t]
+        except ValueError:
+            raise PoetryLabError(f"Temperatures should be numbers separated by commas, like 0.2, 0.5, 1.0 (got '{value}').") from None
+    return [float(t) for t in value]
+

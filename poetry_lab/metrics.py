@@ -1,0 +1,144 @@
+"""Text metrics for comparing generated poems with the training corpus: copying, diversity, repetition.
+
+All functions are pure. Words are lowercased runs of letters, with inner apostrophes kept
+("heart's", "o’er"), so digits, underscores and punctuation never count as words.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Letters only ([^\W\d_] is "a word character that is not a digit or underscore"), joined by ' or ’.
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+INDEX_N = 4  # the n-gram length CorpusIndex builds up front (the copied-4-gram share)
+
+
+def words(text: str) -> list[str]:
+    """The lowercased words of `text`, in order."""
+    return _WORD.findall(text.lower())
+
+
+def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
+    """All contiguous n-grams of `tokens`, in order, duplicates kept; [] when there are fewer than n."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1 (got {n})")
+    return list(zip(*(tokens[i:] for i in range(n))))
+
+
+class CorpusIndex:
+    """A training text prepared for copy checks: the raw text (verbatim search) and its word n-grams.
+
+    Built once per corpus and then only read, so one index can be shared between sessions. The
+    4-gram set is built eagerly (about 0.1 s per MB); other n are built on first use and cached.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self._ngrams: dict[int, frozenset[tuple[str, ...]]] = {}
+        self._words = words(text)
+        self.ngram_set(INDEX_N)
+
+    def ngram_set(self, n: int = INDEX_N) -> frozenset[tuple[str, ...]]:
+        """The set of word n-grams of the corpus."""
+        found = self._ngrams.get(n)
+        if found is None:
+            # Racing threads may both build it; the results are equal, so the last write is harmless.
+            found = self._ngrams[n] = frozenset(ngrams(self._words, n))
+        return found
+
+    def __repr__(self) -> str:
+        return f"CorpusIndex({len(self.text):,} chars, {len(self._words):,} words)"
+
+
+def _corpus_text(index: CorpusIndex | str) -> str:
+    return index.text if isinstance(index, CorpusIndex) else index
+
+
+def longest_copy_span(generated: str, index: CorpusIndex | str) -> tuple[int, int]:
+    """(start, length) of the longest substring of `generated` that occurs verbatim in the corpus.
+
+    Character level and case sensitive, whitespace included. Ties go to the earliest start;
+    (0, 0) when nothing matches. Uses O(len(generated) + length) substring searches: at each start
+    only a window longer than the best so far is worth testing, and every success grows the best
+    by one while every failure moves the start on by one.
+    """
+    corpus = _corpus_text(index)
+    best_start, best_len = 0, 0
+    n = len(generated)
+    i = 0
+    while i + best_len < n:
+        # If generated[i:i+k] occurs in the corpus so do all its prefixes, so growing from the
+        # current best length finds the longest match at i whenever that beats the best.
+        while i + best_len < n and generated[i:i + best_len + 1] in corpus:
+            best_start, best_len = i, best_len + 1
+        i += 1
+    return best_start, best_len
+
+
+def longest_copy(generated: str, index: CorpusIndex | str) -> str:
+    """The longest passage of `generated` found verbatim in the corpus, stripped of outer whitespace.
+
+    The search runs on the raw characters (see longest_copy_span); only the returned text is
+    stripped, for display. Every match is returned, even a single letter: callers judge whether
+    it is long enough to count as copying (a few characters are shared by any two English texts).
+    """
+    start, length = longest_copy_span(generated, index)
+    return generated[start:start + length].strip()
+
+
+def copied_ngram_share(generated: str, index: CorpusIndex, n: int = INDEX_N) -> float | None:
+    """Share of the word n-grams of `generated` (counted with repeats) that occur in the corpus.
+
+    0.0 means no n-word phrase was copied, 1.0 that every one was. None when `generated` has
+    fewer than n words, so there is nothing to measure.
+    """
+    grams = ngrams(words(generated), n)
+    if not grams:
+        return None
+    seen = index.ngram_set(n)
+    return sum(g in seen for g in grams) / len(grams)
+
+
+def distinct_n(text: str, n: int = 2) -> float:
+    """Distinct word n-grams / all word n-grams of `text` (1.0: no phrase repeats); 0.0 if there are none."""
+    grams = ngrams(words(text), n)
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def repeated_lines(text: str) -> int:
+    """How many non-blank lines repeat an earlier line of `text` (ignoring case and outer spaces).
+
+    A line said three times counts 2: every repeat after the first occurrence counts once.
+    """
+    seen: set[str] = set()
+    repeats = 0
+    for line in text.splitlines():
+        key = line.strip().lower()
+        if not key:
+            continue
+        repeats += key in seen
+        seen.add(key)
+    return repeats
+
+
+def sample_metrics(generated: str, index: CorpusIndex | None) -> dict:
+    """The metrics shown beside one generated sample, as a flat JSON-ready dict.
+
+    Keys: copied_4gram_share (float rounded to 4, or None), longest_copy (str), longest_copy_chars
+    (int, the raw length including any whitespace stripped from longest_copy), distinct_2 (float
+    rounded to 4), repeated_lines (int). Without an index (the training text is unknown) the copy
+    keys are None, "" and 0.
+    """
+    if index is None:
+        share, copy, copy_chars = None, "", 0
+    else:
+        share = copied_ngram_share(generated, index, INDEX_N)
+        start, copy_chars = longest_copy_span(generated, index)
+        copy = generated[start:start + copy_chars].strip()
+    return {
+        "copied_4gram_share": None if share is None else round(share, 4),
+        "longest_copy": copy,
+        "longest_copy_chars": copy_chars,
+        "distinct_2": round(distinct_n(generated, 2), 4),
+        "repeated_lines": repeated_lines(generated),
+    }
