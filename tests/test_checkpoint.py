@@ -176,3 +176,48 @@ def test_loads_on_cpu_when_asked(tmp_path):
     assert torch.equal(_logits(loaded.model, vocab), _logits(model.to(CPU), vocab))
     loaded2 = load_model(str(path), device=torch.device("cpu"))
     assert next(loaded2.model.parameters()).device.type == "cpu"
+
+
+def _rewrite_config(src, dst, **changes):
+    import json as _json
+
+    from safetensors import safe_open as _open
+    from safetensors.torch import load_file as _load, save_file as _save
+
+    with _open(str(src), framework="pt") as f:
+        meta = f.metadata()
+    cfg = _json.loads(meta["config"])
+    cfg.update(changes)
+    meta["config"] = _json.dumps(cfg)
+    _save(_load(str(src)), str(dst), metadata=meta)
+    return dst
+
+
+def test_config_that_disagrees_with_the_weights_is_refused(tiny_model_path, tmp_path):
+    bad = _rewrite_config(tiny_model_path, tmp_path / "mismatch.safetensors", hidden=48)
+    with pytest.raises(PoetryLabError, match="do not match"):
+        load_model(bad, device="cpu")
+
+
+def test_config_claiming_a_huge_model_is_refused_before_allocating(tiny_model_path, tmp_path):
+    bad = _rewrite_config(tiny_model_path, tmp_path / "huge.safetensors", hidden=8192, layers=16)
+    with pytest.raises(PoetryLabError, match="too large"):
+        load_model(bad, device="cpu")
+
+
+def test_header_claiming_gigabytes_and_a_pickle_are_refused(tmp_path):
+    import json as _json
+    import pickle
+    import struct
+
+    header = _json.dumps({
+        "__metadata__": {"format": FORMAT, "config": _json.dumps({"vocab_size": 3}), "vocab": _json.dumps(["a", "b"])},
+        "embed.weight": {"dtype": "F32", "shape": [100000, 100000], "data_offsets": [0, 40_000_000_000]},
+    }).encode()
+    giga = tmp_path / "giga.safetensors"
+    giga.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
+    pick = tmp_path / "model.safetensors"
+    pick.write_bytes(pickle.dumps({"embed.weight": [1, 2, 3]}))
+    for path in (giga, pick):
+        with pytest.raises(PoetryLabError):
+            load_model(path, device="cpu")
