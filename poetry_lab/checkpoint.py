@@ -45,6 +45,18 @@ def _atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write a text file so that readers see the old or the new content, never half of it."""
+    path = Path(path)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    _atomic_write(path, write)
+    return path
+
+
 def save_model(path: str | Path, bundle: ModelBundle, state_dict: dict | None = None) -> Path:
     """Write the bundle atomically (temp file + rename). `state_dict` overrides the model's weights."""
     path = Path(path)

@@ -7,6 +7,7 @@ finds no free slot is refused with a message instead of slowing everyone down.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from poetry_lab.checkpoint import ModelBundle, save_model
+from poetry_lab.checkpoint import ModelBundle, atomic_write_text, save_model
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.model import CharLSTM
 from poetry_lab.sampling import SampleConfig, sample
@@ -88,6 +89,11 @@ class TrainingJob:
             raise PoetryLabError("This training job has already been started.")
         if not _job_slots().acquire(blocking=False):
             raise PoetryLabError("Another training is running on this server right now. Please try again in a few minutes.")
+        try:
+            self._write_run_record()
+        except OSError as e:
+            _job_slots().release()
+            raise PoetryLabError(f"Cannot write the training run to disk ({e.strerror}).") from e
         self._update(state="running", message="training started")
         self._thread = threading.Thread(target=self._main, name="poetry-lab-training", daemon=True)
         self._thread.start()
@@ -118,6 +124,21 @@ class TrainingJob:
         with self._lock:
             return self._best
 
+    def _write_run_record(self) -> None:
+        """The run directory keeps what is needed to understand or redo the run: config and corpus."""
+        run = self.run
+        record = {
+            "corpus": run.corpus.name,
+            "model_config": run.bundle.model.config.to_dict(),
+            "train_config": run.trainer.config.to_dict(),
+            "base_model": run.bundle.facts.get("base_model"),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out_dir / "run.json", json.dumps(record, indent=1, ensure_ascii=False))
+        atomic_write_text(self.out_dir / "corpus.txt", run.corpus.text)
+        atomic_write_text(self.out_dir / "metrics.csv", "step,epoch,elapsed_s,train_loss,val_loss\n")
+
     # --- inside the thread -------------------------------------------------------------------
     def _update(self, **changes) -> None:
         with self._lock:
@@ -147,6 +168,8 @@ class TrainingJob:
             s.samples.extend((p.step, x.temperature, x.continuation) for x in samples)
             if improved:
                 self._best = best
+        with open(self.out_dir / "metrics.csv", "a", encoding="utf-8") as fh:  # appended rows: a crash loses at most one
+            fh.write(f"{p.step},{p.epoch:.4f},{p.elapsed:.2f},{p.train_loss:.5f},{p.val_loss:.5f}\n")
         if improved and time.perf_counter() - self._last_save >= self.CHECKPOINT_EVERY_S:
             self._save(trainer.best_state, partial=True)
 

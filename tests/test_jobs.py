@@ -91,3 +91,18 @@ def test_a_job_starts_only_once(tmp_path):
     with pytest.raises(PoetryLabError):
         job.start()
     job.join(timeout=20)
+
+
+def test_run_directory_keeps_config_corpus_metrics_and_model(tmp_path):
+    import json
+
+    job = TrainingJob(_run(minutes=0.05), tmp_path / "run")
+    job.start()
+    assert job.join(timeout=20)
+    out = tmp_path / "run"
+    record = json.loads((out / "run.json").read_text())
+    assert record["model_config"]["hidden"] == 32 and record["train_config"]["batch_size"] == 8
+    assert (out / "corpus.txt").read_text() == POEM_TEXT
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,") and len(rows) == 1 + len(job.snapshot().eval_points)
+    assert load_model(out / "model.safetensors", device="cpu").facts["steps"] == job.snapshot().step
