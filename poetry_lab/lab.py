@@ -13,6 +13,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from poetry_lab.catalog import load_catalog
 from poetry_lab.checkpoint import ModelBundle, load_model, save_model
 from poetry_lab.corpus import Corpus, CorpusStats, load_corpus
 from poetry_lab.errors import PoetryLabError
@@ -136,6 +137,9 @@ class Lab:
 
     # --- corpus ------------------------------------------------------------------------------
     def load_corpus(self, files: list[str] | None = None, text: str | None = None, bundled: str | None = None, lowercase: bool = False) -> CorpusReport:
+        if bundled and bundled.lower() not in {e.name for e in load_catalog()}:
+            # A bundled name must never be a path: API clients must not read the server's files.
+            raise PoetryLabError(f"There is no bundled corpus called '{bundled}'.")
         sources = list(files or []) + ([bundled] if bundled else [])
         corpus = load_corpus(sources, text=text, lowercase=lowercase)
         self.corpus = corpus

@@ -84,3 +84,8 @@ def test_stop_training_and_summary(lab):
 def test_parse_temperatures():
     assert parse_temperatures("0.2, 0.5;1") == [0.2, 0.5, 1.0]
     assert parse_temperatures([1, 2]) == [1.0, 2.0]
+
+
+def test_bundled_corpus_must_be_a_catalog_name_not_a_path(lab):
+    with pytest.raises(PoetryLabError, match="no bundled corpus"):
+        lab.load_corpus(bundled="/etc/passwd")

@@ -1,0 +1,74 @@
+"""The Gradio app, as a thin layer over poetry_lab.lab.Lab: `create_demo()` builds it, app.py launches it.
+
+Gradio 6 takes the theme and CSS at launch: `demo.launch(theme=THEME, css=CSS, ...)`.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from poetry_lab.ui import handlers
+from poetry_lab.ui.compare_tab import create_compare_tab
+from poetry_lab.ui.corpus_tab import create_corpus_tab
+from poetry_lab.ui.model_tab import create_model_tab
+from poetry_lab.ui.sessions import SessionRegistry
+from poetry_lab.ui.train_tab import create_train_tab
+
+__all__ = ["CSS", "THEME", "create_demo"]
+
+# System fonts only: the server may be offline, and a web font would stall the first paint.
+THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="stone",
+                       font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+CSS = """
+.pl-columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(210px, 1fr)); gap: 14px; }
+.pl-col { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 12px 14px;
+          background: var(--background-fill-secondary); min-width: 0; }
+.pl-col h3 { margin: 0 0 8px 0; font-size: 1rem; }
+.pl-poem { white-space: pre-wrap; word-break: break-word; font-family: Georgia, "Times New Roman", serif;
+           font-size: 0.98rem; line-height: 1.45; margin: 0; background: none; border: none; padding: 0; }
+.pl-metrics { width: 100%; margin: 10px 0 0 0; font-size: 0.85rem; border-collapse: collapse; border: none; }
+.pl-metrics tr, .pl-metrics th, .pl-metrics td { border: none; background: none; }
+.pl-metrics tr + tr { border-top: 1px solid var(--border-color-primary); }
+.pl-metrics th { text-align: left; font-weight: normal; color: var(--body-text-color-subdued); padding: 3px 6px 3px 0; }
+.pl-metrics td { text-align: right; padding: 3px 0; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.pl-copy { margin-top: 6px; font-size: 0.82rem; color: var(--body-text-color-subdued); }
+.pl-copy q { display: block; font-family: Georgia, serif; color: var(--body-text-color); white-space: pre-wrap; }
+.pl-preview, .pl-samples { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 12px; }
+.pl-preview .pl-poem, .pl-sample { border-left: 3px solid var(--color-accent-soft); padding-left: 10px; }
+.pl-sample-head { font-size: 0.8rem; color: var(--body-text-color-subdued); margin-bottom: 4px; }
+.pl-muted { color: var(--body-text-color-subdued); }
+"""
+
+HEADER = """
+# Poetry Lab
+A small neural network that writes poems letter by letter. Press **Write poems** to read what it writes,
+then teach it your own poems in **Your poems** and **Train**.
+"""
+
+
+def create_demo() -> gr.Blocks:
+    sessions = SessionRegistry()  # one Lab per browser tab or API client; see sessions.py
+    bind = sessions.bind
+    with gr.Blocks(title="Poetry Lab", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(HEADER)
+        model_md = gr.Markdown(elem_id="model-summary")
+        with gr.Tabs():
+            with gr.Tab("Compare temperatures", id="compare"):
+                create_compare_tab(bind)
+            with gr.Tab("Your poems", id="corpus"):
+                create_corpus_tab(bind)
+            with gr.Tab("Train", id="train"):
+                create_train_tab(bind, model_md)
+            with gr.Tab("Model file", id="model"):
+                create_model_tab(bind, model_md)
+
+        demo.load(bind(handlers.model_summary), outputs=[model_md], api_name="ui_model_summary", api_visibility="undocumented")
+        demo.unload(sessions.close)
+        # The JSON API: one endpoint per action, per session like the page (one gradio_client.Client = one session).
+        gr.api(bind(handlers.api_load_corpus), api_name="load_corpus")
+        gr.api(bind(handlers.api_start_training), api_name="start_training")
+        gr.api(bind(handlers.api_training_status), api_name="training_status", concurrency_limit=None)
+        gr.api(bind(handlers.api_stop_training), api_name="stop_training")
+        gr.api(bind(handlers.api_compare), api_name="compare", concurrency_limit=2)
+    return demo

@@ -1,0 +1,54 @@
+"""The first tab: one prompt, several temperatures, the poems side by side with their numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from poetry_lab import figures
+from poetry_lab.ui import handlers, render
+
+INTRO = """
+**Temperature** is how adventurous the model is when it picks each next letter: near 0 it always takes
+the likeliest one (safe, often repetitive), around 1 it writes as it learned, and above 1 it takes more
+chances (surprising, sometimes nonsense). All columns use the same prompt and the same random seed,
+so the temperature is the only difference between them.
+"""
+
+NUMBERS = """
+**What the numbers mean.** *Surprise, in bits per character*: how unexpected each letter was to the model
+itself, on average (lower is more predictable; 2 bits is as unsure as a pick among 4 letters). *Copied 4-word phrases*: the share of four-word runs also
+found in the training text (high means quoting rather than inventing). *Distinct word pairs*: the share of
+two-word pairs that differ (low means going round in circles). *Repeated lines*: lines written more than once.
+"""
+
+
+def create_compare_tab(bind: Callable) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        prompt = gr.Textbox(label="Prompt: how the poems begin", value="Shall I compare thee", lines=2, scale=3,
+                            elem_id="compare-prompt", placeholder="The first words of the poem (may be empty)")
+        temps = gr.Textbox(label="Temperatures (2 to 6 numbers, from 0 to 5)", value="0.2, 0.5, 1.0, 1.2", scale=2,
+                           elem_id="compare-temperatures", info="Separated by commas; one column each.")
+    with gr.Row():
+        length = gr.Number(label="Length", value=400, precision=0, minimum=1, info="How much each poem may write.")
+        unit = gr.Radio(["characters", "lines"], value="characters", label="Length counted in")
+        seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty: new poems each time.")
+    with gr.Accordion("Optional: keep only the likeliest choices (top-k / top-p)", open=False):
+        gr.Markdown("Both trim the unlikely letters before the model picks one, which keeps high temperatures "
+                    "readable. Leave empty to keep all choices.")
+        with gr.Row():
+            top_k = gr.Number(label="top-k: keep the k likeliest letters", value=None, precision=0)
+            top_p = gr.Number(label="top-p: keep the likeliest letters that together make up this share (0 to 1)", value=None)
+    run = gr.Button("Write poems", variant="primary", elem_id="compare-run")
+    status = gr.Markdown(elem_id="compare-status")
+    results = gr.HTML(render.compare_html([]), elem_id="compare-results")
+    gr.Markdown(NUMBERS, elem_classes="pl-muted")
+    download = gr.DownloadButton("Download these poems (Markdown)", visible=False, elem_id="compare-download")
+    with gr.Accordion("The numbers as charts", open=False):
+        bars = gr.Plot(figures.temperature_bars([]), show_label=False, elem_id="compare-bars")
+
+    gr.on([run.click, prompt.submit, temps.submit], bind(handlers.compare),
+          inputs=[prompt, temps, length, unit, seed, top_k, top_p], outputs=[results, bars, download, status],
+          api_name="ui_compare", api_visibility="undocumented", concurrency_limit=2)

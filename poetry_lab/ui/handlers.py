@@ -1,0 +1,205 @@
+"""Handlers: widget values -> one Lab call -> widget values. Plain functions, testable without a server.
+
+Each takes the session's Lab first (SessionRegistry.bind supplies it). UI handlers never raise: a
+PoetryLabError becomes a toast plus a status line, and anything unexpected is logged with its
+traceback and shown as one short sentence. API handlers (`api_*`) answer JSON and turn errors into
+gr.Error, which a client receives as an error carrying the same plain message.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+from gradio.data_classes import FileData
+
+from poetry_lab import figures
+from poetry_lab.catalog import available_corpora
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.lab import Lab
+from poetry_lab.ui import render
+
+log = logging.getLogger(__name__)
+
+MAX_BUNDLED_CHARS = 10_000_000  # bigger corpora (gutenberg_poetry, 121 M chars) would stall a small server
+INTERNAL_ERROR = "Something went wrong on our side, sorry. Please try again; if it keeps happening, reload the page."
+SNAPSHOT_KEYS = ("state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message")
+
+
+def _message(exc: Exception, where: str) -> str:
+    if isinstance(exc, PoetryLabError):
+        return str(exc)
+    log.exception("unexpected error in %s", where)
+    return INTERNAL_ERROR
+
+
+def shows_errors(outputs: int, status: int):
+    """UI boundary: on any error, warn, put the message in output `status`, leave the others unchanged."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the boundary: nothing may reach the page as a traceback
+                message = _message(exc, fn.__name__)
+            gr.Warning(message)
+            out = [gr.skip()] * outputs
+            out[status] = render.problem(message)
+            return tuple(out) if outputs > 1 else out[0]
+        return run
+    return decorate
+
+
+def api_errors(fn):
+    """API boundary: errors reach the client as gr.Error with a plain message, never a traceback."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(_message(exc, fn.__name__), print_exception=False) from None
+    return run
+
+
+def bundled_corpora() -> list[tuple[str, str]]:
+    """(label, name) of the bundled corpora found on this machine that are small enough to train on here."""
+    return [(f"{e.title} ({e.chars:,} characters)", e.name) for e, path in available_corpora()
+            if path is not None and e.chars <= MAX_BUNDLED_CHARS]
+
+
+def _bundled(name: str | None) -> str | None:
+    """Only names from the dropdown: the library would also accept any file path, which a client must not pass."""
+    if not name:
+        return None
+    names = [n for _, n in bundled_corpora()]
+    if name not in names:
+        raise PoetryLabError(f"There is no bundled corpus called '{name}' here. Choose one of: {', '.join(names) or 'none'}.")
+    return name
+
+
+def _optional(value, kind=float):
+    """Empty widgets and zeros mean 'not set'."""
+    return None if value in (None, "") else kind(value)
+
+
+# --- model ----------------------------------------------------------------------------------
+@shows_errors(outputs=1, status=0)
+def model_summary(lab: Lab) -> str:
+    return f"**Current model:** {lab.model_summary()}"
+
+
+@shows_errors(outputs=2, status=0)
+def load_model(lab: Lab, path: str | None) -> tuple[str, str]:
+    if not path:
+        raise PoetryLabError("Choose a .safetensors model file first (one downloaded from Poetry Lab).")
+    return lab.load_model_file(path), f"**Current model:** {lab.model_summary()}"
+
+
+@shows_errors(outputs=2, status=1)
+def download_model(lab: Lab) -> tuple[str, str]:
+    """A copy of the model file in a fresh temp folder, which Gradio serves (it refuses other folders)."""
+    source = lab.model_file()
+    target = Path(tempfile.mkdtemp(prefix="poetry_lab_model_")) / source.name
+    shutil.copyfile(source, target)
+    return str(target), f"Ready: {target.name} ({target.stat().st_size / 1e6:.1f} MB). Load it back here later."
+
+
+# --- corpus ---------------------------------------------------------------------------------
+@shows_errors(outputs=4, status=3)
+def load_corpus(lab: Lab, files: list[str] | None, text: str | None, bundled: str | None) -> tuple[str, str, str, str]:
+    """-> stats Markdown, warnings Markdown, preview HTML, status."""
+    report = lab.load_corpus(files=list(files or []), text=text or None, bundled=_bundled(bundled))
+    data = report.to_json()
+    return (render.corpus_stats_markdown(data, report.name), render.warnings_markdown(report.warnings),
+            render.preview_html(report.preview), f"Loaded {report.name}. Next: the **Train** tab.")
+
+
+# --- training -------------------------------------------------------------------------------
+@shows_errors(outputs=2, status=0)
+def start_training(lab: Lab, preset: str, minutes: float | None, start_from: str, cell: str | None, layers: float | None,
+                   hidden: float | None, dropout: float | None, seq_len: float | None, batch_size: float | None,
+                   lr: float | None, epochs: float | None, patience: float | None, seed: float | None) -> tuple[str, gr.Timer]:
+    """-> status, timer (switched on)."""
+    advanced = {"cell": cell or None, "layers": _optional(layers, int), "hidden": _optional(hidden, int),
+                "dropout": _optional(dropout), "seq_len": _optional(seq_len, int), "batch_size": _optional(batch_size, int),
+                "lr": _optional(lr), "epochs": _optional(epochs), "patience": _optional(patience, int), "seed": _optional(seed, int)}
+    status = lab.start_training(preset, _optional(minutes), start_from or "auto", advanced=advanced)
+    return status, gr.Timer(active=True)
+
+
+@shows_errors(outputs=1, status=0)
+def stop_training(lab: Lab) -> str:
+    return lab.stop_training()
+
+
+def poll_training(lab: Lab):
+    """Timer tick -> loss plot, progress line, samples HTML, timer, model summary.
+
+    When the job is no longer running, the Lab adopts its model and the timer switches itself off.
+    """
+    try:
+        snap = lab.training_status()
+        running = snap.state == "running"
+        summary = gr.skip()
+        if not running:
+            lab.finish_job()
+            summary = f"**Current model:** {lab.model_summary()}"
+        return (figures.loss_curve(snap.train_points, snap.eval_points, title="Loss while training (lower is better)"),
+                render.progress_markdown(snap), render.samples_html(snap.samples), gr.Timer(active=running), summary)
+    except Exception as exc:  # noqa: BLE001 - a tick must not toast every second: say it once and stop
+        return gr.skip(), render.problem(_message(exc, "poll_training")), gr.skip(), gr.Timer(active=False), gr.skip()
+
+
+# --- comparison -----------------------------------------------------------------------------
+@shows_errors(outputs=4, status=3)
+def compare(lab: Lab, prompt: str, temperatures: str, length: float | None, unit: str, seed: float | None,
+            top_k: float | None, top_p: float | None):
+    """-> columns HTML, metrics figure, download button, status."""
+    by_lines = unit == "lines"
+    n = _optional(length, int)
+    results = lab.compare(prompt or "", temperatures, chars=None if by_lines else n, seed=_optional(seed, int),
+                          top_k=_optional(top_k, int) or None, top_p=_optional(top_p) or None, lines=n if by_lines else None)
+    settings = (f"{n} {'lines' if by_lines else 'characters'}, seed {seed if seed not in (None, '') else 'random'}"
+                f", top-k {top_k or 'off'}, top-p {top_p or 'off'}")
+    path = Path(tempfile.mkdtemp(prefix="poetry_lab_poems_")) / "poems.md"
+    path.write_text(render.compare_markdown(results, prompt or "", settings), encoding="utf-8")
+    return (render.compare_html(results), figures.temperature_bars(results),
+            gr.DownloadButton(value=str(path), visible=True), f"Wrote {len(results)} poems ({settings}).")
+
+
+# --- API (JSON answers) ---------------------------------------------------------------------
+@api_errors
+def api_load_corpus(lab: Lab, files: list[FileData] | None = None, text: str | None = None, bundled: str | None = None) -> dict:
+    """Load a corpus from uploaded files, pasted text and/or a bundled corpus name; answer its statistics."""
+    paths = [f["path"] if isinstance(f, dict) else f.path for f in files or []]
+    return lab.load_corpus(files=paths, text=text or None, bundled=_bundled(bundled)).to_json()
+
+
+@api_errors
+def api_start_training(lab: Lab, preset: str = "quick", minutes: float | None = None, start_from: str = "auto") -> str:
+    """Start training in the background on the loaded corpus; answer a status line."""
+    return lab.start_training(preset, minutes, start_from or "auto")
+
+
+@api_errors
+def api_training_status(lab: Lab) -> dict:
+    """The training job's progress: state (idle, running, done, stopped, error), step, epoch, losses in nats/char."""
+    snap = lab.training_status()
+    return {k: getattr(snap, k) for k in SNAPSHOT_KEYS}
+
+
+@api_errors
+def api_stop_training(lab: Lab) -> str:
+    """Stop the training; the best model so far is kept."""
+    return lab.stop_training()
+
+
+@api_errors
+def api_compare(lab: Lab, prompt: str = "", temperatures: str = "0.2,0.5,1.0,1.2", chars: int | None = 400,
+                seed: int | None = 0, top_k: int | None = None, top_p: float | None = None) -> list[dict]:
+    """One poem per temperature from the same prompt and seed, each with its numbers."""
+    return lab.compare(prompt or "", temperatures, chars=chars, seed=seed, top_k=top_k, top_p=top_p)

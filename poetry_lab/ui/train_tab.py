@@ -1,0 +1,72 @@
+"""The training tab: choose how long to train, start it in the background, and watch it learn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from poetry_lab import figures
+from poetry_lab.presets import DEFAULT_PRESET, PRESETS
+from poetry_lab.ui import handlers, render
+
+INTRO = """
+Training teaches a model to continue your poems one letter at a time. It runs in the background: you can
+keep writing poems on the first tab meanwhile (they use the best model so far). The curve shows the
+**loss**, how surprised the model is by text it has not trained on (the validation text): lower is better.
+The left axis counts it in nats per character, the right axis in bits per character (2 bits means the
+model is as unsure as if it had to pick among 4 equally likely letters; 1 bit, among 2).
+"""
+
+START_FROM = [("Automatic (fine-tune for small corpora, otherwise a new model)", "auto"),
+              ("The loaded model: fine-tune it on these poems", "loaded"),
+              ("Scratch: a new model that knows nothing yet", "scratch")]
+
+
+def _advanced() -> list[gr.components.Component]:
+    """The settings a preset chooses; an empty field keeps the preset's choice."""
+    gr.Markdown("Leave a field empty to keep the preset's choice.")
+    with gr.Row():
+        cell = gr.Radio([("preset's choice", ""), ("LSTM", "lstm"), ("GRU", "gru")], value="", label="Cell",
+                        info="Two kinds of memory unit; GRU is a little smaller and faster.")
+        layers = gr.Number(label="Layers", precision=0, info="Stacked memory layers (1-3).")
+        hidden = gr.Number(label="Hidden size", precision=0, info="Memory width; bigger learns more, slower.")
+        dropout = gr.Number(label="Dropout", info="0 to 0.5: randomly forgets a share while training, against memorising.")
+    with gr.Row():
+        seq_len = gr.Number(label="Sequence length", precision=0, info="Letters the model reads before each update.")
+        batch_size = gr.Number(label="Batch size", precision=0, info="Passages read at once per update.")
+        lr = gr.Number(label="Learning rate", info="Size of each update step, e.g. 0.003.")
+    with gr.Row():
+        epochs = gr.Number(label="Epochs", info="Passes over the whole text (whichever limit comes first).")
+        patience = gr.Number(label="Early-stopping patience", precision=0,
+                             info="Stop after this many checks without improvement.")
+        seed = gr.Number(label="Seed", precision=0, info="Same seed and settings, same model.")
+    return [cell, layers, hidden, dropout, seq_len, batch_size, lr, epochs, patience, seed]
+
+
+def create_train_tab(bind: Callable, model_md: gr.Markdown) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        preset = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()], value=DEFAULT_PRESET,
+                          label="How long to train", scale=3, elem_id="train-preset")
+        with gr.Column(scale=2):
+            minutes = gr.Number(label="Minutes (optional)", info="Overrides the preset's time; empty keeps it.",
+                                elem_id="train-minutes")
+            start_from = gr.Radio(START_FROM, value="auto", label="Start from", elem_id="train-start-from")
+    with gr.Accordion("Advanced settings", open=False):
+        advanced = _advanced()
+    with gr.Row():
+        start = gr.Button("Start training", variant="primary", elem_id="train-start")
+        stop = gr.Button("Stop (keeps the best model so far)", variant="stop", elem_id="train-stop")
+    progress = gr.Markdown("No training yet.", elem_id="train-status")
+    plot = gr.Plot(figures.loss_curve([], []), show_label=False, elem_id="loss-plot")
+    gr.Markdown("**Samples written during training** (newest first), at a careful and a freer temperature:")
+    samples = gr.HTML(render.samples_html([]), elem_id="train-samples")
+    timer = gr.Timer(1.0, active=False)
+
+    start.click(bind(handlers.start_training), inputs=[preset, minutes, start_from, *advanced], outputs=[progress, timer],
+                api_name="ui_start_training", api_visibility="undocumented")
+    stop.click(bind(handlers.stop_training), outputs=[progress], api_name="ui_stop_training", api_visibility="undocumented")
+    timer.tick(bind(handlers.poll_training), outputs=[plot, progress, samples, timer, model_md],
+               api_name="ui_poll_training", api_visibility="undocumented", show_progress="hidden",
+               concurrency_limit=None, trigger_mode="always_last")

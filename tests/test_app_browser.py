@@ -1,0 +1,114 @@
+"""The real app in headless Chromium, as a visitor uses it: upload, train, watch, stop, compare.
+
+Needs Debian's Chromium (`apt-get install -y chromium`) and the `playwright` package (never
+`playwright install`: it would download a browser). Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from apphelpers import SHARED_CORPORA, running_app, wait_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# The number of points plotly holds in the loss plot, over all traces except the invisible axis helper.
+PLOT_POINTS = """() => { const el = document.querySelector('#loss-plot .js-plotly-plot');
+  if (!el || !el.data) return 0;
+  return el.data.filter(t => t.name !== 'bits axis').reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }"""
+
+
+def loud_skip(reason: str) -> None:
+    """Skip on a developer's machine that lacks the browser; in CI (CI=true) a missing browser is a failure."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser test cannot run in CI: {reason}")
+    print(f"\n{'!' * 78}\n!! BROWSER TEST SKIPPED: {reason}\n{'!' * 78}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        loud_skip("the playwright package is missing (pip install -r requirements-dev.txt)")
+    if not CHROMIUM.is_file() and not shutil.which("chromium"):
+        loud_skip("Chromium is missing (apt-get install -y chromium)")
+    if not (SHARED_CORPORA / "sonnets.txt").is_file():
+        loud_skip(f"{SHARED_CORPORA / 'sonnets.txt'} is missing")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def app_url(sync_playwright, tmp_path_factory, tiny_model_path):
+    with running_app(tmp_path_factory.mktemp("browser_home"), default_model=tiny_model_path) as url:
+        yield url
+
+
+@pytest.fixture
+def page(sync_playwright, app_url, tmp_path):
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            user_data_dir=str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(app_url)
+            page.wait_for_selector("#compare-run")
+            yield page
+        finally:
+            context.close()
+
+
+def test_upload_train_watch_stop_compare(page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    # The default model is ready before any training.
+    page.wait_for_function("() => document.querySelector('#model-summary')?.innerText.includes('parameters')")
+
+    page.get_by_role("tab", name="Your poems").click()
+    page.locator("#corpus-upload input[type=file]").set_input_files(str(SHARED_CORPORA / "sonnets.txt"))
+    page.wait_for_function("() => document.querySelector('#corpus-stats')?.innerText.includes('95,455')")
+    assert page.locator("#corpus-preview .pl-poem").count() >= 1
+
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_label("quick", exact=False).first.check()
+    page.locator("#train-minutes input").fill("0.3")
+    page.get_by_label("Scratch", exact=False).check()
+    page.click("#train-start")
+    page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes('step')")
+
+    # The plot gains points on its own (the timer), with no click.
+    first = wait_for(lambda: page.evaluate(PLOT_POINTS), timeout=20)
+    assert first, "the loss plot never got a point"
+    time.sleep(2.5)
+    second = page.evaluate(PLOT_POINTS)
+    assert second > first, f"the loss plot did not grow in 2.5 s ({first} -> {second} points)"
+    # After the first check of the validation text (every 10 s in "quick"): a validation point and samples.
+    page.wait_for_selector("#train-samples .pl-sample", timeout=25_000)
+    assert "step" in page.locator("#train-samples .pl-sample-head").first.inner_text()
+    page.wait_for_function("() => document.querySelector('#loss-plot .js-plotly-plot')?.data"
+                           ".some(t => t.name === 'validation loss')")
+    page.screenshot(path=str(ARTIFACTS / "browser_train.png"), full_page=True)
+
+    page.click("#train-stop")
+    page.wait_for_function("() => /Stopped|Finished/.test(document.querySelector('#train-status')?.innerText)")
+    page.wait_for_function("() => document.querySelector('#model-summary')?.innerText.includes('1x256')")
+
+    page.get_by_role("tab", name="Compare temperatures").click()
+    page.locator("#compare-temperatures textarea, #compare-temperatures input").first.fill("0.3, 0.8, 1.2")
+    page.locator("#compare-prompt textarea").fill("When I do count")
+    page.click("#compare-run")
+    page.wait_for_function("() => document.querySelectorAll('#compare-results .pl-col').length === 3")
+    poems = page.locator("#compare-results .pl-col .pl-poem").all_inner_texts()
+    assert len(poems) == 3 and all(p.startswith("When I do count") and len(p) > 40 for p in poems)
+    boxes = [page.locator("#compare-results .pl-col").nth(i).bounding_box() for i in range(3)]
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"] and abs(boxes[0]["y"] - boxes[2]["y"]) < 2  # side by side
+    page.screenshot(path=str(ARTIFACTS / "browser_compare.png"), full_page=True)
