@@ -1,4 +1,4 @@
-"""python -m poetry_lab {train, generate, evaluate, corpora}: a thin shell over the library.
+"""python -m poetry_lab {train, generate, evaluate, corpora, analyse, sweep}: a thin shell over the library.
 
 User errors print one line to stderr and exit with status 2; no tracebacks.
 """
@@ -74,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("list", help="show the catalog and which corpora are on this machine")
     f = csub.add_parser("fetch", help="rebuild a corpus from its public source (sonnets, milton)")
     f.add_argument("name")
+
+    a = sub.add_parser("analyse", help="rhyme scheme, metre, syllables and stress of each poem in a file")
+    a.add_argument("poem_file", help="a text file (poems separated by blank lines) or a bundled corpus name")
+    a.add_argument("--json", action="store_true")
+
+    w = sub.add_parser("sweep", help="generate poems across temperatures and plot their metrics")
+    w.add_argument("model", type=Path)
+    w.add_argument("--temperatures", type=_floats, default=None, help="default: 0.1,0.3,...,1.5")
+    w.add_argument("--samples", type=int, default=5, help="poems per temperature")
+    w.add_argument("--chars", type=int, default=400)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--prompt", default="")
+    w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine)")
+    w.add_argument("--out", required=True, type=Path, help="directory for sweep.html and sweep.csv")
     return p
 
 
@@ -184,9 +198,56 @@ def cmd_corpora(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyse(args: argparse.Namespace) -> int:
+    from poetry_lab.corpus import load_corpus
+    from poetry_lab.poetics import analyse_text, to_json
+
+    poems = analyse_text(load_corpus([args.poem_file]).text)
+    if not poems:
+        raise PoetryLabError(f"'{args.poem_file}' has no lines of verse to analyse.")
+    if args.json:
+        print(json.dumps(to_json(poems), ensure_ascii=False, indent=2))
+        return 0
+    for k, poem in enumerate(poems, 1):
+        print(f"=== poem {k}: {poem.metre} (regularity {poem.metre_score:.2f}), rhyme {poem.rhyme_scheme} ===")
+        for line in poem.lines:
+            note = f"   [not in the dictionary: {', '.join(line.unknown_words)}]" if line.unknown_words else ""
+            print(f"{line.rhyme} {line.syllables:>2} {line.stress:<14} {line.text.strip()}{note}")
+        print()
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from poetry_lab.checkpoint import load_model
+    from poetry_lab.corpus import load_corpus
+    from poetry_lab.lens import SWEEP_TEMPERATURES, sweep
+    from poetry_lab.lens_figures import sweep_figure
+    from poetry_lab.metrics import CorpusIndex
+
+    bundle = load_model(args.model)
+    corpus = args.corpus or bundle.facts.get("corpus")
+    index = None
+    try:
+        index = CorpusIndex(load_corpus([corpus]).text) if corpus else None
+    except PoetryLabError:
+        if args.corpus:
+            raise
+    if index is None:
+        print("note: no training text found, so copying is not measured (give it with --corpus)", file=sys.stderr)
+    df = sweep(bundle.model, bundle.vocab, args.temperatures or SWEEP_TEMPERATURES, args.samples, args.chars,
+               args.seed, index, args.prompt)
+    args.out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(args.out / "sweep.csv", index=False)
+    sweep_figure(df, title=f"Temperature sweep: {args.model.name}").write_html(args.out / "sweep.html", include_plotlyjs=True)
+    print(df.drop(columns=["sample", "text"]).groupby("temperature").mean().round(3).to_string())
+    print(f"saved {args.out / 'sweep.html'} and {args.out / 'sweep.csv'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate, "corpora": cmd_corpora}
+    handlers = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate, "corpora": cmd_corpora,
+                "analyse": cmd_analyse, "sweep": cmd_sweep}
     try:
         return handlers[args.command](args)
     except PoetryLabError as e:
