@@ -205,14 +205,24 @@ class Corpus:
         return train, val
 
 
-def read_sources(paths: list[str | Path] | tuple = (), text: str | None = None) -> list[tuple[str, str]]:
-    """(name, raw text) for each file and for pasted text. Catalog names work where paths do."""
+def read_sources(paths: list[str | Path] | tuple = (), text: str | None = None, max_bytes: int | None = None,
+                 max_files: int | None = None) -> list[tuple[str, str]]:
+    """(name, raw text) for each file and for pasted text. Catalog names work where paths do.
+
+    `max_bytes` and `max_files` bound what a user may send (the app sets them; the CLI does not).
+    """
     from poetry_lab.catalog import resolve_corpus  # late: the catalog is optional for pasted text
 
+    if max_files is not None and len(paths) > max_files:
+        raise PoetryLabError(f"{len(paths)} files is too many at once: upload at most {max_files}.")
     parts: list[tuple[str, str]] = []
     for p in paths:
+        from_catalog = not Path(p).is_file()
         path = resolve_corpus(p)
-        if path.suffix == ".gz":
+        size = path.stat().st_size
+        if max_bytes is not None and not from_catalog and size > max_bytes:
+            raise PoetryLabError(f"'{path.name}' is {size / 1e6:.1f} MB: files may be at most {max_bytes / 1e6:.0f} MB.")
+        if from_catalog and path.suffix == ".gz":  # only the catalog's own archives are unpacked
             import gzip
 
             data = gzip.decompress(path.read_bytes())
@@ -220,15 +230,18 @@ def read_sources(paths: list[str | Path] | tuple = (), text: str | None = None) 
             data = path.read_bytes()
         parts.append((path.name, decode_bytes(data, name=f"'{path.name}'")))
     if text is not None and text.strip():
+        if max_bytes is not None and len(text) > max_bytes:
+            raise PoetryLabError(f"The pasted text is too long: at most {max_bytes / 1e6:.0f} MB of text, please.")
         parts.append(("pasted text", text))
     if not parts:
         raise PoetryLabError("There is no text yet: upload a .txt or .md file, or paste some poems.")
     return parts
 
 
-def load_corpus(paths: list[str | Path] | tuple = (), text: str | None = None, lowercase: bool = False) -> Corpus:
+def load_corpus(paths: list[str | Path] | tuple = (), text: str | None = None, lowercase: bool = False,
+                max_bytes: int | None = None, max_files: int | None = None) -> Corpus:
     """Read files and/or pasted text into one Corpus; files are separated by a blank line."""
-    parts = read_sources(paths, text)
+    parts = read_sources(paths, text, max_bytes=max_bytes, max_files=max_files)
     normalised = [normalise(t, lowercase) for _, t in parts]
     joined = "\n".join(t for t in normalised if t)
     if not joined.strip():

@@ -15,6 +15,7 @@ import torch
 from poetry_lab.checkpoint import ModelBundle, load_model
 from poetry_lab.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
+from poetry_lab.limits import Limits
 from poetry_lab.model import CharLSTM, ModelConfig, build_model, pick_device
 from poetry_lab.train import TrainConfig, Trainer, TrainResult
 from poetry_lab.vocab import Vocab
@@ -62,9 +63,15 @@ def prepare_run(
     train_config: TrainConfig | None = None,
     base: ModelBundle | str | None = None,
     val_fraction: float = 0.1,
+    limits: Limits | None = None,
 ) -> PreparedRun:
-    """Split the corpus, build (or extend) the model and return a Trainer ready to fit()."""
+    """Split the corpus, build (or extend) the model and return a Trainer ready to fit().
+
+    With `limits` (the app's), oversized jobs are refused before anything is allocated.
+    """
     tc = train_config or TrainConfig()
+    if limits is not None:
+        check_limits(corpus, model_config or {}, tc, base, limits)
     train_text, val_text = corpus.split(val_fraction)
     if len(train_text) < 64:
         raise PoetryLabError(
@@ -83,6 +90,23 @@ def prepare_run(
     vocab = bundle.vocab
     trainer = Trainer(bundle.model, vocab.encode(train_text), vocab.encode(val_text), tc)
     return PreparedRun(bundle=bundle, trainer=trainer, corpus=corpus, train_text=train_text, val_text=val_text)
+
+
+def check_limits(corpus: Corpus, model_config: dict, tc: TrainConfig, base: ModelBundle | str | None, limits: Limits) -> None:
+    distinct = len(set(corpus.text))
+    if distinct > limits.max_distinct_chars:
+        raise PoetryLabError(f"The text uses {distinct:,} different characters; a model here can learn at most "
+                             f"{limits.max_distinct_chars:,}. Is it really a text file of poems?")
+    if tc.minutes is not None and tc.minutes > limits.max_minutes:
+        raise PoetryLabError(f"Training may last at most {limits.max_minutes:g} minutes here.")
+    if tc.minutes is None:  # epochs or steps alone: the server's time limit still applies
+        tc.minutes = limits.max_minutes
+    if base is None:
+        with torch.device("meta"):  # count parameters without allocating them
+            params = CharLSTM(ModelConfig(vocab_size=distinct + 1, **model_config)).num_params()
+        if params > limits.max_parameters:
+            raise PoetryLabError(f"That model would have {params:,} parameters; the limit here is {limits.max_parameters:,}. "
+                                 "Choose a smaller hidden size or fewer layers.")
 
 
 def training_facts(run: PreparedRun, result: TrainResult) -> dict:
