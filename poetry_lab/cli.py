@@ -69,6 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("textfile")
     e.add_argument("--json", action="store_true")
 
+    pt = sub.add_parser("pretrain", help="train a base model on a large poetry corpus (forward or backward)")
+    pt.add_argument("corpus", nargs="?", default="gutenberg_poetry")
+    pt.add_argument("--out", required=True, type=Path, help="the model file to write (a JSON model card is written beside it)")
+    pt.add_argument("--direction", choices=["forward", "backward"], default="forward")
+    pt.add_argument("--minutes", type=float, default=30.0)
+    pt.add_argument("--hidden", type=int, default=384)
+    pt.add_argument("--layers", type=int, default=1)
+    pt.add_argument("--dropout", type=float, default=0.0)
+    pt.add_argument("--batch", type=int, default=32, dest="batch_size")
+    pt.add_argument("--seq-len", type=int, default=128)
+    pt.add_argument("--lr", type=float, default=4e-3)
+    pt.add_argument("--val-chars", type=int, default=1_000_000)
+    pt.add_argument("--max-chars", type=int, default=None)
+    pt.add_argument("--eval-every", type=float, default=300.0, dest="eval_every_s")
+    pt.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    pt.add_argument("--seed", type=int, default=0)
+
     c = sub.add_parser("corpora", help="list or fetch the bundled public-domain corpora")
     csub = c.add_subparsers(dest="corpora_command", required=True)
     csub.add_parser("list", help="show the catalog and which corpora are on this machine")
@@ -244,10 +261,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    import torch
+
+    from poetry_lab.pretrain import PretrainConfig, pretrain, save_base
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = PretrainConfig(
+        direction=args.direction, val_chars=args.val_chars, max_chars=args.max_chars,
+        model={"hidden": args.hidden, "layers": args.layers, "dropout": args.dropout},
+        train={"minutes": args.minutes, "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr,
+               "eval_every_s": args.eval_every_s, "seed": args.seed},
+    )
+    bundle, facts = pretrain(args.corpus, cfg, log=lambda m: print(m, flush=True))
+    save_base(args.out, bundle)
+    card = args.out.with_suffix(".json")
+    card.write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"saved {args.out} and {card}: validation {facts['best_val_loss']:.4f} nats/char ({facts['best_val_bits_per_char']:.4f} bits)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate, "corpora": cmd_corpora,
-                "analyse": cmd_analyse, "sweep": cmd_sweep}
+                "analyse": cmd_analyse, "sweep": cmd_sweep, "pretrain": cmd_pretrain}
     try:
         return handlers[args.command](args)
     except PoetryLabError as e:

@@ -12,22 +12,30 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from poetry_lab import lens
 from poetry_lab.catalog import load_catalog
 from poetry_lab.checkpoint import ModelBundle, load_model, save_model
 from poetry_lab.corpus import Corpus, CorpusStats, load_corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.jobs import JobSnapshot, TrainingJob
 from poetry_lab.metrics import CorpusIndex, sample_metrics
+from poetry_lab.poetics import analyse_poem, to_json
 from poetry_lab.presets import get_preset, model_settings
-from poetry_lab.sampling import SampleConfig, sample
+from poetry_lab.sampling import Sample, SampleConfig, sample
 from poetry_lab.train import TrainConfig
 from poetry_lab.training_run import prepare_run
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL_CORPUS = 100_000  # below this, fine-tuning a pretrained model beats training from scratch
 TINY_CORPUS = 20_000
 ADVANCED_KEYS = {"cell", "layers", "hidden", "dropout", "emb_dim"}, {"seq_len", "batch_size", "lr", "epochs", "patience", "seed"}
+LENS_CHARS = 4_000  # generated characters coloured by confidence: each is a span with a tooltip, ~150 bytes of HTML
+SWEEP_CHARS = 60_000  # characters one sweep may write in all: about 10 s on a small CPU with the default model
 
 
 def home_dir() -> Path:
@@ -203,6 +211,11 @@ class Lab:
     # --- generation --------------------------------------------------------------------------
     def compare(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
                 seed: int | None = 0, top_k: int | None = None, top_p: float | None = None, lines: int | None = None) -> list[dict]:
+        _, samples = self._sample(prompt, temperatures, chars, seed, top_k, top_p, lines)
+        return [self._numbers(s) for s in samples]
+
+    def _sample(self, prompt, temperatures, chars, seed, top_k, top_p, lines) -> tuple[ModelBundle, list[Sample]]:
+        """compare()'s poems and the model that wrote them (while training, the best snapshot can change)."""
         temps = parse_temperatures(temperatures)
         if not 1 <= len(temps) <= 6:
             raise PoetryLabError("Compare between 1 and 6 temperatures at once.")
@@ -211,9 +224,54 @@ class Lab:
         cfg = SampleConfig(temperatures=temps, max_chars=int(chars or 400) if not lines else min(int(chars or 2000), 20_000),
                            lines=int(lines) if lines else None, top_k=int(top_k) if top_k else None,
                            top_p=float(top_p) if top_p else None, seed=None if seed is None or seed == "" else int(seed))
-        samples = sample(bundle.model, bundle.vocab, prompt or "", cfg)
-        return [{"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4),
-                 **sample_metrics(s.continuation, self._reference), "unknown_chars": "".join(s.unknown_chars)} for s in samples]
+        return bundle, sample(bundle.model, bundle.vocab, prompt or "", cfg)
+
+    def _numbers(self, s: Sample) -> dict:
+        return {"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4),
+                **sample_metrics(s.continuation, self._reference), "unknown_chars": "".join(s.unknown_chars)}
+
+    def compare_lens(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
+                     seed: int | None = 0, top_k: int | None = None, top_p: float | None = None,
+                     lines: int | None = None) -> list[dict]:
+        """compare()'s poems, each with what the poet's lens shows besides its numbers:
+
+        - "analysis": poetics.to_json of the whole text, prompt included (rhyme scheme, metre and
+          its regularity, syllables and stress per line);
+        - "confidence": lens.char_confidence of the first LENS_CHARS generated characters, under
+          the model that wrote them (items after the prompt: char, prob, top alternatives);
+        - "copies": lens.copy_highlights of the whole text (the prompt can be a quotation), or
+          None when the training text is unknown;
+        - "prompt_len": where the generated text starts.
+        """
+        bundle, samples = self._sample(prompt, temperatures, chars, seed, top_k, top_p, lines)
+        results = []
+        for s in samples:
+            n = len(s.prompt)
+            results.append({**self._numbers(s), "prompt_len": n, "analysis": to_json(analyse_poem(s.text)),
+                            "confidence": lens.char_confidence(bundle.model, bundle.vocab, s.text[:n + LENS_CHARS], n),
+                            "copies": None if self._reference is None else lens.copy_highlights(s.text, self._reference)})
+        return results
+
+    def sweep(self, temperatures: str | list[float] = lens.SWEEP_TEMPERATURES, samples: int | None = 5, chars: int | None = 400,
+              seed: int | None = 0, prompt: str = "") -> pd.DataFrame:
+        """Several poems at each temperature and their numbers: lens.sweep's DataFrame (one row per poem).
+
+        Copying is measured against the model's training text when it is known. At most
+        SWEEP_CHARS characters in all, so a sweep stays a matter of seconds.
+        """
+        temps = parse_temperatures(temperatures)
+        if not 1 <= len(temps) <= 12:
+            raise PoetryLabError("Sweep between 1 and 12 temperatures at once.")
+        if not samples or int(samples) < 1 or not chars or int(chars) < 1:
+            raise PoetryLabError("Ask for at least one poem per temperature, each at least one character long.")
+        total = len(temps) * int(samples) * int(chars)
+        if total > SWEEP_CHARS:
+            raise PoetryLabError(f"That sweep would write {total:,} characters; the limit is {SWEEP_CHARS:,} "
+                                 "(temperatures x poems x length). Ask for fewer or shorter poems.")
+        self.finish_job()
+        bundle = self.bundle
+        return lens.sweep(bundle.model, bundle.vocab, temps, int(samples), int(chars),
+                          None if seed is None or seed == "" else int(seed), self._reference, prompt or "")
 
     def close(self) -> None:
         """End of the session: stop its job. Its run directory (config, metrics, model) is kept."""

@@ -82,6 +82,8 @@ def prepare_run(
         bundle = load_model(base) if isinstance(base, str) else copy_bundle(base)
         bundle = extend_vocab(bundle, sorted(set(corpus.text) - set(bundle.vocab.chars)), seed=tc.seed)
         bundle.facts = {"base_model": bundle.facts.get("name") or bundle.facts.get("corpus", "base model")}
+        if model_config and model_config.get("dropout") is not None:  # the only setting a fine-tune can change
+            bundle.model.config.dropout = float(model_config["dropout"])
         bundle.model.train()
     else:
         vocab = Vocab.from_text(corpus.text)

@@ -112,3 +112,35 @@ def test_upload_train_watch_stop_compare(page):
     boxes = [page.locator("#compare-results .pl-col").nth(i).bounding_box() for i in range(3)]
     assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"] and abs(boxes[0]["y"] - boxes[2]["y"]) < 2  # side by side
     page.screenshot(path=str(ARTIFACTS / "browser_compare.png"), full_page=True)
+
+
+def test_lens_views_and_sweep(page):
+    """The poet's lens on the model the app opens with: rhyme and metre, confidence, copies; then a sweep."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#compare-prompt textarea").fill("Shall I compare thee to a summer's day?\n")
+    page.locator("#compare-temperatures textarea, #compare-temperatures input").first.fill("0.3, 0.8, 1.2")
+    page.click("#compare-run")
+    page.wait_for_function("() => document.querySelectorAll('#compare-results .pl-col .pl-scan').length === 3")
+    assert "rhyme" in page.locator("#compare-results .pl-scan").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "browser_lens_plain.png"), full_page=True)
+
+    page.get_by_role("tab", name="Confidence").click()
+    letters = page.locator("#compare-confidence .pl-confidence span[title]")
+    letters.first.wait_for(state="visible")
+    assert letters.count() > 300 and "likeliest" in letters.first.get_attribute("title")
+    assert page.locator("#compare-confidence .pl-col").nth(2).bounding_box()["width"] > 150  # columns, not a crushed strip
+    page.screenshot(path=str(ARTIFACTS / "browser_confidence.png"), full_page=True)
+
+    page.get_by_role("tab", name="Copied passages").click()
+    page.locator("#compare-copies .pl-col").first.wait_for(state="visible")
+    if page.locator("#compare-copies mark[title]").count():  # the sonnet line itself, when the model knows its Sonnets
+        page.locator("#compare-copies .pl-source summary").first.click()
+    page.screenshot(path=str(ARTIFACTS / "browser_copies.png"), full_page=True)
+
+    page.get_by_role("tab", name="Temperature sweep").click()
+    page.click("#sweep-run")
+    page.wait_for_function("() => (document.querySelector('#sweep-plot .js-plotly-plot')?.data || [])"
+                           ".some(t => t.name === 'metre regularity mean')", timeout=30_000)
+    assert "Wrote 40 poems" in page.locator("#sweep-status").inner_text()
+    assert page.locator("#sweep-download").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "browser_sweep.png"), full_page=True)

@@ -89,3 +89,34 @@ def test_parse_temperatures():
 def test_bundled_corpus_must_be_a_catalog_name_not_a_path(lab):
     with pytest.raises(PoetryLabError, match="no bundled corpus"):
         lab.load_corpus(bundled="/etc/passwd")
+
+
+def test_compare_lens_adds_rhyme_metre_confidence_and_copies(lab):
+    plain = lab.compare("The rose", "0.2, 1.0", chars=60, seed=3)
+    out = lab.compare_lens("The rose", "0.2, 1.0", chars=60, seed=3)
+    assert [{k: r[k] for k in plain[0]} for r in out] == plain  # the same poems and numbers as compare()
+    for r in out:
+        assert r["prompt_len"] == 8 and r["analysis"]["rhyme_scheme"] and r["analysis"]["metre"]
+        assert len(r["confidence"]) == 60 and "".join(c["char"] for c in r["confidence"]) == r["text"][8:]
+        assert all(0 < c["prob"] <= 1 and len(c["top"]) == 3 for c in r["confidence"])
+        assert r["copies"] is None  # the tiny model's training text is not a bundled corpus
+
+
+def test_compare_lens_finds_copies_once_the_training_text_is_known(lab, tiny_model_path):
+    lab.load_corpus(text=POEM_TEXT)
+    lab.load_model_file(tiny_model_path)  # the Lab now knows what the model was trained on
+    line = "The bee is busy in the hall;"
+    (r,) = lab.compare_lens(line, "0.2", chars=20, seed=1)
+    assert r["copies"] and r["copies"][0]["start"] == 0 and r["copies"][0]["text"].startswith(line)
+    assert line in r["copies"][0]["source"]
+
+
+def test_sweep_rows_and_limits(lab):
+    df = lab.sweep("0.3, 1.2", samples=2, chars=30, seed=0)
+    assert len(df) == 4 and sorted(set(df["temperature"])) == [0.3, 1.2] and set(df["sample"]) == {0, 1}
+    assert df["text"].str.len().eq(30).all() and df["copied_4gram_share"].isna().all()  # no training text known
+    assert lab.sweep("0.3, 1.2", samples=2, chars=30, seed=0).equals(df)  # one seed, same sweep
+    for kwargs, message in [({"samples": 0}, "at least one poem"), ({"chars": None}, "at least one poem"),
+                            ({"samples": 50, "chars": 2000}, "the limit is"), ({"temperatures": "hot"}, "numbers")]:
+        with pytest.raises(PoetryLabError, match=message):
+            lab.sweep(**{"temperatures": "0.5, 1.0", "samples": 2, "chars": 30, **kwargs})

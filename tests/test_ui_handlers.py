@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import typing
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
 from poetry_lab.lab import Lab
+from poetry_lab.lens import copy_highlights
+from poetry_lab.metrics import CorpusIndex
+from poetry_lab.poetics import analyse_poem, to_json
 from poetry_lab.ui import handlers, render
 from poetry_lab.ui.sessions import SessionRegistry
 
 SKIP = gr.skip()
 SNAPSHOT_KEYS = {"state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message"}
+METRE = re.compile(r"(iambic|trochaic|anapestic|dactylic) (pentameter|tetrameter|trimeter|hexameter), (<b>)?[01]\.\d\d")
 RESULT_KEYS = {"temperature", "text", "bits_per_char", "copied_4gram_share", "longest_copy", "distinct_2", "repeated_lines"}
 
 
@@ -166,16 +172,69 @@ def test_poll_error_stops_the_timer_quietly(lab, monkeypatch, caplog):
 
 # --- comparison -----------------------------------------------------------------------------
 def test_compare_three_columns_and_a_download(lab):
-    html, bars, download, status = handlers.compare(lab, "The <rose>", "0.2, 0.7, 1.2", 60, "characters", 1, None, None)
+    html, conf, copies, bars, download, status = handlers.compare(lab, "The <rose>", "0.2, 0.7, 1.2", 60, "characters", 1, None, None)
     assert html.count('class="pl-col"') == 3 and "The &lt;rose&gt;" in html and "<rose>" not in html
     assert isinstance(bars, go.Figure) and "Wrote 3 poems" in status
+    assert html.count('class="pl-scan"') == 3 and html.count("rhyme <b>") == 3 and len(METRE.findall(html)) == 3
+    assert re.search(r'data-scan="[A-Za-z] \d+" title="\d+ syllables: [x/\\? ]+ · fits the metre [01]\.\d\d', html)
+    assert conf.count('class="pl-col"') == 3 and copies.count('class="pl-col"') == 3  # all views at once
     text = Path(download.value["path"]).read_text(encoding="utf-8")
-    assert text.count("## temperature") == 3
+    assert text.count("## temperature") == 3 and text.count("- metre: ") == 3
+
+
+def test_confidence_view_colours_every_generated_letter(lab):
+    _, conf, _, _, _, _ = handlers.compare(lab, "The <rose>", "0.5, 1.0", 40, "characters", 2, None, None)
+    spans = re.findall(r'<span style="background:hsl\(\d+, 85%, 82%\)" title="([^"]+)">', conf)
+    assert len(spans) == 80  # one per generated letter, none for the prompt
+    assert all(re.search(r": \d+\.\d% \| likeliest: ", t) for t in spans)
+    assert conf.count('<span class="pl-prompt">The &lt;rose&gt;</span>') == 2 and "surprising" in conf
+
+
+def test_copied_passages_are_marked_with_their_source(lab, tiny_model_path, poem_text):
+    line = "The moon is white above the sea,"
+    handlers.load_corpus(lab, None, poem_text, None)
+    handlers.load_model(lab, str(tiny_model_path))  # the model of these poems: copies are checked against them
+    copies = handlers.compare(lab, line, "0.2, 1.0", 30, "characters", 1, None, None)[2]
+    marks = re.findall(r'<mark title="Copied from the training text:\n([^"]*)">([^<]*)</mark>', copies)
+    assert len(marks) >= 2 and all(text.startswith(line) and "II\nThe moon is white" in src for src, text in marks)
+    assert copies.count('<details class="pl-source">') >= 2 and "<mark>The moon is white above the sea," in copies
+
+
+@pytest.mark.parametrize("prompt_len, yours", [(30, True), (10, False)])
+def test_copies_view_tells_a_quoted_prompt_from_the_model_copying(poem_text, prompt_len, yours):
+    text = "The rose is red upon the wall, and more"
+    copies = copy_highlights(text, CorpusIndex(poem_text))
+    html = render.copies_columns([{"temperature": 1.0, "text": text, "prompt_len": prompt_len, "copies": copies}])
+    assert [h["text"] for h in copies] == ["The rose is red upon the wall,"] and ("(your prompt)" in html) == yours
+
+
+def test_copies_without_a_training_text_say_so(lab):
+    copies = handlers.compare(lab, "The rose", "0.5", 30, "characters", 1, None, None)[2]
+    assert "cannot be checked" in copies and "<mark title" not in copies
+
+
+def test_rhyme_scheme_and_metre_of_a_known_poem():
+    from test_poetics import SONNET_18
+
+    result = {"temperature": 0.5, "text": SONNET_18, "analysis": to_json(analyse_poem(SONNET_18)), "bits_per_char": 1.0,
+              "copied_4gram_share": None, "distinct_2": 1.0, "repeated_lines": 0}
+    html = render.compare_html([result])
+    assert "rhyme <b>ABAB CDCD EFEF GG</b>" in html and "iambic pentameter, <b>0." in html
+    assert html.count("data-scan=") == 14 and 'data-scan="A 10"' in html
+    assert '<div class="pl-line">XVIII</div>' in html  # the heading is shown, not scanned
+    assert "- rhyme scheme: ABAB CDCD EFEF GG" in render.compare_markdown([result], "", "")
+    prose = "and the " * 40  # one long line: naming its nearest metre would mislead
+    result.update(text=prose, analysis=to_json(analyse_poem(prose)))
+    assert "no steady metre (nearest: " in render.compare_html([result])
+
+
+def test_compare_the_api_answer_keeps_its_keys(lab):
+    assert set(handlers.api_compare(lab, "The", "0.5", 20, 1, None, None)[0]) == RESULT_KEYS | {"longest_copy_chars", "unknown_chars"}
 
 
 def test_compare_is_reproducible_with_a_seed_and_counts_lines(lab):
-    first = handlers.compare(lab, "", "0.5, 1.0", 3, "lines", 7, 5, 0.9)[0]
-    assert first == handlers.compare(lab, "", "0.5, 1.0", 3, "lines", 7, 5, 0.9)[0]
+    first = handlers.compare(lab, "", "0.5, 1.0", 3, "lines", 7, 5, 0.9)[:3]
+    assert first == handlers.compare(lab, "", "0.5, 1.0", 3, "lines", 7, 5, 0.9)[:3]
 
 
 @pytest.mark.parametrize("temperatures, expected", [
@@ -184,15 +243,36 @@ def test_compare_is_reproducible_with_a_seed_and_counts_lines(lab):
     ("warm, cold", "numbers separated by commas"),
 ])
 def test_compare_bad_temperatures(lab, temperatures, expected):
-    html, bars, download, status = handlers.compare(lab, "", temperatures, 50, "characters", 1, None, None)
-    assert expected in status and status.startswith("⚠️") and (html, bars, download) == (SKIP, SKIP, SKIP)
+    *outputs, status = handlers.compare(lab, "", temperatures, 50, "characters", 1, None, None)
+    assert expected in status and status.startswith("⚠️") and outputs == [SKIP] * 5
 
 
 def test_unexpected_errors_become_one_plain_sentence(lab, monkeypatch, caplog):
-    monkeypatch.setattr(Lab, "compare", lambda self, *a, **k: {}["boom"])
+    monkeypatch.setattr(Lab, "compare_lens", lambda self, *a, **k: {}["boom"])
     with caplog.at_level(logging.ERROR):
-        status = handlers.compare(lab, "", "0.5", 50, "characters", 1, None, None)[3]
+        status = handlers.compare(lab, "", "0.5", 50, "characters", 1, None, None)[5]
     assert handlers.INTERNAL_ERROR in status and "KeyError" not in status and "KeyError" in caplog.text
+
+
+# --- temperature sweep ----------------------------------------------------------------------
+def test_sweep_plots_and_offers_a_csv(lab):
+    fig, download, status = handlers.sweep(lab, "0.5, 1.0", 2, 40, 0)
+    assert isinstance(fig, go.Figure) and any(t.name == "bits per character mean" for t in fig.data)
+    df = pd.read_csv(download.value["path"])
+    assert download.value["path"].endswith(".csv") and len(df) == 4 and sorted(df["temperature"].unique()) == [0.5, 1.0]
+    assert "Wrote 4 poems (2 temperatures x 2)" in status
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("0.5", 0, 40, 0), "at least one poem"),
+    (("0.5", None, 40, 0), "at least one poem"),
+    (("0.5, 1.0", 50, 5000, 0), "the limit is"),
+    (("hot, cold", 2, 40, 0), "numbers separated by commas"),
+    (("0.5, 9", 2, 40, 0), "out of range"),
+])
+def test_sweep_errors_are_plain(lab, args, expected):
+    fig, download, status = handlers.sweep(lab, *args)
+    assert status.startswith("⚠️") and expected in status and (fig, download) == (SKIP, SKIP)
 
 
 # --- API handlers ---------------------------------------------------------------------------

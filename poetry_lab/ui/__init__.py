@@ -12,6 +12,7 @@ from poetry_lab.ui.compare_tab import create_compare_tab
 from poetry_lab.ui.corpus_tab import create_corpus_tab
 from poetry_lab.ui.model_tab import create_model_tab
 from poetry_lab.ui.sessions import SessionRegistry
+from poetry_lab.ui.sweep_tab import create_sweep_tab
 from poetry_lab.ui.train_tab import create_train_tab
 
 __all__ = ["CSS", "THEME", "create_demo"]
@@ -38,6 +39,28 @@ CSS = """
 .pl-preview .pl-poem, .pl-sample { border-left: 3px solid var(--color-accent-soft); padding-left: 10px; }
 .pl-sample-head { font-size: 0.8rem; color: var(--body-text-color-subdued); margin-bottom: 4px; }
 .pl-muted { color: var(--body-text-color-subdued); }
+/* The poet's lens: rhyme and metre over each poem, each verse line's rhyme letter and syllables in its margin. */
+.pl-scan { display: flex; flex-wrap: wrap; gap: 2px 12px; margin: 0 0 8px 0; font-size: 0.82rem;
+           color: var(--body-text-color-subdued); }
+.pl-scan b { color: var(--body-text-color); font-weight: 600; letter-spacing: 0.03em; }
+.pl-line { display: flex; align-items: baseline; }
+.pl-line[data-scan]::after { content: attr(data-scan); margin-left: auto; padding-left: 10px; flex-shrink: 0;
+           font: 0.72rem ui-sans-serif, system-ui, sans-serif; color: var(--body-text-color-subdued);
+           font-variant-numeric: tabular-nums; white-space: pre; }
+.pl-legend { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 2px 0 10px 0; }
+.pl-ramp { display: inline-flex; justify-content: space-between; min-width: 200px; padding: 1px 8px; border-radius: 4px;
+           vertical-align: middle; font-size: 0.75rem; color: #1c1917;
+           background: linear-gradient(to right, hsl(0,85%,82%), hsl(52,85%,82%), hsl(105,85%,82%), hsl(157,85%,82%), hsl(210,85%,82%)); }
+.pl-lens-text { font: 0.85rem/1.7 ui-monospace, monospace; white-space: pre-wrap; word-break: break-word; }
+.pl-lens-text .pl-confidence, .pl-lens-text .pl-copies { display: inline; }
+.pl-confidence span { color: #1c1917; }  /* dark letters on the light colours, in dark mode too */
+.pl-lens-text .pl-copies { font-family: Georgia, "Times New Roman", serif !important; font-size: 0.98rem; line-height: 1.45 !important; }
+.pl-prompt, .pl-rest { color: var(--body-text-color-subdued); }
+.pl-col mark, .pl-legend mark { background: #fde68a; color: #1c1917; border-radius: 2px; padding: 0 1px; }
+.pl-sources { margin-top: 10px; font-size: 0.82rem; }
+.pl-source summary { cursor: pointer; font-family: Georgia, serif; margin-top: 4px; }
+.pl-source .pl-poem { font-size: 0.85rem; margin: 4px 0 6px 0; padding-left: 8px; max-height: 16em; overflow: auto;
+           border-left: 3px solid var(--color-accent-soft); }
 """
 
 HEADER = """
@@ -56,6 +79,8 @@ def create_demo() -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Compare temperatures", id="compare"):
                 create_compare_tab(bind)
+            with gr.Tab("Temperature sweep", id="sweep"):
+                create_sweep_tab(bind)
             with gr.Tab("Your poems", id="corpus"):
                 create_corpus_tab(bind)
             with gr.Tab("Train", id="train"):

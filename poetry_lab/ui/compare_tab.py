@@ -1,4 +1,5 @@
-"""The first tab: one prompt, several temperatures, the poems side by side with their numbers."""
+"""The first tab: one prompt, several temperatures, the poems side by side with their numbers, seen
+plainly (with rhyme and metre), by the model's confidence in each letter, or with their copied passages."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ NUMBERS = """
 itself, on average (lower is more predictable; 2 bits is as unsure as a pick among 4 letters). *Copied 4-word phrases*: the share of four-word runs also
 found in the training text (high means quoting rather than inventing). *Distinct word pairs*: the share of
 two-word pairs that differ (low means going round in circles). *Repeated lines*: lines written more than once.
+*Rhyme and metre*: over each poem, its end-rhyme scheme (lines with the same letter rhyme) and the nearest common
+metre with how regularly the lines keep it (1.00: every line fits). The right margin gives each line's rhyme letter
+and syllable count; hover a line to see its stresses (/ stressed, x unstressed).
 """
 
 
@@ -43,12 +47,18 @@ def create_compare_tab(bind: Callable) -> None:
             top_p = gr.Number(label="top-p: keep the likeliest letters that together make up this share (0 to 1)", value=None)
     run = gr.Button("Write poems", variant="primary", elem_id="compare-run")
     status = gr.Markdown(elem_id="compare-status")
-    results = gr.HTML(render.compare_html([]), elem_id="compare-results")
+    with gr.Tabs(elem_id="compare-views"):  # all three are filled at once: switching never rewrites the poems
+        with gr.Tab("Plain", id="plain"):
+            results = gr.HTML(render.compare_html([]), elem_id="compare-results")
+        with gr.Tab("Confidence", id="confidence"):
+            confidence = gr.HTML(render.confidence_columns([]), elem_id="compare-confidence")
+        with gr.Tab("Copied passages", id="copies"):
+            copies = gr.HTML(render.copies_columns([]), elem_id="compare-copies")
     gr.Markdown(NUMBERS, elem_classes="pl-muted")
     download = gr.DownloadButton("Download these poems (Markdown)", visible=False, elem_id="compare-download")
     with gr.Accordion("The numbers as charts", open=False):
         bars = gr.Plot(figures.temperature_bars([]), show_label=False, elem_id="compare-bars")
 
     gr.on([run.click, prompt.submit, temps.submit], bind(handlers.compare),
-          inputs=[prompt, temps, length, unit, seed, top_k, top_p], outputs=[results, bars, download, status],
+          inputs=[prompt, temps, length, unit, seed, top_k, top_p], outputs=[results, confidence, copies, bars, download, status],
           api_name="ui_compare", api_visibility="undocumented", concurrency_limit=2)

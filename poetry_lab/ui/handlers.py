@@ -12,12 +12,13 @@ import functools
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
 from gradio.data_classes import FileData
 
-from poetry_lab import figures
+from poetry_lab import figures, lens_figures
 from poetry_lab.catalog import available_corpora
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.lab import Lab
@@ -155,20 +156,37 @@ def poll_training(lab: Lab):
 
 
 # --- comparison -----------------------------------------------------------------------------
-@shows_errors(outputs=4, status=3)
+@shows_errors(outputs=6, status=5)
 def compare(lab: Lab, prompt: str, temperatures: str, length: float | None, unit: str, seed: float | None,
             top_k: float | None, top_p: float | None):
-    """-> columns HTML, metrics figure, download button, status."""
+    """-> plain columns HTML, confidence HTML, copied-passages HTML, metrics figure, download button, status.
+
+    The three views are rendered at once, so switching between them never writes the poems again.
+    """
     by_lines = unit == "lines"
     n = _optional(length, int)
-    results = lab.compare(prompt or "", temperatures, chars=None if by_lines else n, seed=_optional(seed, int),
-                          top_k=_optional(top_k, int) or None, top_p=_optional(top_p) or None, lines=n if by_lines else None)
+    results = lab.compare_lens(prompt or "", temperatures, chars=None if by_lines else n, seed=_optional(seed, int),
+                               top_k=_optional(top_k, int) or None, top_p=_optional(top_p) or None, lines=n if by_lines else None)
     settings = (f"{n} {'lines' if by_lines else 'characters'}, seed {seed if seed not in (None, '') else 'random'}"
                 f", top-k {top_k or 'off'}, top-p {top_p or 'off'}")
     path = Path(tempfile.mkdtemp(prefix="poetry_lab_poems_")) / "poems.md"
     path.write_text(render.compare_markdown(results, prompt or "", settings), encoding="utf-8")
-    return (render.compare_html(results), figures.temperature_bars(results),
-            gr.DownloadButton(value=str(path), visible=True), f"Wrote {len(results)} poems ({settings}).")
+    return (render.compare_html(results), render.confidence_columns(results), render.copies_columns(results),
+            figures.temperature_bars(results), gr.DownloadButton(value=str(path), visible=True),
+            f"Wrote {len(results)} poems ({settings}).")
+
+
+@shows_errors(outputs=3, status=2)
+def sweep(lab: Lab, temperatures: str, samples: float | None, chars: float | None, seed: float | None):
+    """-> sweep figure, CSV download button, status."""
+    started = time.monotonic()
+    df = lab.sweep(temperatures, _optional(samples, int), _optional(chars, int), _optional(seed, int))
+    path = Path(tempfile.mkdtemp(prefix="poetry_lab_sweep_")) / "temperature_sweep.csv"
+    df.to_csv(path, index=False)
+    temps = df["temperature"].nunique()
+    return (lens_figures.sweep_figure(df, title="Each number per temperature: the line is the mean, the band the range"),
+            gr.DownloadButton(value=str(path), visible=True),
+            f"Wrote {len(df)} poems ({temps} temperatures x {len(df) // max(temps, 1)}) in {time.monotonic() - started:.1f} s.")
 
 
 # --- API (JSON answers) ---------------------------------------------------------------------

@@ -9,9 +9,14 @@ import math
 from collections.abc import Sequence
 
 from poetry_lab.jobs import JobSnapshot
+from poetry_lab.lens import confidence_html, copies_html
 
 LN2 = math.log(2)
 SAMPLES_SHOWN = 12  # training samples kept on screen, newest first
+STANZA_WHOLE = 6  # rhyme letters are grouped by stanza; longer stanzas in fours, as a sonnet is read
+_BEATS = {"1": "/", "0": "x", "2": "\\", "?": "?"}  # scansion marks: stressed, unstressed, secondary, unknown
+STEADY_METRE = 0.5  # below this regularity, naming a metre would mislead (prose, gibberish)
+NO_RESULTS = '<p class="pl-muted">Press “Write poems” to see the model write at each temperature.</p>'
 
 
 def _esc(text: str) -> str:
@@ -99,19 +104,130 @@ def _metrics_rows(r: dict) -> str:
     return "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
 
 
+def verse_rows(text: str, analysis: dict | None) -> list[tuple[str, dict | None]]:
+    """Each line of `text` with its line analysis (None for blank lines and headings), matched in order."""
+    lines, k, out = (analysis or {}).get("lines") or [], 0, []
+    for line in text.split("\n"):
+        found = k < len(lines) and line.rstrip() == lines[k]["text"]
+        out.append((line, lines[k] if found else None))
+        k += found
+    return out
+
+
+def rhyme_groups(rows: Sequence[tuple[str, dict | None]]) -> str:
+    """The rhyme letters as a poet reads them: a space between stanzas, long stanzas in fours ("ABAB CDCD EFEF GG")."""
+    stanzas, current = [], ""
+    for _, line in [*rows, ("", None)]:
+        if line is not None:
+            current += line["rhyme"]
+        elif current:
+            stanzas.append(current)
+            current = ""
+    groups = [g for st in stanzas for g in ([st] if len(st) <= STANZA_WHOLE else [st[i:i + 4] for i in range(0, len(st), 4)])]
+    return " ".join(groups)
+
+
+def _scan_line(line: str, a: dict | None) -> str:
+    """One line of the poem; a verse line carries its rhyme letter and syllables (shown in the margin by CSS)."""
+    if a is None:
+        return f'<div class="pl-line">{_esc(line) or "<br>"}</div>'
+    beats = " ".join(_BEATS.get(c, c) for c in a["stress"])
+    title = f'{a["syllables"]} syllables: {beats} · fits the metre {a["metre_score"]:.2f}'
+    if a.get("unknown_words"):
+        title += " · not in the dictionary: " + ", ".join(a["unknown_words"])
+    return (f'<div class="pl-line" data-scan="{_esc(a["rhyme"])} {a["syllables"]}" title="{_esc(title)}">'
+            f'{_esc(line) or "<br>"}</div>')
+
+
+def poetics_html(analysis: dict | None, rows: Sequence[tuple[str, dict | None]]) -> str:
+    """The rhyme scheme and the metre with its regularity, over the poem."""
+    if not analysis or not analysis.get("metre"):
+        return '<div class="pl-scan pl-muted">no lines of verse to scan</div>'
+    score, metre = analysis["metre_score"], _esc(analysis["metre"])
+    metre = f"{metre}, <b>{score:.2f}</b>" if score >= STEADY_METRE else f"no steady metre (nearest: {metre}, {score:.2f})"
+    return (f'<div class="pl-scan"><span title="lines with the same letter rhyme">rhyme <b>{_esc(rhyme_groups(rows))}</b></span>'
+            f'<span title="how regularly the lines keep this metre: 1.00 is every line">{metre}</span></div>')
+
+
+def _column(r: dict, body: str, extra: str = "") -> str:
+    return f'<div class="pl-col"><h3>temperature {float(r["temperature"]):g}</h3>{body}{extra}</div>'
+
+
+def _columns(cols: Sequence[str], head: str = "") -> str:
+    return f'{head}<div class="pl-columns" style="--pl-cols:{len(cols)}">' + "".join(cols) + "</div>"
+
+
 def compare_html(results: Sequence[dict]) -> str:
-    """The poems side by side: one column per temperature, its numbers under the text."""
+    """The poems side by side: one column per temperature, rhyme and metre over the text, its numbers under it.
+
+    With an "analysis" (Lab.compare_lens), each verse line shows its rhyme letter and syllables in the margin.
+    """
     if not results:
-        return '<p class="pl-muted">Press “Write poems” to see the model write at each temperature.</p>'
+        return NO_RESULTS
     cols = []
     for r in results:
         copy = r.get("longest_copy") or ""
         copied = (f'<div class="pl-copy"><span>longest passage copied from the training text:</span>'
                   f'<q>{_esc(copy)}</q></div>' if copy else "")
-        cols.append(f'<div class="pl-col"><h3>temperature {float(r["temperature"]):g}</h3>'
-                    f'<pre class="pl-poem">{_esc(r.get("text", ""))}</pre>'
-                    f'<table class="pl-metrics">{_metrics_rows(r)}</table>{copied}</div>')
-    return f'<div class="pl-columns" style="--pl-cols:{len(cols)}">' + "".join(cols) + "</div>"
+        text, analysis = r.get("text", ""), r.get("analysis")
+        if analysis is None:
+            poem = f'<pre class="pl-poem">{_esc(text)}</pre>'
+        else:
+            rows = verse_rows(text, analysis)
+            poem = poetics_html(analysis, rows) + '<div class="pl-poem pl-scanned">' + "".join(_scan_line(*row) for row in rows) + "</div>"
+        cols.append(_column(r, poem, f'<table class="pl-metrics">{_metrics_rows(r)}</table>{copied}'))
+    return _columns(cols)
+
+
+CONFIDENCE_LEGEND = ('<div class="pl-legend">Each letter the model wrote, coloured by the chance it gave that letter: '
+                     '<span class="pl-ramp"><span>surprising</span><span>expected</span></span> '
+                     'Hover a letter to see the likeliest letters it chose between. Your prompt is in grey.</div>')
+
+
+def confidence_columns(results: Sequence[dict]) -> str:
+    """The confidence view: each generated letter on a colour from surprising (red) to expected (blue)."""
+    if not results:
+        return NO_RESULTS
+    cols = []
+    for r in results:
+        text, n, items = r.get("text", ""), int(r.get("prompt_len", 0)), r.get("confidence") or []
+        rest = text[n + len(items):]  # beyond Lab.LENS_CHARS: shown plainly
+        body = (f'<span class="pl-prompt">{_esc(text[:n])}</span>{confidence_html(items)}'
+                + (f'<span class="pl-rest" title="not coloured: too long">{_esc(rest)}</span>' if rest else ""))
+        cols.append(_column(r, f'<div class="pl-lens-text">{body}</div>'))
+    return _columns(cols, CONFIDENCE_LEGEND)
+
+
+COPIES_LEGEND = ('<div class="pl-legend">Passages of 20 characters or more that also occur, letter for letter, in the '
+                 'training text are <mark>marked</mark>. Hover one, or open the list under the poem, to read the poem it comes from.</div>')
+
+
+def _source_html(h: dict, prompt_len: int = 0) -> str:
+    """One copied passage, opening onto the training poem it comes from with the passage marked."""
+    src, at = h.get("source", ""), h.get("corpus_start", 0) - h.get("source_start", 0)
+    end = at + len(h["text"])
+    shown = h["text"] if len(h["text"]) <= 60 else h["text"][:57] + "…"
+    poem = (_esc(src[:at]) + f"<mark>{_esc(src[at:end])}</mark>" + _esc(src[end:])) if 0 <= at <= end <= len(src) else _esc(src)
+    whose = ' <span class="pl-muted">(your prompt)</span>' if h.get("end", 0) <= prompt_len else ""
+    return f'<details class="pl-source"><summary>“{_esc(shown)}”{whose}</summary><div class="pl-poem">{poem}</div></details>'
+
+
+def copies_columns(results: Sequence[dict]) -> str:
+    """The copied-passages view: copies marked in the poem, and under it the training poems they come from."""
+    if not results:
+        return NO_RESULTS
+    cols = []
+    for r in results:
+        text, copies = r.get("text", ""), r.get("copies")
+        if copies is None:
+            note = '<p class="pl-muted">The training text of this model is unknown here, so copying cannot be checked.</p>'
+        elif not copies:
+            note = '<p class="pl-muted">Nothing copied: no passage of 20 characters or more is in the training text.</p>'
+        else:
+            note = ('<div class="pl-sources"><div class="pl-muted">Copied from the training text (open one to read its poem):</div>'
+                    + "".join(_source_html(h, int(r.get("prompt_len", 0))) for h in copies) + "</div>")
+        cols.append(_column(r, f'<div class="pl-lens-text">{copies_html(text, copies or [])}</div>', note))
+    return _columns(cols, COPIES_LEGEND)
 
 
 def compare_markdown(results: Sequence[dict], prompt: str, settings: str, model: str = "") -> str:
@@ -126,6 +242,10 @@ def compare_markdown(results: Sequence[dict], prompt: str, settings: str, model:
                 f"- longest copied passage: {r.get('longest_copy') or '(none)'!r}",
                 f"- distinct word pairs: {_number(r.get('distinct_2'), '{:.3f}')}",
                 f"- repeated lines: {_number(r.get('repeated_lines'), '{:d}')}"]
+        analysis = r.get("analysis") or {}
+        if analysis.get("metre"):
+            out += [f"- rhyme scheme: {rhyme_groups(verse_rows(r.get('text', ''), analysis))}",
+                    f"- metre: {analysis['metre']}, regularity {analysis['metre_score']:.2f}"]
     return "\n".join(out) + "\n"
 
 

@@ -1,0 +1,105 @@
+"""Pretraining base models on a large poetry corpus (forward, or backward on reversed text).
+
+    python -m poetry_lab pretrain gutenberg_poetry --direction forward --minutes 50 --out pretrained/base_forward.safetensors
+
+The base vocabulary covers what poets type (accented letters, curly quotes, dashes, digits,
+punctuation) plus every character common in the corpus; rarer characters map to the unknown symbol
+and are added as new rows when a poet's corpus needs them (training_run.extend_vocab).
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+from poetry_lab.checkpoint import ModelBundle, save_model
+from poetry_lab.corpus import normalise, read_sources
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.model import ModelConfig, build_model
+from poetry_lab.train import TrainConfig, Trainer
+from poetry_lab.vocab import Vocab
+
+# What poets type, whether or not the corpus has much of it.
+POET_CHARS = (
+    "\n\t !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+    "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝàáâãäåæçèéêëìíîïñòóôõöøùúûüýÿŒœŠšŸŽžß"
+    "‘’‚“”„–—―…·•«»‹›¡¿§¶†‡°′″"
+)
+MIN_COUNT = 200  # a character seen fewer times than this in 100 M characters is noise for the base
+
+
+@dataclass
+class PretrainConfig:
+    direction: str = "forward"  # or "backward": the text reversed, for ELMo-style bidirectional features
+    val_chars: int = 1_000_000  # the held-out tail of the corpus
+    max_chars: int | None = None  # use only the first N characters (quick runs)
+    model: dict | None = None  # ModelConfig fields
+    train: dict | None = None  # TrainConfig fields
+
+
+def base_vocab(text: str) -> Vocab:
+    counts = Counter(text)
+    common = {c for c, n in counts.items() if n >= MIN_COUNT and c.isprintable() or c in "\n\t"}
+    return Vocab(sorted(set(POET_CHARS) | common))
+
+
+def load_text(source: str, max_chars: int | None) -> str:
+    (_, raw), = read_sources([source])
+    text = normalise(raw)
+    return text[:max_chars] if max_chars else text
+
+
+def pretrain(source: str, cfg: PretrainConfig, log=print) -> tuple[ModelBundle, dict]:
+    """Train a base model on `source` (a corpus name or file); return it with its facts."""
+    if cfg.direction not in ("forward", "backward"):
+        raise PoetryLabError("direction must be 'forward' or 'backward'.")
+    t0 = time.perf_counter()
+    text = load_text(source, cfg.max_chars)
+    if len(text) < 10 * cfg.val_chars:
+        raise PoetryLabError("The corpus is too small to pretrain on: use the train command instead.")
+    vocab = base_vocab(text)
+    train_text, val_text = text[: -cfg.val_chars], text[-cfg.val_chars :]
+    if cfg.direction == "backward":  # reversed text: the model reads each line from its end
+        train_text, val_text = train_text[::-1], val_text[::-1]
+    train_ids, val_ids = vocab.encode(train_text), vocab.encode(val_text)
+    log(f"{len(text):,} chars ({len(train_ids):,} train, {len(val_ids):,} validation), vocabulary {len(vocab)}, "
+        f"prepared in {time.perf_counter() - t0:.0f}s")
+    tc = TrainConfig(**{"minutes": 30.0, "batch_size": 32, "seq_len": 128, "lr": 4e-3, "warmup_steps": 200,
+                        "eval_every_s": 300.0, "patience": None, **(cfg.train or {})})
+    model = build_model(ModelConfig(vocab_size=len(vocab), **{"hidden": 384, "dropout": 0.0, **(cfg.model or {})}), seed=tc.seed)
+    trainer = Trainer(model, train_ids, val_ids, tc)
+    trainer.add_callback("on_eval", lambda t, p: log(
+        f"{p.elapsed:7.0f}s step {p.step:6d} epoch {p.epoch:.3f} train {p.train_loss:.4f} val {p.val_loss:.4f} "
+        f"({p.val_loss / math.log(2):.4f} bits) {p.chars_per_s:,.0f} chars/s"))
+    result = trainer.fit()
+    facts = {
+        "name": f"poetry base ({cfg.direction})",
+        "direction": cfg.direction,
+        "corpus": source,
+        "corpus_chars": len(text),
+        "train_chars": len(train_ids),
+        "val_chars": len(val_ids),
+        "validation": f"the last {cfg.val_chars:,} characters of the corpus",
+        "steps": result.steps,
+        "epochs": round(result.epochs, 4),
+        "train_chars_seen": result.steps * trainer.streams * trainer.seq_len,
+        "best_val_loss": result.best_val,
+        "best_val_bits_per_char": result.best_val / math.log(2),
+        "train_seconds": round(result.elapsed, 1),
+        "parameters": model.num_params(),
+        "train_config": tc.to_dict(),
+        "torch_threads": torch.get_num_threads(),
+        "command": "python -m poetry_lab " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return ModelBundle(model=model, vocab=vocab, facts=facts), facts
+
+
+def save_base(path, bundle: ModelBundle) -> None:
+    save_model(path, bundle)

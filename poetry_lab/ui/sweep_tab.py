@@ -1,0 +1,44 @@
+"""The temperature sweep: many poems at each temperature, and what temperature does to them on average."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from poetry_lab.lens import SWEEP_TEMPERATURES
+from poetry_lab.lens_figures import sweep_figure
+from poetry_lab.ui import handlers
+
+INTRO = """
+One poem per temperature can mislead: chance plays a large part. The sweep writes several poems at each
+temperature and plots the average of each number (the line) with the lowest and highest (the band).
+**The trade-off:** the cooler the temperature, the more real words and the steadier the metre, but the more
+the poem repeats itself; the hotter, the fresher the phrasing, until the words stop being words.
+"""
+
+PANELS = """
+*Bits per character*: how surprised the model is by its own letters. *Copied 4-word phrases*: the share found in
+the training text. *Distinct word pairs*: low means going round in circles. *Real words*: the share found in the
+training text or an English dictionary. *Metre regularity*: how well the lines keep the nearest common metre (1 is
+perfectly regular). The CSV holds every poem with its numbers.
+"""
+
+
+def create_sweep_tab(bind: Callable) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        temps = gr.Textbox(label="Temperatures", value=", ".join(f"{t:g}" for t in SWEEP_TEMPERATURES), scale=2,
+                           elem_id="sweep-temperatures", info="Separated by commas, up to 12.")
+        samples = gr.Number(label="Poems per temperature", value=5, precision=0, minimum=1, maximum=50,
+                            info="More poems, surer averages.")
+        chars = gr.Number(label="Length (characters)", value=400, precision=0, minimum=1, info="Of each poem.")
+        seed = gr.Number(label="Seed", value=0, precision=0, info="Empty: new poems each time.")
+    run = gr.Button("Run the sweep", variant="primary", elem_id="sweep-run")
+    status = gr.Markdown(elem_id="sweep-status")
+    plot = gr.Plot(sweep_figure(None), show_label=False, elem_id="sweep-plot")
+    download = gr.DownloadButton("Download every poem and its numbers (CSV)", visible=False, elem_id="sweep-download")
+    gr.Markdown(PANELS, elem_classes="pl-muted")
+
+    gr.on([run.click, temps.submit], bind(handlers.sweep), inputs=[temps, samples, chars, seed],
+          outputs=[plot, download, status], api_name="sweep")
