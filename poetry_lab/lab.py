@@ -22,7 +22,8 @@ from poetry_lab.errors import PoetryLabError
 from poetry_lab.jobs import JobSnapshot, TrainingJob
 from poetry_lab.metrics import CorpusIndex, sample_metrics
 from poetry_lab.poetics import analyse_poem, to_json
-from poetry_lab.presets import get_preset, model_settings
+from poetry_lab.limits import current_limits
+from poetry_lab.presets import FINETUNE_TRAIN, get_preset, model_settings
 from poetry_lab.sampling import Sample, SampleConfig, sample
 from poetry_lab.train import TrainConfig
 from poetry_lab.training_run import prepare_run
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL_CORPUS = 100_000  # below this, fine-tuning a pretrained model beats training from scratch
+SMALL_CORPUS = 100_000  # below this, a poet is warned that training from scratch will do poorly
+FINETUNE_BELOW = 500_000  # "automatic" fine-tunes the loaded model below this (benchmarks/bench_transfer.py)
+REFERENCE_MAX_CHARS = 5_000_000
 TINY_CORPUS = 20_000
 ADVANCED_KEYS = {"cell", "layers", "hidden", "dropout", "emb_dim"}, {"seq_len", "batch_size", "lr", "epochs", "patience", "seed"}
 LENS_CHARS = 4_000  # generated characters coloured by confidence: each is a span with a tooltip, ~150 bytes of HTML
@@ -48,7 +51,11 @@ def home_dir() -> Path:
 
 
 def default_model_path() -> Path:
-    return Path(os.environ.get("POETRY_LAB_DEFAULT_MODEL", REPO / "pretrained" / "default.safetensors"))
+    """The model a session starts with: the pretrained poetry base if it ships, else the Sonnets model."""
+    if os.environ.get("POETRY_LAB_DEFAULT_MODEL"):
+        return Path(os.environ["POETRY_LAB_DEFAULT_MODEL"])
+    base = REPO / "pretrained" / "base_forward.safetensors"
+    return base if base.is_file() else REPO / "pretrained" / "default.safetensors"
 
 
 @functools.lru_cache(maxsize=4)
@@ -59,7 +66,13 @@ def _load_shared(path: str) -> ModelBundle:
 
 @functools.lru_cache(maxsize=4)
 def _reference_for(name: str) -> CorpusIndex | None:
-    """The training text of a bundled corpus, for the copying checks; None if not on this machine."""
+    """The training text of a bundled corpus, for the copying checks; None if not on this machine.
+
+    Corpora too large to index in a web server's memory (the 121 M-character pretraining corpus) get None.
+    """
+    entry = next((e for e in load_catalog() if name.lower() in (e.name, e.file.lower())), None)
+    if entry is not None and entry.chars > REFERENCE_MAX_CHARS:
+        return None
     try:
         return CorpusIndex(load_corpus([name]).text)
     except PoetryLabError:
@@ -149,7 +162,8 @@ class Lab:
             # A bundled name must never be a path: API clients must not read the server's files.
             raise PoetryLabError(f"There is no bundled corpus called '{bundled}'.")
         sources = list(files or []) + ([bundled] if bundled else [])
-        corpus = load_corpus(sources, text=text, lowercase=lowercase)
+        limits = current_limits()
+        corpus = load_corpus(sources, text=text, lowercase=lowercase, max_bytes=limits.max_upload_bytes, max_files=limits.max_files)
         self.corpus = corpus
         try:
             model = self.bundle
@@ -180,11 +194,13 @@ class Lab:
                 raise PoetryLabError("The time budget must be between a few seconds and 24 hours.")
             train_kw["minutes"] = float(minutes)
         if start_from == "auto":
-            start_from = "loaded" if len(self.corpus.text) < SMALL_CORPUS and default_model_path().is_file() else "scratch"
+            start_from = "loaded" if len(self.corpus.text) < FINETUNE_BELOW and default_model_path().is_file() else "scratch"
         if start_from not in ("scratch", "loaded"):
             raise PoetryLabError("Start from must be 'scratch' or 'loaded'.")
         base = self.bundle if start_from == "loaded" else None
-        run = prepare_run(self.corpus, model_kw, TrainConfig(**train_kw), base=base)
+        if base is not None and not (advanced or {}).get("lr"):
+            train_kw.update(FINETUNE_TRAIN)  # a gentler start that keeps what the base model knows
+        run = prepare_run(self.corpus, model_kw, TrainConfig(**train_kw), base=base, limits=current_limits())
         out = self.home / "runs" / uuid.uuid4().hex[:8]
         job = TrainingJob(run, out)
         job.start()

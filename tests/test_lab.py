@@ -120,3 +120,16 @@ def test_sweep_rows_and_limits(lab):
                             ({"samples": 50, "chars": 2000}, "the limit is"), ({"temperatures": "hot"}, "numbers")]:
         with pytest.raises(PoetryLabError, match=message):
             lab.sweep(**{"temperatures": "0.5, 1.0", "samples": 2, "chars": 30, **kwargs})
+
+
+def test_server_limits_apply_to_uploads_and_jobs(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("POETRY_LAB_MAX_UPLOAD_MB", "0.001")
+    big = tmp_path / "big.txt"
+    big.write_text(POEM_TEXT)
+    with pytest.raises(PoetryLabError, match="at most"):
+        lab.load_corpus(files=[str(big)])
+    monkeypatch.delenv("POETRY_LAB_MAX_UPLOAD_MB")
+    monkeypatch.setenv("POETRY_LAB_MAX_MINUTES", "2")
+    lab.load_corpus(files=[str(big)])
+    with pytest.raises(PoetryLabError, match="at most 2 minutes"):
+        lab.start_training("quick", minutes=5, start_from="scratch")
