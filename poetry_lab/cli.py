@@ -291,3 +291,6 @@ def main(argv: list[str] | None = None) -> int:
     except PoetryLabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return 0
