@@ -105,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--prompt", default="")
     w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine)")
     w.add_argument("--out", required=True, type=Path, help="directory for sweep.html and sweep.csv")
+
+    th = sub.add_parser("themes", help="find themes in the poems of a file and compare the methods")
+    th.add_argument("corpus", help="a text file (poems separated by blank lines) or a bundled corpus name")
+    th.add_argument("--method", default="all", help="tfidf, lda, elmo, autoencoder or all (default)")
+    th.add_argument("--k", default="5", help="number of themes (default 5), or 'auto' (best silhouette on TF-IDF)")
+    th.add_argument("--model", type=Path, help="forward model for the embeddings (default: the pretrained Sonnets model)")
+    th.add_argument("--backward", type=Path, help="its backward twin (default: X_backward.safetensors beside an "
+                    "X_forward.safetensors model, else one trained on the reversed poems)")
+    th.add_argument("--backward-steps", type=int, default=400, help="training steps for that backward model")
+    th.add_argument("--backward-seconds", type=float, default=45.0, help="time limit for that training")
+    th.add_argument("--seed", type=int, default=0)
+    th.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores; 1 is much faster on a busy machine)")
+    th.add_argument("--html", type=Path, help="directory for the figures as offline HTML files")
+    th.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
 
 
@@ -282,10 +296,64 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_themes(args: argparse.Namespace) -> int:
+    from poetry_lab.checkpoint import load_model
+    from poetry_lab.corpus import load_corpus
+    from poetry_lab.embeddings import backward_twin
+    from poetry_lab.themes import METHODS, compare_methods, make_theme_pipeline, suggest_k
+    from poetry_lab.themes_figures import comparison_figure, theme_map, top_words_figure
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    methods = list(METHODS) if args.method == "all" else [args.method]
+    if any(m not in METHODS for m in methods):
+        raise PoetryLabError(f"Unknown method '{args.method}': choose from {', '.join(METHODS)} or all.")
+    poems = load_corpus([args.corpus]).poems
+    if args.k == "auto":
+        k = suggest_k(make_theme_pipeline("tfidf", 2, args.seed).fit(poems).X_, random_state=args.seed)
+        print(f"note: {k} themes (the best silhouette of K-means on TF-IDF, from 2 to 10)", file=sys.stderr)
+    elif args.k.isdigit():
+        k = int(args.k)
+    else:
+        raise PoetryLabError(f"--k must be a whole number or 'auto', not '{args.k}'.")
+    forward = backward = None
+    if {"elmo", "autoencoder"} & set(methods):
+        forward = load_model(args.model, device="cpu") if args.model else None
+        twin = args.backward or (backward_twin(args.model) if args.model else None)
+        backward = load_model(twin, device="cpu") if twin else None
+    table, fitted = compare_methods(poems, k, forward, backward, args.seed, methods,
+                                    backward_steps=args.backward_steps, backward_seconds=args.backward_seconds)
+    if args.json:
+        def plain(v):  # NaN (a silhouette with one theme left) is not JSON
+            return None if isinstance(v, float) and math.isnan(v) else v
+
+        print(json.dumps([{"name": m, "description": METHODS[m], **{key: plain(v) for key, v in p.scores().items() if key != "method"}}
+                          for m, p in fitted.items()], ensure_ascii=False, indent=2))
+    else:
+        cols = ["method", "silhouette", "coherence_npmi", "coherence_npmi_chance", "coherence_umass", "sizes", "seconds"]
+        print(f"{len(poems)} poems, {k} themes\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        for m, p in fitted.items():
+            print(f"\n=== {m}: {METHODS[m]} ===")
+            for row in p.summary().itertuples():
+                print(f"theme {row.theme + 1} ({row.size} poems): {row.top_words}\n    typical: {row.typical_lines}")
+    if args.html:
+        args.html.mkdir(parents=True, exist_ok=True)
+        comparison_figure(table).write_html(args.html / "comparison.html", include_plotlyjs=True)
+        for m, p in fitted.items():
+            theme_map(p.map_points(), title=f"Poems by theme: {METHODS[m]}").write_html(args.html / f"map_{m}.html", include_plotlyjs=True)
+            top_words_figure(p.top_words_, p.sizes_.tolist(), title=f"Top words: {METHODS[m]}").write_html(
+                args.html / f"words_{m}.html", include_plotlyjs=True)
+        print(f"saved comparison.html, map_*.html and words_*.html in {args.html}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate, "corpora": cmd_corpora,
-                "analyse": cmd_analyse, "sweep": cmd_sweep, "pretrain": cmd_pretrain}
+                "analyse": cmd_analyse, "sweep": cmd_sweep, "pretrain": cmd_pretrain,
+                "themes": cmd_themes}
     try:
         return handlers[args.command](args)
     except PoetryLabError as e:
