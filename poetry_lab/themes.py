@@ -11,9 +11,9 @@ The four methods (`make_theme_pipeline(method, ...)`):
     autoencoder  [LDA mixture x lda_weight | embedding], each standardised, compressed by a small
                  autoencoder; K-means on its latent codes (the notebook's "LDA with an autoencoder")
 
-Public API (what the CLI and the app tab call):
-    compare_methods(poems, n_themes=5, forward=None, backward=None, random_state=0, methods=METHODS, **options)
-        -> (DataFrame, one row per method; dict[method, fitted ThemePipeline])
+Public API (what the CLI and the app's Lab.themes call):
+    compare_methods(poems, n_themes=5, forward=None, backward=None, random_state=0, methods=METHODS,
+                    progress=None, cache=None, **options) -> (DataFrame, one row per method; dict[method, ThemePipeline])
     make_theme_pipeline(method, n_themes=5, random_state=0, forward=None, backward=None, lda_weight=0.5,
                         **embedding_options)  (backward_steps, backward_seconds, pooling, layers: LMEmbeddings)
     ThemePipeline.fit(poems) / .predict(poems) / .transform(poems); fitted: labels_, sizes_, top_words_
@@ -31,30 +31,34 @@ Silhouette is measured in each method's own space, so it compares poorly across 
 near one-hot mixtures score high whatever the themes); coherence (NPMI, UMass) uses the corpus's
 own document co-occurrences over each theme's top words, next to its chance level. User errors
 (too few poems, poems without words) raise PoetryLabError. Every step takes random_state; equal
-settings give equal themes (torch draws come from explicit generators).
+settings give equal themes (torch draws come from explicit generators). Tokenising, c-TF-IDF and
+coherence live in poetry_lab.theme_words (re-exported here).
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
 import time
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA, LatentDirichletAllocation
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfVectorizer
+from sklearn.decomposition import PCA
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
-from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler, normalize
-from sklearn.utils import check_random_state
+from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from poetry_lab.embeddings import FeatureAutoencoder, LMEmbeddings, default_models
 from poetry_lab.errors import PoetryLabError
+from poetry_lab.theme_words import (ARCHAIC, STOP_WORDS, TOKEN, DominantTopic, chance_npmi, check_poems,  # noqa: F401
+                                    class_tfidf, coherence, ctfidf_words, find_topic_model, first_line, has_words,
+                                    make_topic_model, poem_body, top_terms, word_counter)
 
 METHODS = {
     "tfidf": "TF-IDF + K-means",
@@ -62,122 +66,7 @@ METHODS = {
     "elmo": "LM embeddings + K-means",
     "autoencoder": "LDA + LM embeddings -> autoencoder + K-means",
 }
-# Early modern function words that English stop lists miss; they would top every theme otherwise.
-ARCHAIC = ("thou thee thy thine thyself ye hath doth dost hast art shalt shall wilt canst didst wert tis twas ere oft oh ah "
-           "nay yea ne thus unto").split()
-STOP_WORDS = sorted(ENGLISH_STOP_WORDS | set(ARCHAIC))
-# Words of two letters or more, but not the tail of an elision: "feed'st", "o'er", "I'll" give no "st", "er", "ll".
-TOKEN = r"(?u)(?<![^\W\d_]['’])\b[^\W\d_]{2,}\b"
-_HEADING = re.compile(r"^\s*(?:[IVXLCDM]+|\d+)\.?\s*$")
-
-
-def poem_body(poem: str) -> str:
-    """The poem without a heading line (a Roman numeral, a number or a title in capitals)."""
-    lines = poem.strip("\n").split("\n")
-    if len(lines) > 1 and (_HEADING.match(lines[0]) or (lines[0].strip().isupper() and len(lines[0]) <= 80)):
-        return "\n".join(lines[1:])
-    return "\n".join(lines)
-
-
-def first_line(poem: str) -> str:
-    """The poem's heading (if any) and first line of verse, for labels and hovers."""
-    lines = [ln.strip() for ln in poem.split("\n") if ln.strip()]
-    body = [ln.strip() for ln in poem_body(poem).split("\n") if ln.strip()]
-    head = f"{lines[0]}. " if lines and body and lines[0] != body[0] else ""
-    return head + (body[0] if body else "")
-
-
-def word_counter(**kw) -> CountVectorizer:
-    return CountVectorizer(token_pattern=TOKEN, stop_words=STOP_WORDS, **kw)
-
-
-def check_poems(poems, n_themes: int) -> list[str]:
-    """The poems as a list, or a PoetryLabError saying what to change."""
-    if isinstance(poems, str) or not all(isinstance(p, str) for p in poems):
-        raise PoetryLabError("Give the poems as a list of texts.")
-    poems = list(poems)
-    if len(poems) == 0:
-        raise PoetryLabError("There are no poems to sort into themes.")
-    if len(poems) == 1:
-        raise PoetryLabError("There is only one poem: themes need several poems. Separate poems with a blank line.")
-    if int(n_themes) < 2:
-        raise PoetryLabError(f"Ask for at least 2 themes, not {n_themes}.")
-    if len(poems) <= n_themes:
-        raise PoetryLabError(f"There are {len(poems)} poems for {n_themes} themes: ask for at most {len(poems) - 1} "
-                             "themes, or add poems (separate poems with a blank line).")
-    analyse = word_counter().build_analyzer()
-    empty = [i for i, p in enumerate(poems) if not analyse(poem_body(p))]
-    if empty:
-        shown = "; ".join(f"poem {i + 1} ({first_line(poems[i])[:40]!r})" for i in empty[:3])
-        raise PoetryLabError(f"{len(empty)} poem(s) have no words to find themes in (only numbers, punctuation or very "
-                             f"common words): {shown}. Remove them or add words.")
-    return poems
-
-
-def class_tfidf(counts, labels: np.ndarray, k: int, drop_hapax: bool = False) -> np.ndarray:
-    """BERTopic's c-TF-IDF: each theme's word frequencies (L1-normalised) x log(1 + A / f_w), with A
-    the mean number of words per theme and f_w the word's frequency over all themes. (k, V)."""
-    tf = np.vstack([np.asarray(counts[labels == t].sum(axis=0)).ravel() for t in range(k)])
-    f = tf.sum(axis=0)
-    weights = normalize(tf, norm="l1") * np.log(1.0 + tf.sum(axis=1).mean() / np.maximum(f, 1))
-    if drop_hapax:  # a word from one poem only says little about a theme (and inflates coherence)
-        weights[:, np.asarray((counts > 0).sum(axis=0)).ravel() < 2] = 0.0
-    return weights
-
-
-def top_terms(weights: np.ndarray, vocab, n: int) -> list[list[tuple[str, float]]]:
-    """The n heaviest words (with weight > 0) of each row, heaviest first."""
-    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
-    return [[(str(vocab[j]), float(row[j])) for j in np.argsort(-row, kind="stable")[:n] if row[j] > 0] for row in weights]
-
-
-def coherence(top_words: list[list[str]], counts, vocab) -> dict[str, float]:
-    """Mean topic coherence over themes from document co-occurrence in the corpus itself.
-
-    NPMI (Bouma; -1 never together .. 1 always together) over all pairs, and UMass (Mimno et al.):
-    mean log((D(w_i, w_j) + 1) / D(w_j)) over pairs with w_j ranked above w_i.
-    """
-    index = {w: j for j, w in enumerate(vocab)}
-    B = (counts > 0).astype(np.float64).tocsc()
-    n, npmi, umass = B.shape[0], [], []
-    for words in top_words:
-        cols = [index[w] for w in words if w in index]
-        if len(cols) < 2:
-            continue
-        D = B[:, cols]
-        co = np.asarray((D.T @ D).todense())  # (m, m): documents with both words; diagonal: with each
-        p, iu = np.diag(co) / n, np.triu_indices(len(cols), 1)
-        pij = co[iu] / n
-        with np.errstate(divide="ignore", invalid="ignore"):  # never together: -1; together in every poem: 1
-            pairs = np.where(pij == 0, -1.0, np.log(pij / (p[iu[0]] * p[iu[1]])) / -np.log(pij))
-        npmi.append(np.mean(np.where(pij >= 1.0, 1.0, pairs)))
-        umass.append(np.mean(np.log((co[iu] + 1.0) / np.diag(co)[iu[0]])))
-    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
-    return {"npmi": mean(npmi), "umass": mean(umass)}
-
-
-class DominantTopic(ClusterMixin, BaseEstimator):
-    """The 'clusterer' of the LDA method: a poem belongs to the topic with the largest share."""
-
-    def __init__(self, n_clusters: int = 5):
-        self.n_clusters = n_clusters
-
-    def fit(self, X, y=None) -> DominantTopic:
-        self.labels_ = self.predict(X)
-        return self
-
-    def predict(self, X) -> np.ndarray:
-        return np.asarray(X).argmax(axis=1)
-
-    def transform(self, X) -> np.ndarray:
-        """Distance-like: 1 - the topic's share (0 for a poem wholly in that topic)."""
-        return 1.0 - np.asarray(X)
-
-
-def make_topic_model(n_topics: int, random_state=0) -> Pipeline:
-    """Word counts -> LDA topic mixtures (rows sum to 1)."""
-    lda = LatentDirichletAllocation(n_components=n_topics, learning_method="batch", max_iter=50, random_state=random_state)
-    return make_pipeline(word_counter(), lda)
+LM_METHODS = ("elmo", "autoencoder")  # the methods that read the poems with the character LMs (slower)
 
 
 def make_theme_pipeline(method: str, n_themes: int = 5, random_state=0, forward=None, backward=None,
@@ -285,19 +174,12 @@ class ThemePipeline(BaseEstimator):
         self.topic_words_ = None
         if topics is not None:
             self.topic_words_ = top_terms(topics[-1].components_, topics[0].get_feature_names_out(), self.n_top_words)
-        drop = len(bodies) >= 10
-
-        def ctfidf_words(labels):
-            return top_terms(class_tfidf(counts, labels, self.n_themes, drop), vocab, self.n_top_words)
-
-        use_lda = self.top_words == "lda" and topics is not None
-        self.top_words_ = self.topic_words_ if use_lda else ctfidf_words(self.labels_)
+        drop = len(bodies) >= 10  # leave out one-poem words once there are enough poems
+        words = ctfidf_words(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop)
+        self.top_words_ = self.topic_words_ if self.top_words == "lda" and topics is not None else words
         self.coherence_ = coherence([[w for w, _ in ws] for ws in self.top_words_], counts, vocab)
-        # The level to beat: the same measure for random themes of the same sizes (10 shuffles).
-        rng = check_random_state(self.random_state)
-        shuffled = [ctfidf_words(rng.permutation(self.labels_)) for _ in range(10)]
-        chance = [coherence([[w for w, _ in ws] for ws in words], counts, vocab)["npmi"] for words in shuffled]
-        self.coherence_["npmi_chance"] = float(np.nanmean(chance)) if np.isfinite(chance).any() else float("nan")
+        self.coherence_["npmi_chance"] = chance_npmi(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop,
+                                                     self.random_state)
 
     def transform(self, poems) -> np.ndarray:
         return self.representation.transform([poem_body(p) for p in poems])
@@ -354,19 +236,6 @@ class ThemePipeline(BaseEstimator):
         return pd.DataFrame(rows, columns=["x", "y", "theme", "theme_words", "first_line", "kind", "label"])
 
 
-def find_topic_model(step) -> Pipeline | None:
-    """The fitted counts -> LDA pipeline inside a representation, if there is one."""
-    if isinstance(step, Pipeline):
-        if isinstance(step.steps[-1][1], LatentDirichletAllocation):
-            return step
-        parts = [s for _, s in step.steps]
-    elif isinstance(step, FeatureUnion):
-        parts = [t for _, t in step.transformer_list]
-    else:
-        return None
-    return next((found for found in map(find_topic_model, parts) if found is not None), None)
-
-
 def suggest_k(X, k_range=range(2, 11), random_state=0) -> int:
     """The number of K-means clusters with the best silhouette score over k_range (ties: fewer)."""
     n = X.shape[0]
@@ -377,21 +246,40 @@ def suggest_k(X, k_range=range(2, 11), random_state=0) -> int:
     return ks[int(np.argmax(scores))]
 
 
+def _fit_key(poems_key: str, method: str, n_themes: int, forward, backward, random_state, options: dict) -> tuple:
+    """What a fitted method depends on; models by identity (a cache entry keeps them alive, so ids stay unique)."""
+    models = (id(forward), id(backward)) if method in LM_METHODS else ()
+    return (poems_key, method, int(n_themes), repr(random_state), models, repr(sorted(options.items())))
+
+
 def compare_methods(poems, n_themes: int = 5, forward=None, backward=None, random_state=0, methods=tuple(METHODS),
+                    progress: Callable[[float, str], None] | None = None, cache: MutableMapping | None = None,
                     **options) -> tuple[pd.DataFrame, dict[str, ThemePipeline]]:
     """Fit each method on the same poems: the comparison table and the fitted pipelines.
 
     Table columns: method, description, silhouette, coherence_npmi, coherence_npmi_chance (the same
-    measure for random themes of the same sizes), coherence_umass, sizes, largest_share, seconds.
-    The embedding methods share one backward model and one set of vectors (cached per process).
+    measure for random themes of the same sizes), coherence_umass, sizes, largest_share, seconds (of
+    the fit). The embedding methods share one backward model and one set of vectors (cached per
+    process). progress(fraction done, method) is called before each method. cache: a mapping the
+    caller keeps (and bounds); methods fitted before on the same poems and settings come from it.
     """
     poems = check_poems(poems, n_themes)
+    poems_key = hashlib.sha256("\x00".join(poems).encode("utf-8", "surrogatepass")).hexdigest()
     fitted, rows = {}, []
-    for method in methods:
+    for i, method in enumerate(methods):
+        key = _fit_key(poems_key, method, n_themes, forward, backward, random_state, options)
+        if cache is not None and key in cache:
+            row, fitted[method] = cache[key]
+            rows.append(row)
+            continue
+        if progress is not None:
+            progress(i / len(methods), method)
         start = time.perf_counter()
         pipe = make_theme_pipeline(method, n_themes, random_state, forward, backward, **options).fit(poems)
         fitted[method] = pipe
         s = {key: v for key, v in pipe.scores().items() if key not in ("method", "top_words")}
         rows.append({"method": method, "description": METHODS[method], **s, "largest_share": max(s["sizes"]) / len(poems),
                      "seconds": time.perf_counter() - start})
+        if cache is not None:
+            cache[key] = (rows[-1], pipe)
     return pd.DataFrame(rows), fitted

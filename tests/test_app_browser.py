@@ -144,3 +144,25 @@ def test_lens_views_and_sweep(page):
     assert "Wrote 40 poems" in page.locator("#sweep-status").inner_text()
     assert page.locator("#sweep-download").is_visible()
     page.screenshot(path=str(ARTIFACTS / "browser_sweep.png"), full_page=True)
+
+
+def test_themes_tab_maps_the_sonnets(page):
+    """Write poems, load the Sonnets, find 3 themes by TF-IDF: the map shows the poems and the stars."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.click("#compare-run")
+    page.wait_for_function("() => document.querySelectorAll('#compare-results .pl-col').length === 4")
+    page.get_by_role("tab", name="Your poems").click()
+    page.locator("#corpus-upload input[type=file]").set_input_files(str(SHARED_CORPORA / "sonnets.txt"))
+    page.wait_for_function("() => document.querySelector('#corpus-stats')?.innerText.includes('95,455')")
+
+    page.get_by_role("tab", name="Themes").click()
+    page.locator("#themes-k input").click()
+    page.get_by_role("option", name="3", exact=True).click()
+    page.click("#themes-run")
+    page.wait_for_function("() => (document.querySelector('#themes-map .js-plotly-plot')?.data || [])"
+                           ".some(t => t.name === 'new poems')", timeout=20_000)
+    traces = page.evaluate("() => document.querySelector('#themes-map .js-plotly-plot').data.map(t => [t.name, t.x.length])")
+    assert sum(n for name, n in traces if name.startswith("theme ")) == 154 and ["new poems", 4] in traces
+    assert "Found 3 themes among 154 poems" in page.locator("#themes-status").inner_text()
+    assert page.locator("#themes-list .pl-col").count() == 3 and page.locator("#themes-placed .pl-col").count() == 4
+    page.screenshot(path=str(ARTIFACTS / "browser_themes.png"), full_page=True)

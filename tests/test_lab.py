@@ -133,3 +133,71 @@ def test_server_limits_apply_to_uploads_and_jobs(lab, tmp_path, monkeypatch):
     lab.load_corpus(files=[str(big)])
     with pytest.raises(PoetryLabError, match="at most 2 minutes"):
         lab.start_training("quick", minutes=5, start_from="scratch")
+
+
+# --- themes ---------------------------------------------------------------------------------
+def _topic_poems(lab):
+    from test_themes import POEMS  # 12 poems on three topics: sea, garden, war
+
+    lab.load_corpus(text="\n\n".join(POEMS))
+    assert len(lab.corpus.poems) == 12
+    return POEMS
+
+
+def test_themes_need_a_corpus_and_a_known_method(lab):
+    with pytest.raises(PoetryLabError, match="Load your poems first"):
+        lab.themes("tfidf", 3)
+    _topic_poems(lab)
+    with pytest.raises(PoetryLabError, match="Unknown method"):
+        lab.themes("magic", 3)
+    with pytest.raises(PoetryLabError, match="at most 11 themes"):
+        lab.themes("tfidf", 12)
+
+
+def test_themes_tfidf_places_the_last_comparison_without_fitting_again(lab):
+    _topic_poems(lab)
+    said = []
+    first = lab.themes("tfidf", 3, progress=lambda fraction, text: said.append(text))
+    assert first.method == "tfidf" and first.n_themes == 3 and sorted(first.summary["size"]) == [4, 4, 4]
+    assert first.placements == [] and set(first.points["kind"]) == {"corpus"} and len(first.table) == 1
+    lab.compare("The ship", "0.5, 1.0", chars=80, seed=1)  # the Lab remembers these poems for the map
+    assert [t for t, _ in lab.last_poems] == [0.5, 1.0]
+    again = lab.themes("tfidf", 3, progress=lambda fraction, text: said.append(text))
+    assert sum("fitting" in s for s in said) == 1  # the second call used the fitted method
+    assert again.labels == ["temperature 0.5", "temperature 1"] and len(again.placements) == 2
+    assert list(again.points.loc[again.points["kind"] == "new", "label"]) == ["0.5", "1"]
+    assert (again.points["kind"] == "corpus").sum() == 12
+    assert all(len(p.nearest) == 5 and 0 <= p.theme < 3 and p.mixture is None for p in again.placements)
+
+
+def test_themes_automatic_number_and_the_poem_cap(lab, monkeypatch):
+    import poetry_lab.lab as lab_module
+
+    _topic_poems(lab)
+    assert lab.themes("tfidf", None).n_themes == 3 and "silhouette" in lab.themes("tfidf", None).notes[0]
+    monkeypatch.setattr(lab_module, "THEMES_MAX_POEMS", 9)
+    report = lab.themes("lda", 3)
+    assert len(report.poems) == 9 and "9 of the 12 poems" in report.notes[0]
+
+
+def test_themes_compare_all_with_a_small_backward_model(lab):
+    _topic_poems(lab)
+    lab.compare("The sea", "0.7", chars=80, seed=2)
+    said = []
+    report = lab.themes("all", 3, progress=lambda fraction, text: said.append(text), backward_steps=8)
+    assert list(report.table["method"]) == ["tfidf", "lda", "elmo", "autoencoder"] and report.method in set(report.table["method"])
+    assert any("learns to read your poems backwards" in s for s in said)
+    elmo = lab.themes("elmo", 3, backward_steps=8)  # fitted above: taken from the session's cache
+    assert elmo.method == "elmo" and elmo.table.equals(report.table.iloc[[2]].reset_index(drop=True))
+    mixed = lab.themes("autoencoder", 3, backward_steps=8).placements[0]
+    assert mixed.mixture is not None and sum(mixed.mixture) == pytest.approx(1.0)
+
+
+def test_themes_embeddings_wait_for_this_sessions_training(lab):
+    from types import SimpleNamespace
+
+    _topic_poems(lab)
+    lab.job = SimpleNamespace(running=True, best_bundle=lambda: None, stop=lambda: None, join=lambda timeout=None: True)
+    with pytest.raises(PoetryLabError, match="training is running"):
+        lab.themes("elmo", 3)
+    assert lab.themes("tfidf", 3).n_themes == 3  # the fast methods still work

@@ -275,6 +275,40 @@ def test_sweep_errors_are_plain(lab, args, expected):
     assert status.startswith("⚠️") and expected in status and (fig, download) == (SKIP, SKIP)
 
 
+# --- themes ---------------------------------------------------------------------------------
+def test_themes_without_a_corpus_ask_for_one(lab):
+    *outputs, status = handlers.themes(lab, "tfidf", "3")
+    assert status.startswith("⚠️") and "Load your poems first" in status and outputs == [SKIP] * 6
+    assert "a whole number, or auto" in handlers.themes(lab, "tfidf", "many")[6]
+
+
+def test_themes_map_holds_the_corpus_and_the_compared_poems(lab):
+    from test_themes import POEMS  # 12 poems on three topics
+
+    handlers.load_corpus(lab, None, "\n\n".join(POEMS), None)
+    handlers.compare(lab, "The <ship>", "0.5, 1.0", 60, "characters", 1, None, None)
+    fig, themes_html, placed, table, compared, words, status = handlers.themes(lab, "tfidf", "3")
+    corpus = [t for t in fig.data if t.name.startswith("theme ")]
+    assert len(corpus) == 3 and sum(len(t.x) for t in corpus) == 12
+    (new,) = [t for t in fig.data if t.name == "new poems"]
+    assert list(new.text) == ["0.5", "1"] and all(t.hovertemplate for t in fig.data)
+    assert themes_html.count('class="pl-col"') == 3 and themes_html.count("<details") == 9  # 3 typical poems each
+    assert placed.count("★ temperature") == 2 and "The &lt;ship&gt;" in placed and "<ship>" not in placed
+    assert list(table["method"]) == ["TF-IDF + K-means"] and table["poems per theme"][0] == "4 · 4 · 4"
+    assert isinstance(compared, go.Figure) and isinstance(words, go.Figure)
+    assert "Found 3 themes among 12 poems" in status and "★ marks the 2 poems" in status
+
+
+def test_themes_auto_number_and_bind_passes_progress(lab, tmp_path):
+    from test_themes import POEMS
+
+    handlers.load_corpus(lab, None, "\n\n".join(POEMS), None)
+    assert "Found 3 themes" in handlers.themes(lab, "lda", "auto")[6]
+    bound = SessionRegistry(factory=lambda key: Lab(session=key, home=tmp_path)).bind(handlers.themes)
+    params = inspect.signature(bound).parameters
+    assert list(params) == ["method", "n_themes", "progress", "request"] and isinstance(params["progress"].default, gr.Progress)
+
+
 # --- API handlers ---------------------------------------------------------------------------
 def test_api_round_trip(lab, tmp_path, poem_text):
     report = handlers.api_load_corpus(lab, [{"path": write(tmp_path, "p.txt", poem_text.encode())}], None, None)

@@ -13,6 +13,7 @@ from poetry_lab.ui.corpus_tab import create_corpus_tab
 from poetry_lab.ui.model_tab import create_model_tab
 from poetry_lab.ui.sessions import SessionRegistry
 from poetry_lab.ui.sweep_tab import create_sweep_tab
+from poetry_lab.ui.themes_tab import create_themes_tab
 from poetry_lab.ui.train_tab import create_train_tab
 
 __all__ = ["CSS", "THEME", "create_demo"]
@@ -61,6 +62,10 @@ CSS = """
 .pl-source summary { cursor: pointer; font-family: Georgia, serif; margin-top: 4px; }
 .pl-source .pl-poem { font-size: 0.85rem; margin: 4px 0 6px 0; padding-left: 8px; max-height: 16em; overflow: auto;
            border-left: 3px solid var(--color-accent-soft); }
+/* Themes: a colour dot matching the map, the theme's words under it. */
+.pl-theme { margin: 6px 0; }
+.pl-swatch { display: inline-block; width: 0.75em; height: 0.75em; border-radius: 50%; margin-right: 6px; }
+.pl-words { font-size: 0.88rem; margin: 2px 0 6px 0; }
 """
 
 HEADER = """
@@ -85,6 +90,8 @@ def create_demo() -> gr.Blocks:
                 create_corpus_tab(bind)
             with gr.Tab("Train", id="train"):
                 create_train_tab(bind, model_md)
+            with gr.Tab("Themes", id="themes"):
+                create_themes_tab(bind)
             with gr.Tab("Model file", id="model"):
                 create_model_tab(bind, model_md)
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import FileData
 
-from poetry_lab import figures, lens_figures
+from poetry_lab import figures, lens_figures, themes_figures
 from poetry_lab.catalog import available_corpora
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.lab import Lab
+from poetry_lab.themes import METHODS
 from poetry_lab.ui import render
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,26 @@ def sweep(lab: Lab, temperatures: str, samples: float | None, chars: float | Non
     return (lens_figures.sweep_figure(df, title="Each number per temperature: the line is the mean, the band the range"),
             gr.DownloadButton(value=str(path), visible=True),
             f"Wrote {len(df)} poems ({temps} temperatures x {len(df) // max(temps, 1)}) in {time.monotonic() - started:.1f} s.")
+
+
+# --- themes ---------------------------------------------------------------------------------
+@shows_errors(outputs=7, status=6)
+def themes(lab: Lab, method: str, n_themes: str | None, progress=gr.Progress()):
+    """-> map figure, themes HTML, placed poems HTML, methods table, methods figure, top-words figure, status.
+
+    n_themes: a whole number, or "auto" (the best silhouette). The slower steps report to `progress`.
+    """
+    started = time.monotonic()
+    k = str(n_themes if n_themes not in (None, "") else "auto").strip()
+    if k != "auto" and not k.isdigit():
+        raise PoetryLabError(f"The number of themes must be a whole number, or auto, not {n_themes}.")
+    report = lab.themes(method or "tfidf", None if k == "auto" else int(k), progress=lambda f, text: progress(f, desc=text))
+    name = METHODS[report.method]
+    return (themes_figures.theme_map(report.points, title=f"Your poems by theme ({name}) · ★ the poems you wrote, by temperature"),
+            render.themes_html(report), render.placements_html(report), render.methods_table(report.table),
+            themes_figures.comparison_figure(report.table),
+            themes_figures.top_words_figure(report.top_words, report.summary["size"].tolist(), title=f"Top words per theme ({name})"),
+            render.themes_status(report, name, time.monotonic() - started))
 
 
 # --- API (JSON answers) ---------------------------------------------------------------------

@@ -8,8 +8,12 @@ import html
 import math
 from collections.abc import Sequence
 
+import pandas as pd
+
 from poetry_lab.jobs import JobSnapshot
 from poetry_lab.lens import confidence_html, copies_html
+from poetry_lab.theme_words import first_line
+from poetry_lab.themes_figures import theme_colour
 
 LN2 = math.log(2)
 SAMPLES_SHOWN = 12  # training samples kept on screen, newest first
@@ -247,6 +251,75 @@ def compare_markdown(results: Sequence[dict], prompt: str, settings: str, model:
             out += [f"- rhyme scheme: {rhyme_groups(verse_rows(r.get('text', ''), analysis))}",
                     f"- metre: {analysis['metre']}, regularity {analysis['metre_score']:.2f}"]
     return "\n".join(out) + "\n"
+
+
+# --- themes ---------------------------------------------------------------------------------
+NO_THEMES = '<p class="pl-muted">Press “Find themes” to sort the poems of your corpus into themes.</p>'
+NO_PLACED = ('<p class="pl-muted">Write poems in <b>Compare temperatures</b>, then find themes again: each poem appears '
+             'here, and as a star on the map, with its theme and the poems of your corpus nearest to it.</p>')
+METHOD_COLUMNS = {"description": "method", "coherence_npmi": "coherence (NPMI)", "coherence_npmi_chance": "random themes",
+                  "silhouette": "silhouette (own space)", "sizes": "poems per theme", "seconds": "seconds"}
+
+
+def _poem_details(poem: str) -> str:
+    """A poem's first line, opening onto the whole poem."""
+    return (f'<details class="pl-source"><summary>{_esc(first_line(poem))}</summary>'
+            f'<pre class="pl-poem">{_esc(poem)}</pre></details>')
+
+
+def _theme_head(theme: int, words: Sequence[str], extra: str = "") -> str:
+    return (f'<div class="pl-theme"><span class="pl-swatch" style="background:{theme_colour(theme)}"></span>'
+            f'<b>theme {theme + 1}</b>{extra}<div class="pl-words">{_esc(", ".join(words))}</div></div>')
+
+
+def themes_html(report) -> str:
+    """One card per theme (lab.ThemeReport): its colour on the map, top words, most typical poems (each opens)."""
+    if report is None:
+        return NO_THEMES
+    cards = [f'<div class="pl-col">{_theme_head(int(r.theme), [w for w, _ in report.top_words[r.theme][:8]], f" · {r.size} poems")}'
+             '<div class="pl-muted">most typical poems (open one to read it):</div>'
+             + "".join(_poem_details(report.poems[i]) for i in r.typical) + "</div>" for r in report.summary.itertuples()]
+    return '<div class="pl-columns">' + "".join(cards) + "</div>"
+
+
+def _mixture(mixture: Sequence[float], topic_words) -> str:
+    """The three largest topic shares (of at least 5%), each with its first words."""
+    top = [t for t in sorted(range(len(mixture)), key=lambda t: -mixture[t])[:3] if mixture[t] >= 0.05]
+    return "topic mixture: " + " · ".join(f"{mixture[t]:.0%} topic {t + 1} ({', '.join(w for w, _ in topic_words[t][:3])})" for t in top)
+
+
+def placements_html(report) -> str:
+    """Each poem of the last comparison: its theme, LDA topic mixture (if any) and nearest corpus poems."""
+    if report is None or not report.placements:
+        return NO_PLACED
+    cards = []
+    for label, p in zip(report.labels, report.placements):
+        mix = f'<div class="pl-copy">{_esc(_mixture(p.mixture, report.topic_words))}</div>' if p.mixture and report.topic_words else ""
+        near = "".join(_poem_details(report.poems[i]) for i, _, _ in p.nearest[:3])
+        cards.append(f'<div class="pl-col"><h3>★ {_esc(label)}</h3><div class="pl-poem">{_esc(p.first_line)}</div>'
+                     f'{_theme_head(p.theme, p.theme_words[:6])}{mix}<div class="pl-muted">nearest poems of your corpus:</div>{near}</div>')
+    return '<div class="pl-columns">' + "".join(cards) + "</div>"
+
+
+def methods_table(table: pd.DataFrame | None) -> pd.DataFrame:
+    """compare_methods's table with a poet's column names, rounded."""
+    if table is None or table.empty:
+        return pd.DataFrame(columns=list(METHOD_COLUMNS.values()))
+    out = table[list(METHOD_COLUMNS)].rename(columns=METHOD_COLUMNS)
+    out["poems per theme"] = [" · ".join(map(str, s)) for s in out["poems per theme"]]
+    return out.round(3)
+
+
+def themes_status(report, description: str, seconds: float) -> str:
+    """What was found, what the map shows, and any notes (a capped corpus, an automatic number of themes)."""
+    took = f"{seconds:.1f} s" if seconds < 60 else duration(seconds)
+    line = f"Found {report.n_themes} themes among {len(report.poems):,} poems ({description}) in {took}."
+    if len(report.table) > 1:
+        line = (f"Compared {len(report.table)} methods on {len(report.poems):,} poems, {report.n_themes} themes each, in {took}. "
+                f"The map shows **{_esc(description)}**, whose top words go together most often above chance.")
+    stars = (f" ★ marks the {len(report.placements)} poems of your last comparison." if report.placements
+             else " Write poems in *Compare temperatures* to see where they fall.")
+    return line + stars + "".join(f"\n\n{_esc(n)}" for n in report.notes)
 
 
 # --- errors ---------------------------------------------------------------------------------
