@@ -127,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from poetry_lab.checkpoint import save_model
     from poetry_lab.corpus import load_corpus
-    from poetry_lab.presets import DEFAULT_PRESET, get_preset, model_settings
+    from poetry_lab.presets import DEFAULT_PRESET, FINETUNE_MODEL, FINETUNE_TRAIN, get_preset, model_settings
     from poetry_lab.sampling import SampleConfig, sample
     from poetry_lab.train import TrainConfig
     from poetry_lab.training_run import prepare_run, training_facts
@@ -135,8 +135,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     preset = get_preset(args.preset or DEFAULT_PRESET)
     corpus = load_corpus(args.corpus, lowercase=args.lowercase)
     explicit = {k: getattr(args, k) for k in ("hidden", "layers", "cell", "dropout", "emb_dim") if getattr(args, k) is not None}
-    model_cfg = {**model_settings(preset, len(corpus.text)), **explicit}
-    train_kw = {**preset.train, "seed": args.seed}
+    model_cfg = {**(FINETUNE_MODEL if args.base else model_settings(preset, len(corpus.text))), **explicit}
+    train_kw = {**preset.train, **(FINETUNE_TRAIN if args.base else {}), "seed": args.seed}
     for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s", "eval_every_steps"):
         if getattr(args, k) is not None:
             train_kw[k] = getattr(args, k)

@@ -43,6 +43,7 @@ DEFAULT_PRESET = "balanced"
 
 # Fine-tuning a pretrained model: a lower learning rate and a short warm-up keep what the base knows.
 FINETUNE_TRAIN = {"lr": 2e-3, "warmup_steps": 10}
+FINETUNE_MODEL = {"dropout": 0.1}  # as measured in benchmarks/bench_transfer.py
 
 SMALL_TEXT_CHARS = 500_000
 SMALL_TEXT_DROPOUT = 0.3  # alice.txt (130k chars) overfits within minutes at 0.1; 0.3 reached 1.35 nats/char
