@@ -25,7 +25,7 @@ from poetry_lab.jobs import JobSnapshot, TrainingJob
 from poetry_lab.metrics import CorpusIndex, sample_metrics
 from poetry_lab.poetics import analyse_poem, to_json
 from poetry_lab.limits import current_limits
-from poetry_lab.presets import FINETUNE_TRAIN, get_preset, model_settings
+from poetry_lab.presets import FINETUNE_MODEL, FINETUNE_TRAIN, get_preset, model_settings
 from poetry_lab.sampling import Sample, SampleConfig, sample
 from poetry_lab.train import TrainConfig
 from poetry_lab.training_run import prepare_run
@@ -206,8 +206,11 @@ class Lab:
         if start_from not in ("scratch", "loaded"):
             raise PoetryLabError("Start from must be 'scratch' or 'loaded'.")
         base = self.bundle if start_from == "loaded" else None
-        if base is not None and not (advanced or {}).get("lr"):
-            train_kw.update(FINETUNE_TRAIN)  # a gentler start that keeps what the base model knows
+        if base is not None:  # a gentler start that keeps what the base model knows, unless asked otherwise
+            if not (advanced or {}).get("lr"):
+                train_kw.update(FINETUNE_TRAIN)
+            if (advanced or {}).get("dropout") in (None, ""):
+                model_kw.update(FINETUNE_MODEL)
         run = prepare_run(self.corpus, model_kw, TrainConfig(**train_kw), base=base, limits=current_limits())
         out = self.home / "runs" / uuid.uuid4().hex[:8]
         job = TrainingJob(run, out)
