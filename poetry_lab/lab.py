@@ -127,6 +127,7 @@ class Lab:
         self._reference: CorpusIndex | None = None
         self.last_poems: list[tuple[float, str]] = []  # (temperature, text) of the last comparison, for the themes map
         self._themes_cache: dict = {}  # themes.compare_methods's fitted methods, oldest first
+        self._theme_pipe = None  # the themes last shown, for the comparison view's theme labels
 
     # --- models ------------------------------------------------------------------------------
     @property
@@ -279,7 +280,21 @@ class Lab:
             results.append({**self._numbers(s), "prompt_len": n, "analysis": to_json(analyse_poem(s.text)),
                             "confidence": lens.char_confidence(bundle.model, bundle.vocab, s.text[:n + LENS_CHARS], n),
                             "copies": None if self._reference is None else lens.copy_highlights(s.text, self._reference)})
+        self._add_themes(results)
         return results
+
+    def _add_themes(self, results: list[dict]) -> None:
+        """With themes fitted on the loaded corpus (the Themes tab), each poem gets its theme and nearest poem."""
+        pipe = self._theme_pipe
+        if pipe is None or self.corpus is None or pipe.corpus_key_ != hash(self.corpus.text):
+            return
+        from poetry_lab import themes as th
+
+        texts = [r["text"] for r in results]
+        if not all(th.has_words(t) for t in texts):
+            return
+        for r, p in zip(results, pipe.place(texts)):
+            r["theme"] = {"theme": p.theme + 1, "words": p.theme_words[:4], "nearest": p.nearest[0][1] if p.nearest else ""}
 
     def sweep(self, temperatures: str | list[float] = lens.SWEEP_TEMPERATURES, samples: int | None = 5, chars: int | None = 400,
               seed: int | None = 0, prompt: str = "") -> pd.DataFrame:
@@ -349,6 +364,7 @@ class Lab:
         shown = method if method != "all" else str(table.loc[(table["coherence_npmi"] - table["coherence_npmi_chance"])
                                                              .fillna(-2.0).idxmax(), "method"])
         pipe, new = fitted[shown], [(t, text) for t, text in self.last_poems if th.has_words(text)]
+        self._theme_pipe, pipe.corpus_key_ = pipe, hash(self.corpus.text)  # the comparison view places its poems too
         say(0.97, "Placing the generated poems")
         texts = [text for _, text in new]
         points = pipe.map_points(texts, [f"{t:g}" for t, _ in new])  # short labels: the stars are often close

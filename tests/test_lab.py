@@ -201,3 +201,19 @@ def test_themes_embeddings_wait_for_this_sessions_training(lab):
     with pytest.raises(PoetryLabError, match="training is running"):
         lab.themes("elmo", 3)
     assert lab.themes("tfidf", 3).n_themes == 3  # the fast methods still work
+
+
+def test_comparison_shows_each_poems_theme_after_themes_ran(lab):
+    from poetry_lab.ui import render
+
+    _topic_poems(lab)
+    assert "theme" not in lab.compare_lens("The ship", "0.5", chars=60, seed=1)[0]  # no themes yet
+    report = lab.themes("tfidf", 3)
+    out = lab.compare_lens("The ship sails the sea", "0.5, 1.0", chars=60, seed=1)
+    for r in out:
+        t = r["theme"]
+        assert 1 <= t["theme"] <= 3 and t["words"] and t["nearest"] in {lab.corpus.poems[i].split("\n")[0] for i in range(12)}
+    assert report.n_themes == 3
+    assert "nearest poem in your corpus" in render.compare_html(out)
+    lab.load_corpus(text=POEM_TEXT)  # another corpus: the old themes no longer apply
+    assert "theme" not in lab.compare_lens("The ship", "0.5", chars=60, seed=1)[0]

@@ -179,8 +179,17 @@ def compare_html(results: Sequence[dict]) -> str:
         else:
             rows = verse_rows(text, analysis)
             poem = poetics_html(analysis, rows) + '<div class="pl-poem pl-scanned">' + "".join(_scan_line(*row) for row in rows) + "</div>"
-        cols.append(_column(r, poem, f'<table class="pl-metrics">{_metrics_rows(r)}</table>{copied}'))
+        cols.append(_column(r, poem, f'<table class="pl-metrics">{_metrics_rows(r)}</table>{copied}{_theme_line(r)}'))
     return _columns(cols)
+
+
+def _theme_line(r: dict) -> str:
+    """The poem's place among the corpus themes (after a run in the Themes tab)."""
+    t = r.get("theme")
+    if not t:
+        return ""
+    return (f'<div class="pl-copy pl-theme"><span>theme {int(t["theme"])}: {_esc(", ".join(t["words"]))}; '
+            f'nearest poem in your corpus:</span><q>{_esc(t["nearest"])}</q></div>')
 
 
 CONFIDENCE_LEGEND = ('<div class="pl-legend">Each letter the model wrote, coloured by the chance it gave that letter: '
