@@ -171,7 +171,7 @@ def test_themes_tfidf_places_the_last_comparison_without_fitting_again(lab):
 
 
 def test_themes_automatic_number_and_the_poem_cap(lab, monkeypatch):
-    import poetry_lab.lab as lab_module
+    import poetry_lab.lab_themes as lab_module
 
     _topic_poems(lab)
     assert lab.themes("tfidf", None).n_themes == 3 and "silhouette" in lab.themes("tfidf", None).notes[0]
