@@ -21,6 +21,16 @@ from poetry_lab.model import CharLSTM, ModelConfig, pick_device
 from poetry_lab.vocab import Vocab
 
 FORMAT = "poetry_lab.charlstm/1"
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+
+
+def default_model_path() -> Path:
+    """The model a session starts with: POETRY_LAB_DEFAULT_MODEL, else the shipped poetry base, else
+    the Sonnets stand-in."""
+    if os.environ.get("POETRY_LAB_DEFAULT_MODEL"):
+        return Path(os.environ["POETRY_LAB_DEFAULT_MODEL"])
+    base = PRETRAINED / "base_forward.safetensors"
+    return base if base.is_file() else PRETRAINED / "default.safetensors"
 
 
 @dataclass

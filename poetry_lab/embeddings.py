@@ -30,7 +30,6 @@ FeatureAutoencoder (a transformer: features -> latent codes)
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 import time
@@ -44,7 +43,7 @@ import torch.nn as nn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 
-from poetry_lab.checkpoint import ModelBundle
+from poetry_lab.checkpoint import ModelBundle, default_model_path
 from poetry_lab.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.model import CharLSTM
@@ -239,7 +238,6 @@ def _fingerprint(bundle: ModelBundle) -> str:
 
 
 _DEFAULT: dict[str, ModelBundle] = {}
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "pretrained" / "default.safetensors"
 
 
 def _load_once(path: Path) -> ModelBundle:
@@ -252,9 +250,9 @@ def _load_once(path: Path) -> ModelBundle:
 
 
 def default_models() -> tuple[ModelBundle, ModelBundle | None]:
-    """The shipped Sonnets model (POETRY_LAB_DEFAULT_MODEL overrides) and its backward twin if one
-    ships beside it (see backward_twin); loaded once per process and shared read-only."""
-    path = Path(os.environ.get("POETRY_LAB_DEFAULT_MODEL", DEFAULT_MODEL))
+    """The default model (checkpoint.default_model_path) and its backward twin if one ships beside
+    it (see backward_twin); loaded once per process and shared read-only."""
+    path = default_model_path()
     twin = backward_twin(path)
     return _load_once(path), (_load_once(twin) if twin else None)
 

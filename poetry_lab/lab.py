@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from poetry_lab import lens
 from poetry_lab.catalog import load_catalog
-from poetry_lab.checkpoint import ModelBundle, load_model, save_model
+from poetry_lab.checkpoint import ModelBundle, default_model_path, load_model, save_model
 from poetry_lab.corpus import Corpus, CorpusStats, load_corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.jobs import JobSnapshot, TrainingJob
@@ -47,14 +47,6 @@ def home_dir() -> Path:
     if os.environ.get("SPACE_ID") and Path("/data").is_dir() and os.access("/data", os.W_OK):
         return Path("/data/poetry_lab")
     return Path.home() / ".poetry_lab"
-
-
-def default_model_path() -> Path:
-    """The model a session starts with: the pretrained poetry base if it ships, else the Sonnets model."""
-    if os.environ.get("POETRY_LAB_DEFAULT_MODEL"):
-        return Path(os.environ["POETRY_LAB_DEFAULT_MODEL"])
-    base = REPO / "pretrained" / "base_forward.safetensors"
-    return base if base.is_file() else REPO / "pretrained" / "default.safetensors"
 
 
 @functools.lru_cache(maxsize=4)
