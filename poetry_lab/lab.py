@@ -92,6 +92,10 @@ def corpus_warnings(corpus: Corpus, model: ModelBundle | None) -> list[str]:
         out.append(f"The text uses {st.distinct_chars} different characters; rare ones will be hard for a small model to learn.")
     if not corpus.is_verse:
         out.append("This looks like prose (long lines): fine for training; validation uses the last 10% of the text.")
+    repeated = len(corpus.poems) - len({p.strip() for p in corpus.poems})
+    if repeated:  # a poem that is also in the validation part makes the validation loss look too good
+        out.append(f"{repeated} poem{'s' if repeated > 1 else ''} appear{'' if repeated > 1 else 's'} more than once "
+                   "(a file added twice?): the model learns repeated poems by heart and its scores look better than they are.")
     if model is not None:
         missing = model.vocab.unknown_chars(corpus.text)
         if missing:

@@ -217,3 +217,10 @@ def test_comparison_shows_each_poems_theme_after_themes_ran(lab):
     assert "nearest poem in your corpus" in render.compare_html(out)
     lab.load_corpus(text=POEM_TEXT)  # another corpus: the old themes no longer apply
     assert "theme" not in lab.compare_lens("The ship", "0.5", chars=60, seed=1)[0]
+
+
+def test_repeated_poems_are_pointed_out(lab):
+    once = lab.load_corpus(text=POEM_TEXT)  # POEM_TEXT itself is four stanzas, four times over
+    assert any("12 poems appear more than once" in w for w in once.warnings)
+    fresh = lab.load_corpus(text="\n\n".join(POEM_TEXT.split("\n\n")[:4]))
+    assert not any("more than once" in w for w in fresh.warnings)
