@@ -171,12 +171,10 @@ class TrainingJob:
         with open(self.out_dir / "metrics.csv", "a", encoding="utf-8") as fh:  # appended rows: a crash loses at most one
             fh.write(f"{p.step},{p.epoch:.4f},{p.elapsed:.2f},{p.train_loss:.5f},{p.val_loss:.5f}\n")
         if improved and time.perf_counter() - self._last_save >= self.CHECKPOINT_EVERY_S:
-            self._save(trainer.best_state, partial=True)
+            self._save({**self.run.bundle.facts, "partial": True}, trainer.best_state)
 
-    def _save(self, state_dict: dict | None, partial: bool, result=None) -> Path | None:
-        if state_dict is None and result is None:
-            return None
-        facts = training_facts(self.run, result) if result is not None else {**self.run.bundle.facts, "partial": True}
+    def _save(self, facts: dict, state_dict: dict | None = None) -> Path:
+        """Write the run's model file: `state_dict` (the best so far) or, at the end, the model itself."""
         bundle = ModelBundle(self.run.bundle.model, self.run.bundle.vocab, facts)
         path = save_model(self.out_dir / "model.safetensors", bundle, state_dict=state_dict)
         self._last_save = time.perf_counter()
@@ -187,7 +185,7 @@ class TrainingJob:
         try:
             result = self.run.trainer.fit()
             self.run.bundle.facts = training_facts(self.run, result)
-            self._save(None, partial=False, result=result)
+            self._save(self.run.bundle.facts)
             best = "" if result.best_val is None else f": best validation loss {result.best_val:.3f} nats/char ({result.best_val / math.log(2):.3f} bits/char)"
             state = "stopped" if result.stop_reason == "cancelled" else "done"
             why = {"budget": "time is up", "epochs": "all epochs done", "early_stop": "validation stopped improving",

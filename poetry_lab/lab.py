@@ -148,8 +148,9 @@ class Lab(ThemesMixin):
 
     def model_file(self) -> Path:
         """The current model as one .safetensors file (for download)."""
-        if self.job is not None and self.job.snapshot().model_path:
-            return Path(self.job.snapshot().model_path)
+        saved = self.job.snapshot().model_path if self.job is not None else None
+        if saved:
+            return Path(saved)
         b = self.bundle
         name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(b.facts.get("corpus", "model")))[:40] or "model"
         return save_model(self.home / "downloads" / f"poetry_lab_{name}.safetensors", b)
