@@ -155,6 +155,7 @@ class Trainer:
         self.best_val: float | None = None
         self.best_step = 0
         self.history: list[dict] = []
+        self.forward_module: torch.nn.Module = model  # what a step calls; a distributed wrapper may replace it
         self._stop = threading.Event()
 
     def add_callback(self, event: str, fn: Callable) -> None:
@@ -254,7 +255,7 @@ class Trainer:
             lr = lr_at(step, self._progress_fraction(step, elapsed), c)
             for group in opt.param_groups:
                 group["lr"] = lr
-            _, loss, state = model(x.to(device), y.to(device), state)
+            _, loss, state = self.forward_module(x.to(device), y.to(device), state)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
