@@ -10,6 +10,11 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# One torch thread per request and for the training job (set before torch is imported): on a 2-core
+# Space, threads that spin-wait for each other cost more than they give. benchmarks/load_test.py,
+# 20 sessions (3 s pauses) writing while one trains: p95 1.8-2.9 s with 1 thread, 3.6-5.5 s with 2,
+# and as many training steps. Set OMP_NUM_THREADS to use more cores on a bigger machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,12 +29,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks, one line each
-    from poetry_lab.ui import CSS, THEME, create_demo  # imports gradio, after the environment is set
+    # Imports gradio, after the environment is set.
+    from poetry_lab.limits import current_limits
+    from poetry_lab.ui import CSS, THEME, create_demo
 
     demo = create_demo()
     demo.queue(default_concurrency_limit=1)
+    # No allowed_paths: Gradio serves only its own upload/cache folders (where the app's downloads are
+    # copied), never the repository, POETRY_LAB_HOME or any other folder. Uploads over the limit are
+    # refused before they reach the disk; the corpus reader applies the same limit (POETRY_LAB_MAX_UPLOAD_MB).
     demo.launch(server_name=args.host, server_port=args.port, share=False, ssr_mode=False, theme=THEME, css=CSS,
-                max_file_size=f"{float(os.environ.get('POETRY_LAB_MAX_UPLOAD_MB', '10')):g}mb", show_error=False)
+                max_file_size=current_limits().max_upload_bytes, show_error=False)  # bytes: "0.5mb" would not parse
 
 
 if __name__ == "__main__":

@@ -68,8 +68,8 @@ def first_time_below(curve: list, bound: float) -> float | None:
 
 def bench_generation(repeats: int = 5) -> dict:
     """With the model the app opens with (the same code path as the comparison view)."""
-    from poetry_lab.lab import default_model_path
     from poetry_lab.checkpoint import load_model
+    from poetry_lab.lab import default_model_path
 
     bundle = load_model(default_model_path(), device="cpu")
     model, vocab = bundle.model, bundle.vocab

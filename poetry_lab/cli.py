@@ -1,4 +1,4 @@
-"""python -m poetry_lab {train, generate, evaluate, corpora, analyse, sweep}: a thin shell over the library.
+"""python -m poetry_lab {train, runs, generate, evaluate, corpora, analyse, sweep}: a thin shell over the library.
 
 User errors print one line to stderr and exit with status 2; no tracebacks.
 """
@@ -29,11 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model on one or more text files (or bundled corpus names)")
-    t.add_argument("corpus", nargs="+", help="text files or bundled corpus names (see: corpora list)")
-    t.add_argument("--out", required=True, type=Path, help="directory for model.safetensors and metrics.csv")
+    t.add_argument("corpus", nargs="*", help="text files or bundled corpus names (see: corpora list)")
+    where = t.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="directory for model.safetensors and metrics.csv")
+    where.add_argument("--run-dir", type=Path, help="a run directory (config, corpus, metrics, best model and resume "
+                       "checkpoints) that `runs` lists and --resume continues")
+    where.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted or stopped run directory "
+                       "from its last checkpoint (--minutes/--epochs/--steps replace its limits, counted from its start)")
     limit = t.add_mutually_exclusive_group()
     limit.add_argument("--minutes", type=float, help="wall-clock budget (evaluations included)")
     limit.add_argument("--epochs", type=float, help="passes over the training text")
+    t.add_argument("--steps", type=int, dest="max_steps", help="stop after this many steps (whichever limit comes first)")
+    t.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
+                   help="with --run-dir or --resume: seconds between resume checkpoints (default 30)")
     t.add_argument("--preset", default=None, help="quick, balanced (default) or thorough")
     t.add_argument("--hidden", type=int)
     t.add_argument("--layers", type=int)
@@ -43,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seq-len", type=int)
     t.add_argument("--batch", type=int, dest="batch_size")
     t.add_argument("--lr", type=float)
-    t.add_argument("--patience", type=int, help="evaluations without improvement before stopping early")
+    t.add_argument("--patience", type=int, help="evaluations without improvement before stopping early (0: never)")
     t.add_argument("--eval-every", type=float, dest="eval_every_s", help="seconds between evaluations")
     t.add_argument("--eval-steps", type=int, dest="eval_every_steps", help="evaluate every N steps instead (repeatable runs)")
     t.add_argument("--seed", type=int, default=0)
@@ -73,18 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("corpus", nargs="?", default="gutenberg_poetry")
     pt.add_argument("--out", required=True, type=Path, help="the model file to write (a JSON model card is written beside it)")
     pt.add_argument("--direction", choices=["forward", "backward"], default="forward")
-    pt.add_argument("--minutes", type=float, default=30.0)
+    pt.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default 30, or none with --max-steps)")
+    pt.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     pt.add_argument("--hidden", type=int, default=384)
     pt.add_argument("--layers", type=int, default=1)
     pt.add_argument("--dropout", type=float, default=0.0)
     pt.add_argument("--batch", type=int, default=32, dest="batch_size")
     pt.add_argument("--seq-len", type=int, default=128)
     pt.add_argument("--lr", type=float, default=4e-3)
+    pt.add_argument("--warmup", type=int, default=200, dest="warmup_steps", help="steps of linear learning-rate warm-up")
     pt.add_argument("--val-chars", type=int, default=1_000_000)
     pt.add_argument("--max-chars", type=int, default=None)
     pt.add_argument("--eval-every", type=float, default=300.0, dest="eval_every_s")
     pt.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     pt.add_argument("--seed", type=int, default=0)
+
+    r = sub.add_parser("runs", help="list the training runs kept on disk (the app's and --run-dir ones)")
+    r.add_argument("--home", type=Path, default=None, help="a Poetry Lab home or a folder of run directories "
+                   "(default: POETRY_LAB_HOME, else ~/.poetry_lab)")
+    r.add_argument("--json", action="store_true")
 
     c = sub.add_parser("corpora", help="list or fetch the bundled public-domain corpora")
     csub = c.add_subparsers(dest="corpora_command", required=True)
@@ -122,42 +137,82 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from poetry_lab.checkpoint import save_model
+def _new_run(args: argparse.Namespace):
+    """A PreparedRun from the command line's corpus and settings."""
     from poetry_lab.corpus import load_corpus
-    from poetry_lab.presets import DEFAULT_PRESET, FINETUNE_MODEL, FINETUNE_TRAIN, get_preset, model_settings
-    from poetry_lab.sampling import SampleConfig, sample
+    from poetry_lab.presets import (
+        DEFAULT_PRESET,
+        FINETUNE_MODEL,
+        FINETUNE_TRAIN,
+        get_preset,
+        model_settings,
+    )
     from poetry_lab.train import TrainConfig
-    from poetry_lab.training_run import prepare_run, training_facts
+    from poetry_lab.training_run import prepare_run
 
+    if not args.corpus:
+        raise PoetryLabError("Give one or more text files (or bundled corpus names) to train on.")
     preset = get_preset(args.preset or DEFAULT_PRESET)
     corpus = load_corpus(args.corpus, lowercase=args.lowercase)
     explicit = {k: getattr(args, k) for k in ("hidden", "layers", "cell", "dropout", "emb_dim") if getattr(args, k) is not None}
     model_cfg = {**(FINETUNE_MODEL if args.base else model_settings(preset, len(corpus.text))), **explicit}
     train_kw = {**preset.train, **(FINETUNE_TRAIN if args.base else {}), "seed": args.seed}
-    for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s", "eval_every_steps"):
+    for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s", "eval_every_steps", "max_steps"):
         if getattr(args, k) is not None:
             train_kw[k] = getattr(args, k)
+    if args.patience == 0:
+        train_kw["patience"] = None
     if args.epochs is not None:
         train_kw.update(epochs=args.epochs, minutes=None)
     elif args.minutes is not None:
         train_kw["minutes"] = args.minutes
-    run = prepare_run(corpus, model_cfg, TrainConfig(**train_kw), base=str(args.base) if args.base else None, val_fraction=args.val_fraction)
-    st = corpus.stats
+    return prepare_run(corpus, model_cfg, TrainConfig(**train_kw), base=str(args.base) if args.base else None, val_fraction=args.val_fraction)
+
+
+def _resumed_run(args: argparse.Namespace):
+    """The run directory's PreparedRun, restored to its last checkpoint."""
+    from poetry_lab import runs
+
+    if args.corpus:
+        raise PoetryLabError("--resume goes on with the run's own corpus: give no text files with it.")
+    limits = {k: v for k, v in (("minutes", args.minutes), ("epochs", args.epochs), ("max_steps", args.max_steps)) if v is not None}
+    run = runs.prepare_resumed(args.resume, limits)
+    step = run.trainer.resumed_from
+    print(f"resuming {args.resume} from its checkpoint at step {step}; "
+          f"{runs.lost_steps(args.resume, step)} steps trained after it were lost and are trained again")
+    return run
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from poetry_lab.checkpoint import save_model
+    from poetry_lab.run_files import RunRecorder
+    from poetry_lab.sampling import SampleConfig, sample
+    from poetry_lab.training_run import training_facts
+
+    run = _resumed_run(args) if args.resume else _new_run(args)
+    corpus, st = run.corpus, run.corpus.stats
     model = run.bundle.model
     print(f"corpus: {corpus.name}: {st.chars:,} chars, {st.distinct_chars} distinct, {st.words:,} words, {st.lines:,} lines, {st.poems:,} poems")
     print(f"split: {len(run.train_text):,} train / {len(run.val_text):,} validation chars; model: {model.config.cell.upper()} "
           f"{model.config.layers}x{model.config.hidden}, {model.num_params():,} parameters")
-    args.out.mkdir(parents=True, exist_ok=True)
-    metrics_path = args.out / "metrics.csv"
-    fields = ["step", "epoch", "elapsed_s", "lr", "train_loss", "val_loss", "train_bpc", "val_bpc"]
-    with metrics_path.open("w", newline="") as fh:
-        csv.writer(fh).writerow(fields)
+    out = args.out or args.run_dir or args.resume
+    recorder = None
+    if args.out is None:  # a run directory: its recorder writes metrics, models and resume checkpoints
+        recorder = RunRecorder(out, run, args.checkpoint_every,
+                               on_checkpoint=lambda step, s: bar.write(f"checkpoint at step {step} ({s * 1000:.0f} ms)"))
+        recorder.begin()
+    metrics_path = out / "metrics.csv"
+    if recorder is None:
+        out.mkdir(parents=True, exist_ok=True)
+        fields = ["step", "epoch", "elapsed_s", "lr", "train_loss", "val_loss", "train_bpc", "val_bpc"]
+        with metrics_path.open("w", newline="") as fh:
+            csv.writer(fh).writerow(fields)
     tc = run.trainer.config
     total = tc.epochs * run.trainer.steps_per_epoch if tc.epochs else tc.max_steps
-    bar = tqdm(total=int(total) if total else None, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
+    bar = tqdm(total=int(total) if total else None, initial=run.trainer.step, unit="step", dynamic_ncols=True,
+               file=sys.stderr, mininterval=1.0)
 
     def on_step(trainer, p):
         bar.update(1)
@@ -166,8 +221,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     def on_eval(trainer, p):
         row = [p.step, f"{p.epoch:.3f}", f"{p.elapsed:.1f}", f"{p.lr:.2e}", f"{p.train_loss:.4f}", f"{p.val_loss:.4f}",
                f"{p.train_loss / LN2:.4f}", f"{p.val_loss / LN2:.4f}"]
-        with metrics_path.open("a", newline="") as fh:
-            csv.writer(fh).writerow(row)
+        if recorder is None:
+            with metrics_path.open("a", newline="") as fh:
+                csv.writer(fh).writerow(row)
         bar.write(f"step {p.step:>6} | epoch {p.epoch:5.2f} | {p.elapsed:6.0f}s | train {p.train_loss:.3f} nats ({p.train_loss / LN2:.3f} bits)"
                   f" | val {p.val_loss:.3f} nats ({p.val_loss / LN2:.3f} bits) | best {p.best_val:.3f}")
         if not args.no_samples:
@@ -177,13 +233,43 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     run.trainer.add_callback("on_step", on_step)
     run.trainer.add_callback("on_eval", on_eval)
-    result = run.trainer.fit()
-    bar.close()
-    run.bundle.facts = training_facts(run, result)
-    path = save_model(args.out / "model.safetensors", run.bundle)
+    try:
+        result = run.trainer.fit()
+    except Exception as e:
+        if recorder is not None:
+            recorder.fail(str(e) if isinstance(e, PoetryLabError) else f"internal error ({type(e).__name__}: {e})")
+        raise
+    finally:
+        bar.close()
+    if recorder is not None:
+        path = recorder.finish(result)
+    else:
+        run.bundle.facts = training_facts(run, result)
+        path = save_model(out / "model.safetensors", run.bundle)
     best = "n/a" if result.best_val is None else f"{result.best_val:.4f} nats ({result.best_val / LN2:.4f} bits) per char"
     print(f"done ({result.stop_reason}) after {result.steps} steps, {result.elapsed:.0f}s: best validation loss {best}")
     print(f"saved {path} and {metrics_path}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from poetry_lab.lab import home_dir
+    from poetry_lab.runs import find_runs
+
+    home = args.home or home_dir()
+    found = find_runs(home)
+    if args.json:
+        print(json.dumps([{**r.to_json(), "path": str(r.path)} for r in found], ensure_ascii=False, indent=2))
+        return 0
+    if not found:
+        print(f"no runs under {home}")
+        return 0
+    print(f"{'run':<10} {'status':<11} {'steps':>7} {'best val':>9} {'min left':>8}  {'started':<24} corpus / path")
+    for r in found:
+        best = "-" if r.best_val_loss is None else f"{r.best_val_loss:.4f}"
+        left = "-" if r.minutes_left is None else f"{r.minutes_left:.1f}"
+        print(f"{r.id:<10} {r.status:<11} {r.steps if r.steps is not None else '-':>7} {best:>9} {left:>8}  {r.started:<24} "
+              f"{r.corpus}\n{'':<74}{r.path}" + (f"\n{'':<74}({r.problem})" if r.problem else ""))
     return 0
 
 
@@ -278,18 +364,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
+    from poetry_lab.distributed import process_group
     from poetry_lab.pretrain import PretrainConfig, pretrain, save_base
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    minutes = args.minutes if args.minutes is not None else (None if args.max_steps else 30.0)
     cfg = PretrainConfig(
         direction=args.direction, val_chars=args.val_chars, max_chars=args.max_chars,
         model={"hidden": args.hidden, "layers": args.layers, "dropout": args.dropout},
-        train={"minutes": args.minutes, "batch_size": args.batch_size, "seq_len": args.seq_len, "lr": args.lr,
-               "eval_every_s": args.eval_every_s, "seed": args.seed},
+        train={"minutes": minutes, "max_steps": args.max_steps, "batch_size": args.batch_size, "seq_len": args.seq_len,
+               "lr": args.lr, "warmup_steps": args.warmup_steps, "eval_every_s": args.eval_every_s, "seed": args.seed},
     )
-    bundle, facts = pretrain(args.corpus, cfg, log=lambda m: print(m, flush=True))
-    save_base(args.out, bundle)
+    with process_group() as env:  # torchrun's processes (DistributedDataParallel), or just this one
+        bundle, facts = pretrain(args.corpus, cfg, log=lambda m: print(m, flush=True), env=env)
+        if not env.is_main:
+            return 0
+        save_base(args.out, bundle)
     card = args.out.with_suffix(".json")
     card.write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"saved {args.out} and {card}: validation {facts['best_val_loss']:.4f} nats/char ({facts['best_val_bits_per_char']:.4f} bits)")
@@ -300,7 +391,12 @@ def cmd_themes(args: argparse.Namespace) -> int:
     from poetry_lab.checkpoint import load_model
     from poetry_lab.corpus import load_corpus
     from poetry_lab.embeddings import backward_twin
-    from poetry_lab.themes import METHODS, compare_methods, make_theme_pipeline, suggest_k
+    from poetry_lab.themes import (
+        METHODS,
+        compare_methods,
+        make_theme_pipeline,
+        suggest_k,
+    )
     from poetry_lab.themes_figures import comparison_figure, theme_map, top_words_figure
 
     if args.threads:
@@ -351,7 +447,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"train": cmd_train, "generate": cmd_generate, "evaluate": cmd_evaluate, "corpora": cmd_corpora,
+    handlers = {"train": cmd_train, "runs": cmd_runs, "generate": cmd_generate, "evaluate": cmd_evaluate, "corpora": cmd_corpora,
                 "analyse": cmd_analyse, "sweep": cmd_sweep, "pretrain": cmd_pretrain,
                 "themes": cmd_themes}
     try:

@@ -27,6 +27,11 @@ _BINARY_MAGIC = {
     b"7z\xbc\xaf": "a 7-zip archive",
     b"Rar!": "a RAR archive",
 }
+# What Western European text in cp1252/Latin-1 holds beyond ASCII. On short texts the charset
+# detector often guesses a Baltic or Arabic code page; bytes that read as only these in cp1252 are cp1252.
+_WESTERN = set("àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿœšžßÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝŸŒŠŽ"
+               "‘’‚“”„–—…«»‹›°·•§¶©®™¡¿ªº€£¥¢´¨¸\xa0")
+_CENTRAL_EUROPEAN = {"cp1250", "iso8859_2", "mac_latin2", "cp852"}  # Polish, Czech, ...: trust the detector
 # Control characters other than tab and newline carry no poetry; they are dropped.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")
 _ROMAN = re.compile(r"^\s*[IVXLCDM]+\.?\s*$")
@@ -65,14 +70,25 @@ def _decode(data: bytes) -> str | None:
     except UnicodeDecodeError:
         pass
     matches = list(from_bytes(data))
-    if not matches:
-        return None
     # On short texts the detector often ranks a Baltic or Central European code page first for what
     # is Western European text; cp1252 (a superset of Latin-1) wins when it reads about as cleanly.
     western = [m for m in matches if m.encoding in ("cp1252", "latin_1", "iso8859_15")]
     if western and western[0].chaos <= matches[0].chaos + 0.1:
         return data.decode("cp1252", errors="replace") if western[0].encoding != "iso8859_15" else str(western[0])
-    return str(matches[0])
+    if not matches or matches[0].encoding not in _CENTRAL_EUROPEAN:
+        plain = _plainly_western(data)
+        if plain is not None:
+            return plain
+    return str(matches[0]) if matches else None
+
+
+def _plainly_western(data: bytes) -> str | None:
+    """The cp1252 reading of `data` when every non-ASCII character in it is common in Western European text."""
+    try:
+        text = data.decode("cp1252")  # strict: the five bytes cp1252 leaves undefined fail here
+    except UnicodeDecodeError:
+        return None
+    return text if all(c < "\x80" or c in _WESTERN for c in text) else None
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -117,8 +133,10 @@ def _is_heading(block: str) -> bool:
     first = lines[0].strip()
     if _ROMAN.match(first) or re.fullmatch(r"\d+\.?", first):
         return True
+    if len(block) > 80:  # checked first: a block may be one enormous line
+        return False
     letters = [c for c in block if c.isalpha()]
-    return bool(letters) and all(c.isupper() for c in letters) and len(block) <= 80
+    return bool(letters) and all(c.isupper() for c in letters)
 
 
 def poem_spans(text: str) -> list[tuple[int, int]]:
@@ -211,7 +229,8 @@ def read_sources(paths: list[str | Path] | tuple = (), text: str | None = None, 
 
     `max_bytes` and `max_files` bound what a user may send (the app sets them; the CLI does not).
     """
-    from poetry_lab.catalog import resolve_corpus  # late: the catalog is optional for pasted text
+    # Late: the catalog is optional for pasted text.
+    from poetry_lab.catalog import resolve_corpus
 
     if max_files is not None and len(paths) > max_files:
         raise PoetryLabError(f"{len(paths)} files is too many at once: upload at most {max_files}.")
@@ -221,7 +240,7 @@ def read_sources(paths: list[str | Path] | tuple = (), text: str | None = None, 
         path = resolve_corpus(p)
         size = path.stat().st_size
         if max_bytes is not None and not from_catalog and size > max_bytes:
-            raise PoetryLabError(f"'{path.name}' is {size / 1e6:.1f} MB: files may be at most {max_bytes / 1e6:.0f} MB.")
+            raise PoetryLabError(f"'{path.name}' is {_mb(size)} MB: files may be at most {_mb(max_bytes)} MB.")
         if from_catalog and path.suffix == ".gz":  # only the catalog's own archives are unpacked
             import gzip
 
@@ -231,11 +250,15 @@ def read_sources(paths: list[str | Path] | tuple = (), text: str | None = None, 
         parts.append((path.name, decode_bytes(data, name=f"'{path.name}'")))
     if text is not None and text.strip():
         if max_bytes is not None and len(text) > max_bytes:
-            raise PoetryLabError(f"The pasted text is too long: at most {max_bytes / 1e6:.0f} MB of text, please.")
+            raise PoetryLabError(f"The pasted text is too long: at most {_mb(max_bytes)} MB of text, please.")
         parts.append(("pasted text", text))
     if not parts:
         raise PoetryLabError("There is no text yet: upload a .txt or .md file, or paste some poems.")
     return parts
+
+
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.3g}"  # MiB, as Gradio's max_file_size counts them
 
 
 def load_corpus(paths: list[str | Path] | tuple = (), text: str | None = None, lowercase: bool = False,

@@ -73,7 +73,9 @@ def train_backward(forward: ModelBundle, poems: list[str], steps: int = 400, sec
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    from poetry_lab.training_run import prepare_run  # late: training is only needed without a backward model
+    from poetry_lab.training_run import (
+        prepare_run,  # late: training is only needed without a backward model
+    )
 
     tc = TrainConfig(max_steps=steps, minutes=None if seconds is None else seconds / 60, eval_every_steps=max(1, steps // 4),
                      patience=None, warmup_steps=min(30, max(1, steps // 10)), seed=seed)

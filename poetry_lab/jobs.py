@@ -2,12 +2,14 @@
 thread-safe snapshots of its progress and of the best weights so far.
 
 A process-wide limit (POETRY_LAB_MAX_JOBS, default 1) keeps a 2-core server responsive: a job that
-finds no free slot is refused with a message instead of slowing everyone down.
+finds no free slot is refused with a message instead of slowing everyone down. The run directory
+(run_files.RunRecorder) gets a resume checkpoint at least every CHECKPOINT_EVERY_S seconds, so a
+killed server loses at most that much training; `live_run_dirs()` tells which runs this process runs.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import os
 import threading
@@ -17,15 +19,24 @@ from pathlib import Path
 
 import torch
 
-from poetry_lab.checkpoint import ModelBundle, atomic_write_text, save_model
+from poetry_lab.checkpoint import ModelBundle
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.model import CharLSTM
+from poetry_lab.run_files import MODEL, RunRecorder
 from poetry_lab.sampling import SampleConfig, sample
 from poetry_lab.train import Progress, Trainer
-from poetry_lab.training_run import PreparedRun, training_facts
+from poetry_lab.training_run import PreparedRun
 
+log = logging.getLogger(__name__)
 _slots_lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None  # the process-wide job limit, made on first use
+_live: set[Path] = set()  # run directories of this process's running jobs (guarded by _slots_lock)
+
+
+def live_run_dirs() -> set[Path]:
+    """The (resolved) run directories that a job of this process is training right now."""
+    with _slots_lock:
+        return set(_live)
 
 
 def _job_slots() -> threading.BoundedSemaphore:
@@ -66,11 +77,15 @@ def inference_copy(model: CharLSTM, state_dict: dict) -> CharLSTM:
 
 
 class TrainingJob:
-    """Runs `run.trainer.fit()` in a daemon thread; writes the best model to `out_dir`."""
+    """Runs `run.trainer.fit()` in a daemon thread, keeping the run directory `out_dir` up to date.
 
-    CHECKPOINT_EVERY_S = 30.0  # an improved model reaches the disk at least this often
+    A Trainer restored from a resume checkpoint (runs.resume_run) continues its directory.
+    """
 
-    def __init__(self, run: PreparedRun, out_dir: str | Path, sample_temperatures: tuple[float, ...] = (0.5, 1.0), sample_chars: int = 240):
+    CHECKPOINT_EVERY_S = RunRecorder.CHECKPOINT_EVERY_S  # the whole training state reaches the disk this often
+
+    def __init__(self, run: PreparedRun, out_dir: str | Path, sample_temperatures: tuple[float, ...] = (0.5, 1.0),
+                 sample_chars: int = 240, checkpoint_every_s: float | None = None):
         self.run, self.out_dir = run, Path(out_dir)
         self.sample_config = SampleConfig(temperatures=sample_temperatures, max_chars=sample_chars)
         self._lock = threading.Lock()
@@ -78,23 +93,52 @@ class TrainingJob:
         self._best: ModelBundle | None = None
         self._thread: threading.Thread | None = None
         self._last_point = 0.0
-        self._last_save = 0.0
         trainer = run.trainer
+        self.recorder = RunRecorder(self.out_dir, run, self.CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s,
+                                    on_model_saved=lambda path: self._update(model_path=str(path)))
         trainer.add_callback("on_step", self._on_step)
         trainer.add_callback("on_eval", self._on_eval)
+        if trainer.resumed_from is not None:
+            self._take_up_restored(trainer)
+
+    def _take_up_restored(self, trainer: Trainer) -> None:
+        """A continued run shows its past: the evaluations so far, and its best model to write with."""
+        evals = [h for h in trainer.history if h.get("kind") == "eval"]
+        s = self._snap
+        s.step = trainer.step
+        s.eval_points = [(h["step"], round(h["elapsed"], 2), h["train_loss"], h["val_loss"]) for h in evals]
+        s.train_points = [(h["step"], round(h["elapsed"], 2), h["train_loss"]) for h in evals]
+        s.val_loss, s.best_val_loss = (evals[-1]["val_loss"] if evals else None), trainer.best_val
+        if (self.out_dir / MODEL).is_file():
+            s.model_path = str(self.out_dir / MODEL)
+        if trainer.best_state is not None:
+            bundle = self.run.bundle
+            self._best = ModelBundle(inference_copy(trainer.model, trainer.best_state), bundle.vocab, dict(bundle.facts))
 
     # --- control -----------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             raise PoetryLabError("This training job has already been started.")
+        key = self.out_dir.resolve()
+        if key in live_run_dirs():
+            raise PoetryLabError("This run is already training.")
         if not _job_slots().acquire(blocking=False):
             raise PoetryLabError("Another training is running on this server right now. Please try again in a few minutes.")
-        try:
-            self._write_run_record()
-        except OSError as e:
+        with _slots_lock:
+            taken = key in _live
+            _live.add(key)
+        if taken:  # started meanwhile by another session (POETRY_LAB_MAX_JOBS > 1)
             _job_slots().release()
-            raise PoetryLabError(f"Cannot write the training run to disk ({e.strerror}).") from e
-        self._update(state="running", message="training started")
+            raise PoetryLabError("This run is already training.")
+        try:
+            self.recorder.begin()
+        except (OSError, ValueError, PoetryLabError) as e:
+            self._release()
+            if isinstance(e, PoetryLabError):
+                raise
+            raise PoetryLabError(f"Cannot write the training run to disk ({getattr(e, 'strerror', None) or e}).") from e
+        resumed = self.run.trainer.resumed_from
+        self._update(state="running", message="training started" if resumed is None else f"training resumed at step {resumed}")
         self._thread = threading.Thread(target=self._main, name="poetry-lab-training", daemon=True)
         self._thread.start()
 
@@ -124,20 +168,10 @@ class TrainingJob:
         with self._lock:
             return self._best
 
-    def _write_run_record(self) -> None:
-        """The run directory keeps what is needed to understand or redo the run: config and corpus."""
-        run = self.run
-        record = {
-            "corpus": run.corpus.name,
-            "model_config": run.bundle.model.config.to_dict(),
-            "train_config": run.trainer.config.to_dict(),
-            "base_model": run.bundle.facts.get("base_model"),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out_dir / "run.json", json.dumps(record, indent=1, ensure_ascii=False))
-        atomic_write_text(self.out_dir / "corpus.txt", run.corpus.text)
-        atomic_write_text(self.out_dir / "metrics.csv", "step,epoch,elapsed_s,train_loss,val_loss\n")
+    def _release(self) -> None:
+        with _slots_lock:
+            _live.discard(self.out_dir.resolve())
+        _job_slots().release()
 
     # --- inside the thread -------------------------------------------------------------------
     def _update(self, **changes) -> None:
@@ -168,24 +202,11 @@ class TrainingJob:
             s.samples.extend((p.step, x.temperature, x.continuation) for x in samples)
             if improved:
                 self._best = best
-        with open(self.out_dir / "metrics.csv", "a", encoding="utf-8") as fh:  # appended rows: a crash loses at most one
-            fh.write(f"{p.step},{p.epoch:.4f},{p.elapsed:.2f},{p.train_loss:.5f},{p.val_loss:.5f}\n")
-        if improved and time.perf_counter() - self._last_save >= self.CHECKPOINT_EVERY_S:
-            self._save({**self.run.bundle.facts, "partial": True}, trainer.best_state)
-
-    def _save(self, facts: dict, state_dict: dict | None = None) -> Path:
-        """Write the run's model file: `state_dict` (the best so far) or, at the end, the model itself."""
-        bundle = ModelBundle(self.run.bundle.model, self.run.bundle.vocab, facts)
-        path = save_model(self.out_dir / "model.safetensors", bundle, state_dict=state_dict)
-        self._last_save = time.perf_counter()
-        self._update(model_path=str(path))
-        return path
 
     def _main(self) -> None:
         try:
             result = self.run.trainer.fit()
-            self.run.bundle.facts = training_facts(self.run, result)
-            self._save(self.run.bundle.facts)
+            self.recorder.finish(result)
             best = "" if result.best_val is None else f": best validation loss {result.best_val:.3f} nats/char ({result.best_val / math.log(2):.3f} bits/char)"
             state = "stopped" if result.stop_reason == "cancelled" else "done"
             why = {"budget": "time is up", "epochs": "all epochs done", "early_stop": "validation stopped improving",
@@ -194,10 +215,18 @@ class TrainingJob:
                 self._best = ModelBundle(self.run.bundle.model, self.run.bundle.vocab, self.run.bundle.facts)
                 self._snap.state, self._snap.message = state, f"Finished ({why}) after {result.steps} steps{best}."
         except PoetryLabError as e:
-            self._update(state="error", message=str(e))
+            self._fail(str(e))
         except MemoryError:
-            self._update(state="error", message="Training ran out of memory. Try a smaller model or a smaller batch.")
+            self._fail("Training ran out of memory. Try a smaller model or a smaller batch.")
         except Exception as e:  # a bug or a resource failure: this job ends, the app goes on
-            self._update(state="error", message=f"Training stopped because of an internal error ({type(e).__name__}: {e}).")
+            log.exception("training job in %s failed", self.out_dir)
+            self._fail(f"Training stopped because of an internal error ({type(e).__name__}: {e}).")
         finally:
-            _job_slots().release()
+            self._release()
+
+    def _fail(self, message: str) -> None:
+        self._update(state="error", message=message)
+        try:
+            self.recorder.fail(message)
+        except OSError:  # the disk may be what failed; the snapshot still says what happened
+            log.exception("cannot record the failure of %s", self.out_dir)

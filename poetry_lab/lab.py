@@ -16,15 +16,26 @@ from typing import TYPE_CHECKING
 
 from poetry_lab import lens
 from poetry_lab.catalog import load_catalog
-from poetry_lab.checkpoint import ModelBundle, default_model_path, load_model, save_model
+from poetry_lab.checkpoint import (
+    ModelBundle,
+    default_model_path,
+    load_model,
+    save_model,
+)
 from poetry_lab.corpus import Corpus, CorpusStats, load_corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.jobs import JobSnapshot, TrainingJob
+from poetry_lab.lab_runs import RunsMixin
 from poetry_lab.lab_themes import ThemesMixin
+from poetry_lab.limits import current_limits
 from poetry_lab.metrics import CorpusIndex, sample_metrics
 from poetry_lab.poetics import analyse_poem, to_json
-from poetry_lab.limits import current_limits
-from poetry_lab.presets import FINETUNE_MODEL, FINETUNE_TRAIN, get_preset, model_settings
+from poetry_lab.presets import (
+    FINETUNE_MODEL,
+    FINETUNE_TRAIN,
+    get_preset,
+    model_settings,
+)
 from poetry_lab.sampling import Sample, SampleConfig, sample
 from poetry_lab.train import TrainConfig
 from poetry_lab.training_run import prepare_run
@@ -104,12 +115,13 @@ def corpus_warnings(corpus: Corpus, model: ModelBundle | None) -> list[str]:
     return out
 
 
-class Lab(ThemesMixin):
+class Lab(ThemesMixin, RunsMixin):
     """One user's workspace. Methods raise PoetryLabError for anything the user can fix."""
 
     def __init__(self, session: str | None = None, home: Path | None = None):
         self.session = session or uuid.uuid4().hex[:12]
-        self.home = (home or home_dir()) / "sessions" / re.sub(r"[^A-Za-z0-9_-]", "_", self.session)
+        self.root = home or home_dir()  # runs: root/sessions/<session>/runs, or root/visitors/<id>/runs (use_visitor)
+        self.home = self.root / "sessions" / re.sub(r"[^A-Za-z0-9_-]", "_", self.session)
         self.corpus: Corpus | None = None
         self.job: TrainingJob | None = None
         self._bundle: ModelBundle | None = None  # None: the shared default model
@@ -117,14 +129,16 @@ class Lab(ThemesMixin):
         self.last_poems: list[tuple[float, str]] = []  # (temperature, text) of the last comparison, for the themes map
         self._themes_cache: dict = {}  # themes.compare_methods's fitted methods, oldest first
         self._theme_pipe = None  # the themes last shown, for the comparison view's theme labels
+        self._adopted: TrainingJob | None = None  # the finished job whose model became the loaded model
 
     # --- models ------------------------------------------------------------------------------
     @property
     def bundle(self) -> ModelBundle:
         """The model used for generation: a running job's best snapshot, else the loaded model."""
         if self.job is not None:
-            best = self.job.best_bundle()
-            if best is not None:
+            if not self.job.running:
+                self.finish_job()
+            elif (best := self.job.best_bundle()) is not None:
                 return best
         if self._bundle is None:
             path = default_model_path()
@@ -142,13 +156,18 @@ class Lab(ThemesMixin):
         return f"{c.cell.upper()} {c.layers}x{c.hidden}, {b.model.num_params():,} parameters, trained on {f.get('corpus', 'unknown text')}{loss}"
 
     def load_model_file(self, path: str | Path) -> str:
+        if self.job is not None and self.job.running:
+            raise PoetryLabError("A training is running and its model is the one in use. Stop it first, then load the file.")
+        self.finish_job()  # adopt a finished job first, so the file loaded now replaces its model
         self._bundle = load_model(path, device="cpu")
         self._reference = CorpusIndex(self.corpus.text) if self.corpus is not None else None
         return f"Loaded {Path(path).name}: {self.model_summary()}"
 
     def model_file(self) -> Path:
         """The current model as one .safetensors file (for download)."""
-        saved = self.job.snapshot().model_path if self.job is not None else None
+        job = self.job
+        in_use = job is not None and (job.running or self.bundle is job.best_bundle())  # not replaced by a loaded file
+        saved = job.snapshot().model_path if in_use else None
         if saved:
             return Path(saved)
         b = self.bundle
@@ -220,11 +239,12 @@ class Lab(ThemesMixin):
         return "Stopping: the best model so far is kept."
 
     def finish_job(self) -> None:
-        """Adopt a finished job's model as the loaded model (called when the job is no longer running)."""
-        if self.job is not None and not self.job.running:
+        """Adopt a finished job's model as the loaded model, once: a model loaded later replaces it."""
+        if self.job is not None and not self.job.running and self._adopted is not self.job:
             best = self.job.best_bundle()
             if best is not None:
                 self._bundle = best
+            self._adopted = self.job
 
     # --- generation --------------------------------------------------------------------------
     def compare(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
@@ -242,7 +262,8 @@ class Lab(ThemesMixin):
         cfg = SampleConfig(temperatures=temps, max_chars=int(chars or 400) if not lines else min(int(chars or 2000), 20_000),
                            lines=int(lines) if lines else None, top_k=int(top_k) if top_k else None,
                            top_p=float(top_p) if top_p else None, seed=None if seed is None or seed == "" else int(seed))
-        samples = sample(bundle.model, bundle.vocab, prompt or "", cfg)
+        prompt = (prompt or "")[-current_limits().max_prompt_chars:]  # its end: what the model remembers anyway
+        samples = sample(bundle.model, bundle.vocab, prompt, cfg)
         self.last_poems = [(s.temperature, s.text) for s in samples]
         return bundle, samples
 

@@ -80,7 +80,10 @@ class ThemesMixin:
 
     def _backward_model(self) -> ModelBundle | None:
         """The shipped backward twin of the default model while it is the current one; else None (one is trained)."""
-        from poetry_lab.lab import _load_shared, default_model_path  # late: lab imports this module
+        from poetry_lab.lab import (  # late: lab imports this module
+            _load_shared,
+            default_model_path,
+        )
 
         path = default_model_path()
         twin = backward_twin(path)

@@ -24,6 +24,7 @@ class Limits:
     max_minutes: float = 60.0  # one training job's time budget
     max_parameters: int = 20_000_000  # a model larger than this trains too slowly on a shared CPU
     max_distinct_chars: int = 10_000  # CJK poetry fits; a file of random code points does not
+    max_prompt_chars: int = 2_000  # a longer prompt keeps its end; the comparison view analyses it with each poem
 
     @property
     def max_upload_bytes(self) -> int:
@@ -37,4 +38,5 @@ def current_limits() -> Limits:
         max_minutes=_env("POETRY_LAB_MAX_MINUTES", 60.0),
         max_parameters=int(_env("POETRY_LAB_MAX_PARAMETERS", 20_000_000)),
         max_distinct_chars=int(_env("POETRY_LAB_MAX_DISTINCT_CHARS", 10_000)),
+        max_prompt_chars=int(_env("POETRY_LAB_MAX_PROMPT_CHARS", 2_000)),
     )

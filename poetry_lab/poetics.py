@@ -23,8 +23,14 @@ from itertools import product
 import pronouncing
 
 from poetry_lab.corpus import split_poems
-from poetry_lab.pronounce import FUNCTION_WORDS, pronunciations, stress, variants
-from poetry_lab.pronounce import estimate_syllables, in_dictionary  # noqa: F401 - part of this module's API
+from poetry_lab.pronounce import (  # noqa: F401 - part of this module's API
+    FUNCTION_WORDS,
+    estimate_syllables,
+    in_dictionary,
+    pronunciations,
+    stress,
+    variants,
+)
 
 _TOKEN = re.compile(r"['’]?[^\W\d_]+(?:['’][^\W\d_]+)*['’]?")
 _HEADING = re.compile(r"^\s*(?:[IVXLCDM]+|\d+)\.?\s*$")

@@ -2,6 +2,17 @@
 
     python -m poetry_lab pretrain gutenberg_poetry --direction forward --minutes 50 --out pretrained/base_forward.safetensors
 
+On several cores, GPUs or machines, the same command runs under torchrun with PyTorch
+DistributedDataParallel (gloo on CPUs, NCCL with one GPU per process), e.g. two processes here:
+
+    torchrun --standalone --nproc-per-node 2 -m poetry_lab pretrain gutenberg_poetry --direction forward \
+        --minutes 50 --out pretrained/base_forward.safetensors
+
+`--batch` stays the global batch (it must divide evenly by the number of processes): each process
+trains on its share of the streams, and without dropout the run learns what one process would from
+the same batches. On several machines, replace `--standalone` with `--nnodes N --node-rank I
+--rdzv-endpoint HOST:PORT`. Only rank 0 logs, validates and writes the model file.
+
 The base vocabulary covers what poets type (accented letters, curly quotes, dashes, digits,
 punctuation) plus every character common in the corpus; rarer characters map to the unknown symbol
 and are added as new rows when a poet's corpus needs them (training_run.extend_vocab).
@@ -10,6 +21,7 @@ and are added as new rows when a poet's corpus needs them (training_run.extend_v
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 import time
@@ -20,8 +32,9 @@ import torch
 
 from poetry_lab.checkpoint import ModelBundle, save_model
 from poetry_lab.corpus import normalise, read_sources
+from poetry_lab.distributed import DistEnv, DistributedTrainer
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.model import ModelConfig, build_model
+from poetry_lab.model import ModelConfig, build_model, pick_device
 from poetry_lab.train import TrainConfig, Trainer
 from poetry_lab.vocab import Vocab
 
@@ -55,10 +68,19 @@ def load_text(source: str, max_chars: int | None) -> str:
     return text[:max_chars] if max_chars else text
 
 
-def pretrain(source: str, cfg: PretrainConfig, log=print) -> tuple[ModelBundle, dict]:
-    """Train a base model on `source` (a corpus name or file); return it with its facts."""
+def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = None) -> tuple[ModelBundle, dict]:
+    """Train a base model on `source` (a corpus name or file); return it with its facts.
+
+    With `env` from distributed.process_group() under torchrun, every rank calls this at once; rank
+    0's bundle is the result (the others hold their last weights and no validation facts).
+    """
+    env = env or DistEnv(device=pick_device())
+    if not env.is_main:
+        log = _quiet
     if cfg.direction not in ("forward", "backward"):
         raise PoetryLabError("direction must be 'forward' or 'backward'.")
+    if cfg.val_chars < 100:
+        raise PoetryLabError("Hold out at least 100 characters for validation.")
     t0 = time.perf_counter()
     text = load_text(source, cfg.max_chars)
     if len(text) < 10 * cfg.val_chars:
@@ -72,8 +94,12 @@ def pretrain(source: str, cfg: PretrainConfig, log=print) -> tuple[ModelBundle, 
         f"prepared in {time.perf_counter() - t0:.0f}s")
     tc = TrainConfig(**{"minutes": 30.0, "batch_size": 32, "seq_len": 128, "lr": 4e-3, "warmup_steps": 200,
                         "eval_every_s": 300.0, "patience": None, **(cfg.train or {})})
-    model = build_model(ModelConfig(vocab_size=len(vocab), **{"hidden": 384, "dropout": 0.0, **(cfg.model or {})}), seed=tc.seed)
-    trainer = Trainer(model, train_ids, val_ids, tc)
+    mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 384, "dropout": 0.0, **(cfg.model or {})})
+    model = build_model(mc, seed=tc.seed, device=env.device)  # the same seed: the same weights on every rank
+    if env.world_size > 1:
+        trainer = DistributedTrainer(model, train_ids, val_ids, tc, env)
+    else:
+        trainer = Trainer(model, train_ids, val_ids, tc)
     trainer.add_callback("on_eval", lambda t, p: log(
         f"{p.elapsed:7.0f}s step {p.step:6d} epoch {p.epoch:.3f} train {p.train_loss:.4f} val {p.val_loss:.4f} "
         f"({p.val_loss / math.log(2):.4f} bits) {p.chars_per_s:,.0f} chars/s"))
@@ -90,15 +116,26 @@ def pretrain(source: str, cfg: PretrainConfig, log=print) -> tuple[ModelBundle, 
         "epochs": round(result.epochs, 4),
         "train_chars_seen": result.steps * trainer.streams * trainer.seq_len,
         "best_val_loss": result.best_val,
-        "best_val_bits_per_char": result.best_val / math.log(2),
+        "best_val_bits_per_char": None if result.best_val is None else result.best_val / math.log(2),
         "train_seconds": round(result.elapsed, 1),
         "parameters": model.num_params(),
         "train_config": tc.to_dict(),
         "torch_threads": torch.get_num_threads(),
-        "command": "python -m poetry_lab " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "processes": env.world_size,
+        "command": _launcher(env) + " " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return ModelBundle(model=model, vocab=vocab, facts=facts), facts
+
+
+def _launcher(env: DistEnv) -> str:
+    if env.world_size == 1:
+        return "python -m poetry_lab"
+    return f"torchrun --nproc-per-node {os.environ.get('LOCAL_WORLD_SIZE', env.world_size)} -m poetry_lab"
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def save_base(path, bundle: ModelBundle) -> None:

@@ -49,6 +49,8 @@ class SampleConfig:
             raise PoetryLabError("top-k must be at least 1 (or left empty for no limit).")
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
             raise PoetryLabError("top-p must be greater than 0 and at most 1.")
+        if self.seed is not None:  # any whole number is a seed: torch takes 64 bits, and -1 is 2**64 - 1 there too
+            self.seed = int(self.seed) % 2**64
 
 
 @dataclass

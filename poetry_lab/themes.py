@@ -56,9 +56,24 @@ from sklearn.preprocessing import StandardScaler
 
 from poetry_lab.embeddings import FeatureAutoencoder, LMEmbeddings, default_models
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.theme_words import (ARCHAIC, STOP_WORDS, TOKEN, DominantTopic, chance_npmi, check_poems,  # noqa: F401
-                                    class_tfidf, coherence, ctfidf_words, find_topic_model, first_line, has_words,
-                                    make_topic_model, poem_body, top_terms, word_counter)
+from poetry_lab.theme_words import (  # noqa: F401
+    ARCHAIC,
+    STOP_WORDS,
+    TOKEN,
+    DominantTopic,
+    chance_npmi,
+    check_poems,
+    class_tfidf,
+    coherence,
+    ctfidf_words,
+    find_topic_model,
+    first_line,
+    has_words,
+    make_topic_model,
+    poem_body,
+    top_terms,
+    word_counter,
+)
 
 METHODS = {
     "tfidf": "TF-IDF + K-means",

@@ -18,6 +18,7 @@ import torch
 
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.model import CharLSTM, State, detach_state
+from poetry_lab.train_state import TrainerStateMixin
 
 LN2 = math.log(2.0)
 
@@ -46,13 +47,15 @@ class TrainConfig:
         if self.seq_len < 2 or self.batch_size < 1:
             raise PoetryLabError("Sequence length must be at least 2 and batch size at least 1.")
         if not 1e-6 <= self.lr <= 0.1:
-            raise PoetryLabError(f"A learning rate of {self.lr:g} is out of range: use a value between 0.00001 and 0.05.")
+            raise PoetryLabError(f"A learning rate of {self.lr:g} is out of range: use a value between 0.000001 and 0.1.")
         if self.minutes is None and self.epochs is None and self.max_steps is None:
             raise PoetryLabError("Give a time budget in minutes or a number of epochs.")
         for name in ("minutes", "epochs"):
             v = getattr(self, name)
-            if v is not None and v <= 0:
+            if v is not None and not v > 0:  # NaN too
                 raise PoetryLabError(f"{name} must be positive.")
+        if abs(self.seed) >= 10**18:  # torch seeds are 64-bit integers
+            raise PoetryLabError("The seed is too large: use a whole number with at most 18 digits.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,12 +140,14 @@ def evaluate(model: CharLSTM, ids: np.ndarray | torch.Tensor, streams: int = 32,
     return total / count
 
 
-class Trainer:
+class Trainer(TrainerStateMixin):
     """Trains a model on token ids until a time budget, epoch count, early stop or stop() call.
 
-    Events for `add_callback`: "on_step" (every step), "on_eval" (after each validation), "on_end".
-    Each callback receives (trainer, progress). The best weights (lowest validation loss) are kept
-    in `best_state` and loaded into the model when training ends.
+    Events for `add_callback`: "on_step" (every step), "on_eval" (after each validation),
+    "on_step_end" (when a step is complete, evaluation included: the moment for `training_state()`;
+    `stop_reason` is set on the last one), "on_end". Each callback receives (trainer, progress).
+    The best weights (lowest validation loss) are kept in `best_state` and loaded into the model
+    when training ends. `restore(state)` before `fit()` continues a run from `training_state()`.
     """
 
     def __init__(self, model: CharLSTM, train_ids: np.ndarray, val_ids: np.ndarray | None, config: TrainConfig):
@@ -150,13 +155,22 @@ class Trainer:
         self.train_ids = torch.as_tensor(train_ids, dtype=torch.long)
         self.val_ids = None if val_ids is None or len(val_ids) < 2 else torch.as_tensor(val_ids, dtype=torch.long)
         self.streams, self.seq_len = stream_layout(self.train_ids.numel(), config.batch_size, config.seq_len)
-        self.callbacks: dict[str, list[Callable]] = {"on_step": [], "on_eval": [], "on_end": []}
+        self.callbacks: dict[str, list[Callable]] = {"on_step": [], "on_eval": [], "on_step_end": [], "on_end": []}
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_val: float | None = None
         self.best_step = 0
         self.history: list[dict] = []
         self.forward_module: torch.nn.Module = model  # what a step calls; a distributed wrapper may replace it
         self._stop = threading.Event()
+        self.step, self.stop_reason = 0, None
+        self.resumed_from: int | None = None  # the step restore() continues from
+        self._pending: dict[str, torch.Tensor] = {}  # restored tensors that fit() applies (optimizer, generators)
+        self._elapsed0 = 0.0  # seconds already trained before a restore
+        self._carried: State | None = None  # the hidden state handed from one chunk to the next
+        self._losses: list[float] = []  # train losses since the last evaluation
+        self._bad_evals = 0
+        self._position: tuple[int, int] | None = None  # (epoch offset, next chunk) of the batch stream
+        self._resume_position: tuple[int, int] | None = None
 
     def add_callback(self, event: str, fn: Callable) -> None:
         self.callbacks[event].append(fn)
@@ -182,13 +196,19 @@ class Trainer:
     def _epoch_batches(self, gen: torch.Generator):
         """Yield (x, y, new_epoch) chunks; each epoch starts at a random offset so chunk edges move."""
         B, T, ids = self.streams, self.seq_len, self.train_ids
+        resume, self._resume_position = self._resume_position, None
         while True:
-            offset = int(torch.randint(0, T, (1,), generator=gen)) if ids.numel() - 1 >= B * T + T else 0
+            if resume is not None:  # a restored run goes on inside the epoch it was in
+                (offset, first), resume = resume, None
+            else:
+                offset = int(torch.randint(0, T, (1,), generator=gen)) if ids.numel() - 1 >= B * T + T else 0
+                first = 0
             L = (ids.numel() - 1 - offset) // B // T * T
             X = ids[offset : offset + B * L].view(B, L)
             Y = ids[offset + 1 : offset + B * L + 1].view(B, L)
-            for i, t in enumerate(range(0, L, T)):
-                yield X[:, t : t + T], Y[:, t : t + T], i == 0
+            for i in range(first, L // T):
+                self._position = (offset, i + 1)
+                yield X[:, i * T : (i + 1) * T], Y[:, i * T : (i + 1) * T], i == 0
 
     def _progress_fraction(self, step: int, elapsed: float) -> float:
         c, fracs = self.config, [0.0]
@@ -234,8 +254,10 @@ class Trainer:
         model.dropout_generator = torch.Generator(device=device).manual_seed(c.seed + 1)
         model.train()
         opt = self._optimizer()
-        self._bad_evals = 0
-        start = time.perf_counter()
+        self._apply_pending(opt, gen)
+        self._gen, self._opt = gen, opt
+        start = time.perf_counter() - self._elapsed0  # a restored run's clock goes on from its saved time
+        self._start = start
         batches = self._epoch_batches(gen)
         try:
             step = self._loop(batches, opt, device, start)
@@ -246,11 +268,12 @@ class Trainer:
 
     def _loop(self, batches, opt, device, start: float) -> int:
         c, model = self.config, self.model
-        self.step, self.stop_reason, state, losses = 0, None, None, []
-        last_eval, eval_cost, reason, step = start, 0.0, None, 0
+        step, state, losses = self.step, self._carried, self._losses  # 0, None, [] unless restored
+        self.stop_reason = None
+        last_eval, eval_cost, reason = time.perf_counter(), 0.0, None
         while reason is None:
             x, y, new_epoch = next(batches)
-            state = None if new_epoch else detach_state(state)
+            state = None if new_epoch or state is None else detach_state(state)
             elapsed = time.perf_counter() - start
             lr = lr_at(step, self._progress_fraction(step, elapsed), c)
             for group in opt.param_groups:
@@ -273,13 +296,14 @@ class Trainer:
             )
             if due or reason is not None:
                 progress.train_loss = float(np.mean(losses))
-                losses = []
+                losses.clear()
                 t0 = time.perf_counter()
                 if self._validate(progress, step) and reason is None:
                     reason = "early_stop"
                 last_eval = time.perf_counter()
                 eval_cost = last_eval - t0
-        self.stop_reason = reason
+            self._carried, self.stop_reason = state, reason
+            self._fire("on_step_end", progress)
         return step
 
     def _progress(self, step: int, elapsed: float, lr: float, loss: float) -> Progress:

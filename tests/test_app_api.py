@@ -13,7 +13,8 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-ENDPOINTS = {"/load_corpus", "/start_training", "/training_status", "/stop_training", "/compare"}
+ENDPOINTS = {"/load_corpus", "/start_training", "/training_status", "/stop_training", "/compare", "/list_runs",
+             "/resume_run", "/load_run"}
 STATUS_KEYS = {"state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message"}
 CORPUS_KEYS = {"chars", "distinct_chars", "words", "lines", "poems", "warnings"}
 RESULT_KEYS = {"temperature", "text", "bits_per_char", "copied_4gram_share", "longest_copy", "distinct_2", "repeated_lines"}
@@ -82,6 +83,14 @@ def test_train_stop_compare_and_isolation(app_url, tmp_path):
         assert a.predict(api_name="/stop_training")
         final = wait_for(lambda: (s := status(a))["state"] in ("stopped", "done") and s, timeout=20)
         assert final, status(a)
+
+        # Each client sees its own runs only; another's run id is refused, never read as a path.
+        (run,) = a.predict(api_name="/list_runs")
+        assert run["status"] in ("stopped", "done") and run["corpus"] and b.predict(api_name="/list_runs") == []
+        for bad in (run["id"], "../../sessions"):
+            with pytest.raises(AppError, match="no run called"):
+                b.predict(bad, api_name="/resume_run")
+        assert "Loaded the best model" in a.predict(run["id"], api_name="/load_run")
         with pytest.raises(AppError, match="out of range"):
             a.predict("", "0.5, 1000", 50, 1, None, None, api_name="/compare")
     finally:

@@ -182,7 +182,8 @@ def _rewrite_config(src, dst, **changes):
     import json as _json
 
     from safetensors import safe_open as _open
-    from safetensors.torch import load_file as _load, save_file as _save
+    from safetensors.torch import load_file as _load
+    from safetensors.torch import save_file as _save
 
     with _open(str(src), framework="pt") as f:
         meta = f.metadata()

@@ -7,8 +7,15 @@ import time
 
 import pytest
 
-from poetry_lab.figures import (EMPTY_COMPARE_MESSAGE, EMPTY_LOSS_MESSAGE, MAX_TRAIN_POINTS, TEMPERATURE_METRICS,
-                                downsample, loss_curve, temperature_bars)
+from poetry_lab.figures import (
+    EMPTY_COMPARE_MESSAGE,
+    EMPTY_LOSS_MESSAGE,
+    MAX_TRAIN_POINTS,
+    TEMPERATURE_METRICS,
+    downsample,
+    loss_curve,
+    temperature_bars,
+)
 
 LN2 = math.log(2)
 TRAIN = [(10, 1.0, 3.0), (20, 2.0, 2.5), (30, 3.0, 2.2)]  # (step, elapsed s, nats)

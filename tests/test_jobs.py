@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import POEM_TEXT
 
+from poetry_lab.checkpoint import load_model
 from poetry_lab.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.jobs import TrainingJob
-from poetry_lab.checkpoint import load_model
 from poetry_lab.train import TrainConfig
 from poetry_lab.training_run import prepare_run
-
-from conftest import POEM_TEXT
 
 
 def _run(minutes=0.5, **kw):

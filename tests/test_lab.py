@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import POEM_TEXT
 
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.lab import Lab, parse_temperatures
-
-from conftest import POEM_TEXT
 
 KEYS = {"temperature", "text", "bits_per_char", "copied_4gram_share", "longest_copy", "distinct_2", "repeated_lines"}
 
@@ -68,6 +67,22 @@ def test_training_fine_tunes_then_the_model_is_adopted(lab):
     lab.compare("The", "0.5", chars=20)  # adopts the finished model
     assert "ß" in lab.bundle.vocab  # the new character was added, not mapped to unknown
     assert lab.model_file().is_file()
+
+
+def test_a_model_file_loaded_after_training_replaces_the_trained_model(lab, tiny_model_path):
+    lab.load_corpus(text=POEM_TEXT)
+    lab.start_training("quick", minutes=1, start_from="scratch", advanced={"hidden": 24, "batch_size": 8, "seq_len": 32})
+    with pytest.raises(PoetryLabError, match="Stop it first"):
+        lab.load_model_file(tiny_model_path)
+    lab.stop_training()
+    assert lab.job.join(timeout=30)
+    trained = lab.model_file()
+    assert lab.bundle.model.config.hidden == 24  # the finished job's model answers ...
+    lab.load_model_file(tiny_model_path)
+    assert lab.bundle.model.config.hidden != 24  # ... until a file is loaded: then the file's model does
+    lab.compare("The", "0.5", chars=10)
+    assert lab.bundle.model.config.hidden != 24
+    assert lab.model_file() != trained  # and the download is the loaded model, not the run's file
 
 
 def test_stop_training_and_summary(lab):

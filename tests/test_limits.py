@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import POEM_TEXT
 
 from poetry_lab.corpus import Corpus, load_corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.limits import Limits, current_limits
 from poetry_lab.train import TrainConfig
 from poetry_lab.training_run import prepare_run
-
-from conftest import POEM_TEXT
 
 
 def test_limits_come_from_the_environment_with_safe_fallbacks(monkeypatch):

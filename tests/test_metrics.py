@@ -10,8 +10,17 @@ from conftest import POEM_TEXT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poetry_lab.metrics import (CorpusIndex, copied_ngram_share, distinct_n, longest_copy, longest_copy_span,
-                                ngrams, repeated_lines, sample_metrics, words)
+from poetry_lab.metrics import (
+    CorpusIndex,
+    copied_ngram_share,
+    distinct_n,
+    longest_copy,
+    longest_copy_span,
+    ngrams,
+    repeated_lines,
+    sample_metrics,
+    words,
+)
 
 PASSAGE = "The sails go out, and so do we"  # 30 characters, once in POEM_TEXT's second stanza
 

@@ -7,7 +7,6 @@ Models are tiny (conftest's tiny_bundle, hidden 32); backward models train for a
 from __future__ import annotations
 
 import json
-
 import warnings
 
 import numpy as np
@@ -18,12 +17,26 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import CountVectorizer
 
-from poetry_lab.cli import main
 from poetry_lab.checkpoint import ModelBundle, save_model
-from poetry_lab.embeddings import FeatureAutoencoder, LMEmbeddings, backward_twin, pool_poems, train_backward
+from poetry_lab.cli import main
+from poetry_lab.embeddings import (
+    FeatureAutoencoder,
+    LMEmbeddings,
+    backward_twin,
+    pool_poems,
+    train_backward,
+)
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.themes import (METHODS, class_tfidf, coherence, compare_methods, first_line, make_theme_pipeline,
-                               poem_body, suggest_k)
+from poetry_lab.themes import (
+    METHODS,
+    class_tfidf,
+    coherence,
+    compare_methods,
+    first_line,
+    make_theme_pipeline,
+    poem_body,
+    suggest_k,
+)
 
 SEA = ["The sea is grey and the ship rides the wave,\nThe sailor sings where the salt waves break.",
        "A ship upon the sea, a wave upon the shore,\nThe tide and the sailor and the ocean's roar.",

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from poetry_lab.themes_figures import (EMPTY_MAP_MESSAGE, EMPTY_TABLE_MESSAGE, EMPTY_WORDS_MESSAGE, comparison_figure,
-                                       theme_colour, theme_map, top_words_figure)
+from poetry_lab.themes_figures import (
+    EMPTY_MAP_MESSAGE,
+    EMPTY_TABLE_MESSAGE,
+    EMPTY_WORDS_MESSAGE,
+    comparison_figure,
+    theme_colour,
+    theme_map,
+    top_words_figure,
+)
 
 POINTS = pd.DataFrame([
     {"x": 0.0, "y": 1.0, "theme": 0, "theme_words": "sea, ship", "first_line": "The sea is grey", "kind": "corpus", "label": ""},

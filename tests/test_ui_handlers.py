@@ -310,7 +310,8 @@ def test_themes_auto_number_and_bind_passes_progress(lab, tmp_path):
 
 
 # --- API handlers ---------------------------------------------------------------------------
-def test_api_round_trip(lab, tmp_path, poem_text):
+def test_api_round_trip(lab, tmp_path, poem_text, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # API files must come from Gradio's upload folder
     report = handlers.api_load_corpus(lab, [{"path": write(tmp_path, "p.txt", poem_text.encode())}], None, None)
     assert {"chars", "distinct_chars", "words", "lines", "poems", "warnings"} <= set(report)
     assert set(handlers.api_training_status(lab)) == SNAPSHOT_KEYS

@@ -10,9 +10,11 @@ comparison in the same run (interleaved where the VM's drift matters) and report
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ class Context:
     out_dir: Path  # where the report goes; sections may write extra files under out_dir / <section>
     threads: int = 2  # torch threads for training/generation measurements
     shared: Path = field(default_factory=lambda: Path(os.environ.get("POETRY_LAB_SHARED", ROOT.parent / "shared")))
+    results: dict = field(default_factory=dict)  # key -> data of the sections already run in this suite run
 
     @property
     def quick(self) -> bool:
@@ -85,10 +88,20 @@ def md_table(headers: list[str], rows: list[list]) -> str:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MiB (Linux ru_maxrss is in KiB)."""
+    """This process's peak resident memory so far, in MiB.
+
+    VmHWM from /proc/self/status where there is one: Linux's ru_maxrss survives exec, so in a child
+    process it reports at least the parent's resident memory at the time of the fork.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def machine() -> dict:
@@ -114,10 +127,81 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
-def corpus_text(ctx: Context, name: str, lowercase: bool = False) -> str:
-    """A shared corpus decoded as the app decodes uploads (Nietzsche/Alice/... by catalog name)."""
+def corpus_text(ctx: Context | None, name: str, lowercase: bool = False, max_chars: int | None = None) -> str:
+    """A shared corpus decoded as the app decodes uploads (Nietzsche/Alice/... by catalog name).
+
+    A gzipped corpus (gutenberg_poetry) is read as UTF-8, only up to max_chars when given.
+    """
+    import gzip
+
     from poetry_lab.catalog import resolve_corpus
     from poetry_lab.corpus import decode_bytes
 
-    text = decode_bytes(resolve_corpus(name).read_bytes())
+    path = resolve_corpus(name)
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            text = f.read(-1 if max_chars is None else max_chars)
+    else:
+        text = decode_bytes(path.read_bytes())[:max_chars]
     return text.lower() if lowercase else text
+
+
+def nanogpt_split(text: str) -> tuple[str, str]:
+    """nanoGPT's split: the first 90% of the characters train, the last 10% validate (exact cut)."""
+    cut = int(len(text) * 0.9)
+    return text[:cut], text[cut:]
+
+
+def train_budget(corpus: str, model: dict, train: dict, seed: int = 0) -> dict:
+    """Train a fresh model on a corpus (nanoGPT's split) with TrainConfig(**train); JSON-ready facts.
+
+    Meant to run in a child process (run_child) so that its peak memory is its own.
+    """
+    import torch
+
+    from poetry_lab.model import ModelConfig, build_model
+    from poetry_lab.train import TrainConfig, Trainer
+    from poetry_lab.vocab import Vocab
+
+    text = corpus_text(None, corpus)
+    train_text, val_text = nanogpt_split(text)
+    vocab = Vocab.from_text(text)
+    net = build_model(ModelConfig(vocab_size=len(vocab), **model), seed=seed, device=torch.device("cpu"))
+    cfg = TrainConfig(**{**train, "seed": seed})
+    trainer = Trainer(net, vocab.encode(train_text), vocab.encode(val_text), cfg)
+    curve: list[list[float]] = []
+    trainer.add_callback("on_eval", lambda t, p: curve.append([round(p.elapsed, 2), round(p.val_loss, 5)]))
+    result = trainer.fit()
+    return {"best_val": result.best_val, "final_val": curve[-1][1] if curve else None, "steps": result.steps,
+            "elapsed_s": result.elapsed, "chars_per_s": result.steps * trainer.streams * trainer.seq_len / result.elapsed,
+            "stop_reason": result.stop_reason, "params": net.num_params(), "streams": trainer.streams,
+            "seq_len": trainer.seq_len, "vocab_size": len(vocab), "curve": curve}
+
+
+CHILD_MARK = "@@suite-child-result@@ "
+_CHILD_CODE = """
+import importlib, json, sys
+import torch
+from benchmarks.suite.common import peak_rss_mb
+torch.set_num_threads(int(sys.argv[3]))
+module, function = sys.argv[1].split(":")
+result = dict(getattr(importlib.import_module(module), function)(**json.loads(sys.argv[2])))
+result["peak_rss_mb"] = peak_rss_mb()
+print(sys.argv[4] + json.dumps(result), flush=True)
+"""
+
+
+def run_child(function: str, kwargs: dict, threads: int = 2, timeout: float | None = None, env: dict | None = None) -> dict:
+    """Call "package.module:function"(**kwargs) in a fresh Python process with `threads` torch threads.
+
+    Returns the function's dict (JSON-serialisable) plus "peak_rss_mb": the child's own peak resident
+    memory (VmHWM, see peak_rss_mb), imports included. A failing child raises RuntimeError with its stderr's tail.
+    env: extra environment variables for the child (OpenMP settings, say).
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.run([sys.executable, "-c", _CHILD_CODE, function, json.dumps(kwargs), str(threads), CHILD_MARK],
+                          check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(CHILD_MARK)]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{function} failed in a child process (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len(CHILD_MARK):])

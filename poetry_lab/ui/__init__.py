@@ -89,18 +89,22 @@ def create_demo() -> gr.Blocks:
             with gr.Tab("Your poems", id="corpus"):
                 create_corpus_tab(bind)
             with gr.Tab("Train", id="train"):
-                create_train_tab(bind, model_md)
+                list_runs_at_load = create_train_tab(bind, model_md)
             with gr.Tab("Themes", id="themes"):
                 create_themes_tab(bind)
             with gr.Tab("Model file", id="model"):
                 create_model_tab(bind, model_md)
 
         demo.load(bind(handlers.model_summary), outputs=[model_md], api_name="ui_model_summary", api_visibility="undocumented")
+        list_runs_at_load(demo)
         demo.unload(sessions.close)
         # The JSON API: one endpoint per action, per session like the page (one gradio_client.Client = one session).
         gr.api(bind(handlers.api_load_corpus), api_name="load_corpus")
         gr.api(bind(handlers.api_start_training), api_name="start_training")
         gr.api(bind(handlers.api_training_status), api_name="training_status", concurrency_limit=None)
         gr.api(bind(handlers.api_stop_training), api_name="stop_training")
+        gr.api(bind(handlers.api_list_runs), api_name="list_runs", concurrency_limit=None)
+        gr.api(bind(handlers.api_resume_run), api_name="resume_run")
+        gr.api(bind(handlers.api_load_run), api_name="load_run")
         gr.api(bind(handlers.api_compare), api_name="compare", concurrency_limit=2)
     return demo

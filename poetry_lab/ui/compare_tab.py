@@ -8,6 +8,7 @@ from collections.abc import Callable
 import gradio as gr
 
 from poetry_lab import figures
+from poetry_lab.limits import current_limits
 from poetry_lab.ui import handlers, render
 
 INTRO = """
@@ -32,7 +33,8 @@ def create_compare_tab(bind: Callable) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         prompt = gr.Textbox(label="Prompt: how the poems begin", value="Shall I compare thee", lines=2, scale=3,
-                            elem_id="compare-prompt", placeholder="The first words of the poem (may be empty)")
+                            elem_id="compare-prompt", placeholder="The first words of the poem (may be empty)",
+                            info=f"A longer prompt than {current_limits().max_prompt_chars:,} characters keeps its end.")
         temps = gr.Textbox(label="Temperatures (2 to 6 numbers, from 0 to 5)", value="0.2, 0.5, 1.0, 1.2", scale=2,
                            elem_id="compare-temperatures", info="Separated by commas; one column each.")
     with gr.Row():

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from poetry_lab.limits import current_limits
 from poetry_lab.ui import handlers
 
 INTRO = """
@@ -16,10 +17,11 @@ text, or pick a collection that comes with Poetry Lab, or combine them. Separate
 
 def create_corpus_tab(bind: Callable) -> None:
     gr.Markdown(INTRO)
+    limits = current_limits()
     with gr.Row():
         with gr.Column():
-            files = gr.File(label="Upload .txt or .md files", file_count="multiple", file_types=[".txt", ".md"],
-                            type="filepath", elem_id="corpus-upload")
+            files = gr.File(label=f"Upload .txt or .md files (at most {limits.max_files}, {limits.max_upload_mb:g} MB each)",
+                            file_count="multiple", file_types=[".txt", ".md"], type="filepath", elem_id="corpus-upload")
             bundled = gr.Dropdown(handlers.bundled_corpora(), value=None, label="…or a bundled collection",
                                   info="Public-domain texts found on this server.", elem_id="corpus-bundled")
         text = gr.Textbox(label="…or paste poems here", lines=10, max_lines=20, elem_id="corpus-text",

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 from gradio.data_classes import FileData
+from gradio.utils import get_upload_folder
 
 from poetry_lab import figures, lens_figures, themes_figures
 from poetry_lab.catalog import available_corpora
@@ -28,6 +30,7 @@ from poetry_lab.ui import render
 log = logging.getLogger(__name__)
 
 MAX_BUNDLED_CHARS = 10_000_000  # bigger corpora (gutenberg_poetry, 121 M chars) would stall a small server
+SCRATCH_MAX_AGE_S = 3600  # files handed to Gradio for download are kept this long (it copies them at once)
 INTERNAL_ERROR = "Something went wrong on our side, sorry. Please try again; if it keeps happening, reload the page."
 SNAPSHOT_KEYS = ("state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message")
 
@@ -83,6 +86,25 @@ def _bundled(name: str | None) -> str | None:
     return name
 
 
+def scratch_path(name: str) -> Path:
+    """A new path called `name`, in a folder of its own under the temp dir (Gradio serves copies of files there).
+
+    Gradio copies a returned file into its cache (emptied hourly: delete_cache), so the original is
+    only needed for a moment; folders older than SCRATCH_MAX_AGE_S are removed here, or every
+    download and every comparison would leave a file on the server's disk for good.
+    """
+    root = Path(tempfile.gettempdir()) / "poetry_lab_scratch"
+    root.mkdir(exist_ok=True)
+    cutoff = time.time() - SCRATCH_MAX_AGE_S
+    for old in root.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:  # removed meanwhile by another process
+            pass
+    return Path(tempfile.mkdtemp(dir=root)) / name
+
+
 def _optional(value, kind=float):
     """Empty widgets and zeros mean 'not set'."""
     return None if value in (None, "") else kind(value)
@@ -105,7 +127,7 @@ def load_model(lab: Lab, path: str | None) -> tuple[str, str]:
 def download_model(lab: Lab) -> tuple[str, str]:
     """A copy of the model file in a fresh temp folder, which Gradio serves (it refuses other folders)."""
     source = lab.model_file()
-    target = Path(tempfile.mkdtemp(prefix="poetry_lab_model_")) / source.name
+    target = scratch_path(source.name)
     shutil.copyfile(source, target)
     return str(target), f"Ready: {target.name} ({target.stat().st_size / 1e6:.1f} MB). Load it back here later."
 
@@ -156,6 +178,60 @@ def poll_training(lab: Lab):
         return gr.skip(), render.problem(_message(exc, "poll_training")), gr.skip(), gr.Timer(active=False), gr.skip()
 
 
+# --- runs kept on disk ----------------------------------------------------------------------
+RUN_COLUMNS = ["run", "status", "steps", "best loss (nats/char)", "minutes left", "corpus", "started"]
+
+
+def _runs_widgets(lab: Lab, selected: str | None = None) -> tuple[pd.DataFrame, gr.Dropdown]:
+    """-> the runs table and the run chooser (keeping `selected` if it is still listed)."""
+    infos = lab.list_runs()
+    rows = [[r.id, r.status + (f" ({r.problem})" if r.problem else ""), r.steps,
+             None if r.best_val_loss is None else round(r.best_val_loss, 3), r.minutes_left, r.corpus,
+             r.started[:16].replace("T", " ")] for r in infos]
+    choices = [(f"{r.id} · {r.corpus} · {r.status}", r.id) for r in infos]
+    ids = [r.id for r in infos]
+    value = selected if selected in ids else (ids[0] if ids else None)
+    return pd.DataFrame(rows, columns=RUN_COLUMNS), gr.Dropdown(choices=choices, value=value)
+
+
+@shows_errors(outputs=4, status=3)
+def identify_visitor(lab: Lab, visitor_id: str | None):
+    """Page load: key the session's runs on the id the browser keeps (a new one if none) -> id, table, chooser, status."""
+    visitor_id = lab.use_visitor(visitor_id)
+    table, chooser = _runs_widgets(lab)
+    return visitor_id, table, chooser, ""
+
+
+@shows_errors(outputs=3, status=2)
+def refresh_runs(lab: Lab, selected: str | None):
+    """-> runs table, run chooser, status."""
+    return (*_runs_widgets(lab, selected), gr.skip())
+
+
+@shows_errors(outputs=2, status=0)
+def load_run(lab: Lab, run_id: str | None) -> tuple[str, str]:
+    """-> status, model summary."""
+    return lab.load_run(run_id), f"**Current model:** {lab.model_summary()}"
+
+
+@shows_errors(outputs=2, status=0)
+def resume_run(lab: Lab, run_id: str | None):
+    """-> status, timer (switched on: the live plot takes over as for a new training)."""
+    return lab.resume_run(run_id), gr.Timer(active=True)
+
+
+def poll_training_and_runs(lab: Lab, selected: str | None):
+    """poll_training's outputs, then the runs table and chooser, refreshed once the job has ended."""
+    out = poll_training(lab)
+    if out[3].active is not False:  # still running (or the tick failed): leave the runs as they are
+        return (*out, gr.skip(), gr.skip())
+    try:
+        return (*out, *_runs_widgets(lab, selected))
+    except Exception as exc:  # noqa: BLE001 - a tick must not toast
+        _message(exc, "poll_training_and_runs")
+        return (*out, gr.skip(), gr.skip())
+
+
 # --- comparison -----------------------------------------------------------------------------
 @shows_errors(outputs=6, status=5)
 def compare(lab: Lab, prompt: str, temperatures: str, length: float | None, unit: str, seed: float | None,
@@ -170,11 +246,13 @@ def compare(lab: Lab, prompt: str, temperatures: str, length: float | None, unit
                                top_k=_optional(top_k, int) or None, top_p=_optional(top_p) or None, lines=n if by_lines else None)
     settings = (f"{n} {'lines' if by_lines else 'characters'}, seed {seed if seed not in (None, '') else 'random'}"
                 f", top-k {top_k or 'off'}, top-p {top_p or 'off'}")
-    path = Path(tempfile.mkdtemp(prefix="poetry_lab_poems_")) / "poems.md"
-    path.write_text(render.compare_markdown(results, prompt or "", settings), encoding="utf-8")
+    prompt, kept = prompt or "", results[0]["prompt_len"]  # the Lab keeps only the end of a very long prompt
+    cut = f" Your prompt has {len(prompt):,} characters: the poems continue its last {kept:,}." if len(prompt) > kept else ""
+    path = scratch_path("poems.md")
+    path.write_text(render.compare_markdown(results, prompt[len(prompt) - kept:], settings), encoding="utf-8")
     return (render.compare_html(results), render.confidence_columns(results), render.copies_columns(results),
             figures.temperature_bars(results), gr.DownloadButton(value=str(path), visible=True),
-            f"Wrote {len(results)} poems ({settings}).")
+            f"Wrote {len(results)} poems ({settings}).{cut}")
 
 
 @shows_errors(outputs=3, status=2)
@@ -182,7 +260,7 @@ def sweep(lab: Lab, temperatures: str, samples: float | None, chars: float | Non
     """-> sweep figure, CSV download button, status."""
     started = time.monotonic()
     df = lab.sweep(temperatures, _optional(samples, int), _optional(chars, int), _optional(seed, int))
-    path = Path(tempfile.mkdtemp(prefix="poetry_lab_sweep_")) / "temperature_sweep.csv"
+    path = scratch_path("temperature_sweep.csv")
     df.to_csv(path, index=False)
     temps = df["temperature"].nunique()
     return (lens_figures.sweep_figure(df, title="Each number per temperature: the line is the mean, the band the range"),
@@ -214,8 +292,24 @@ def themes(lab: Lab, method: str, n_themes: str | None, progress=gr.Progress()):
 @api_errors
 def api_load_corpus(lab: Lab, files: list[FileData] | None = None, text: str | None = None, bundled: str | None = None) -> dict:
     """Load a corpus from uploaded files, pasted text and/or a bundled corpus name; answer its statistics."""
-    paths = [f["path"] if isinstance(f, dict) else f.path for f in files or []]
-    return lab.load_corpus(files=paths, text=text or None, bundled=_bundled(bundled)).to_json()
+    return lab.load_corpus(files=_uploaded(files), text=text or None, bundled=_bundled(bundled)).to_json()
+
+
+def _uploaded(files: list[FileData] | None) -> list[str]:
+    """The paths of files sent with an API call, all inside Gradio's upload folder.
+
+    Gradio checks only file values marked as FileData; a plain {"path": ...} could name any file
+    on the server, which the corpus reader would then read (and the preview and the model show).
+    """
+    folder = Path(get_upload_folder()).resolve()
+    paths = []
+    for f in files or []:
+        path = Path(str(f.get("path") if isinstance(f, dict) else getattr(f, "path", f))).resolve()
+        if not (path.is_relative_to(folder) and path.is_file()):
+            raise PoetryLabError("Send each file with the request (gradio_client's handle_file uploads it): "
+                                 "files that are already on the server cannot be named.")
+        paths.append(str(path))
+    return paths
 
 
 @api_errors
@@ -238,7 +332,26 @@ def api_stop_training(lab: Lab) -> str:
 
 
 @api_errors
+def api_list_runs(lab: Lab) -> list[dict]:
+    """This session's training runs kept on disk: id, status (running, interrupted, stopped, done, error,
+    damaged), corpus, started, steps and best validation loss (nats/char) at the last checkpoint, minutes left."""
+    return [r.to_json() for r in lab.list_runs()]
+
+
+@api_errors
+def api_resume_run(lab: Lab, run_id: str) -> str:
+    """Continue an interrupted or stopped run (an id from /list_runs) from its last checkpoint; answer a status line."""
+    return lab.resume_run(run_id)
+
+
+@api_errors
+def api_load_run(lab: Lab, run_id: str) -> str:
+    """Make a run's best model (an id from /list_runs) the model that /compare writes with."""
+    return lab.load_run(run_id)
+
+
+@api_errors
 def api_compare(lab: Lab, prompt: str = "", temperatures: str = "0.2,0.5,1.0,1.2", chars: int | None = 400,
                 seed: int | None = 0, top_k: int | None = None, top_p: float | None = None) -> list[dict]:
-    """One poem per temperature from the same prompt and seed, each with its numbers."""
+    """One poem per temperature from the same prompt and seed, each with its numbers (a long prompt keeps its end)."""
     return lab.compare(prompt or "", temperatures, chars=chars, seed=seed, top_k=top_k, top_p=top_p)

@@ -4,12 +4,16 @@ Gradio gives every browser tab a `session_hash` (sent with each event and with t
 `gradio_client.Client` makes one per client object and sends it with every call, so the same key
 works for the page and for API clients. When the tab closes or the client calls `close()`, the
 heartbeat ends and Gradio runs `demo.unload`, which closes that session's Lab (stopping its job).
+
+The session hash changes with every page load, so the runs a browser visitor keeps on disk are keyed
+on a random id stored in the browser instead (`visitor_state`, given to Lab.use_visitor at page load).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 import typing
 import uuid
@@ -20,6 +24,17 @@ import gradio as gr
 from poetry_lab.lab import Lab
 
 log = logging.getLogger(__name__)
+
+
+def visitor_state() -> gr.BrowserState:
+    """The browser's copy of the visitor id (localStorage), the same across page loads and server restarts.
+
+    Gradio encrypts it with `secret` in the page, but the secret travels with the page, so this is no
+    protection: what keeps visitors apart is the id itself, 32 random bytes made on the server. The
+    secret must only stay the same after a restart, or every browser's id would be unreadable.
+    """
+    secret = os.environ.get("POETRY_LAB_BROWSER_SECRET") or "poetry-lab-visitor-id"
+    return gr.BrowserState(None, storage_key="poetry_lab_visitor", secret=secret)
 
 
 class SessionRegistry:

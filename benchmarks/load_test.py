@@ -1,0 +1,233 @@
+"""Load test: many visitors write poems while one trains, against the launched app on loopback.
+
+    python benchmarks/load_test.py                          # 20 sessions for 60 s; starts app.py itself
+    python benchmarks/load_test.py --sessions 6 --seconds 15
+    python benchmarks/load_test.py --url http://127.0.0.1:7860 --no-train
+    python benchmarks/load_test.py --think 3                # visitors who read each poem for 3 s
+
+One gradio_client session loads a corpus (the bundled Sonnets, or a built-in stand-in) and starts a
+training ("auto": fine-tunes the loaded model); N other sessions call /compare in a loop (a short
+poem at 3 temperatures, a fresh seed each time) until the time is up. Reported: requests, errors
+(must be 0), latency of generation (p50/p95/max, seconds, queueing included) and how many training
+steps were done meanwhile. Writes JSON (--out) and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+REQUEST_TIMEOUT_S = 60.0  # a poem that takes longer counts as an error
+PROMPTS = ["Shall I compare thee", "The rose", "When in the night", "O sea, ", "My love is", "", "Upon the hill"]
+STAND_IN = ("The rose is red upon the wall,\nThe bee is busy in the hall;\nAnd when the evening shadows fall\n"
+            "The garden sleeps, and that is all.\n\n") * 400  # when the Sonnets are not on this machine
+
+
+@dataclass
+class LoadResult:
+    sessions: int
+    seconds: float
+    chars: int
+    temperatures: str
+    training: bool
+    think_s: float = 0.0  # pause between a session's requests (0: back to back, the worst case)
+    requests: int = 0
+    errors: int = 0
+    error_examples: list[str] = field(default_factory=list)
+    p50_s: float | None = None
+    p95_s: float | None = None
+    max_s: float | None = None
+    requests_per_s: float = 0.0
+    train_steps_meanwhile: int | None = None
+    train_state_after: str | None = None
+    train_message: str | None = None
+    server_cpu_s_per_request: float | None = None  # the app's CPU time (all its threads, training included)
+    client_cpu_s_per_request: float | None = None  # this process's: gradio_client is not free either
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int | str = "self") -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), or None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def launched_app(home: Path, timeout: float = 120) -> Iterator[tuple[str, int]]:
+    """`python app.py` on a free loopback port with POETRY_LAB_HOME=home; yields (URL, pid), always stops it."""
+    port = free_port()
+    env = {**os.environ, "POETRY_LAB_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "app.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {proc.returncode}; see {home / 'app.log'}")
+            try:
+                with urllib.request.urlopen(f"{url}/gradio_api/info", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"app.py did not answer within {timeout:.0f} s") from None
+                time.sleep(0.3)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _call(client, *args, api_name: str, timeout: float = 60):
+    """client.predict with a time limit: a server that stops answering fails the run instead of hanging it."""
+    return client.submit(*args, api_name=api_name).result(timeout=timeout)
+
+
+def _start_training(client, minutes: float) -> int:
+    """Load a corpus and start training in `client`'s session; -> the step it had reached when measuring began."""
+    from gradio_client.exceptions import AppError
+
+    try:
+        _call(client, None, None, "sonnets", api_name="/load_corpus")
+    except AppError:
+        _call(client, None, STAND_IN, None, api_name="/load_corpus")
+    _call(client, "quick", minutes, "auto", api_name="/start_training")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = _call(client, api_name="/training_status")
+        if status["state"] != "running" or status["step"] > 0:
+            return status["step"]
+        time.sleep(0.5)
+    raise RuntimeError("training did not take its first step within 2 minutes")
+
+
+def _writer(client, deadline: float, chars: int, temperatures: str, think: float, seed: int, out: list, errors: list) -> None:
+    rng = random.Random(seed)
+    time.sleep(rng.uniform(0, think))  # visitors who pause do not all arrive at once
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            poems = _call(client, rng.choice(PROMPTS), temperatures, chars, rng.randrange(2**31), None, None,
+                          api_name="/compare", timeout=REQUEST_TIMEOUT_S)
+            if len(poems) != len(temperatures.split(",")):
+                raise RuntimeError(f"{len(poems)} poems for {temperatures}")
+            out.append(time.perf_counter() - started)
+        except Exception as e:  # noqa: BLE001 - every failure is counted and reported, none stops the test
+            errors.append(f"{type(e).__name__}: {str(e)[:200]}")
+        time.sleep(think)
+
+
+def run_load(url: str, sessions: int = 20, seconds: float = 60, chars: int = 200, temperatures: str = "0.2,0.7,1.2",
+             train: bool = True, think: float = 0.0, server_pid: int | None = None) -> LoadResult:
+    """Run the load against `url`; `server_pid` (the app's process, if local) adds its CPU time per request."""
+    from gradio_client import Client
+
+    result = LoadResult(sessions=sessions, seconds=seconds, chars=chars, temperatures=temperatures, training=train,
+                        think_s=think)
+    trainer = Client(url, verbose=False) if train else None
+    writers = [Client(url, verbose=False) for _ in range(sessions)]
+    try:
+        steps_before = _start_training(trainer, minutes=seconds / 60 + 2) if trainer else None
+        latencies: list[float] = []
+        errors: list[str] = []
+        deadline = time.monotonic() + seconds
+        threads = [threading.Thread(target=_writer, args=(c, deadline, chars, temperatures, think, i, latencies, errors),
+                                    name=f"load-writer-{i}") for i, c in enumerate(writers)]
+        started, cpu = time.monotonic(), (cpu_seconds(server_pid) if server_pid else None, cpu_seconds())
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+        n = max(len(latencies) + len(errors), 1)
+        if cpu[0] is not None:
+            result.server_cpu_s_per_request = round((cpu_seconds(server_pid) - cpu[0]) / n, 4)
+        if cpu[1] is not None:
+            result.client_cpu_s_per_request = round((cpu_seconds() - cpu[1]) / n, 4)
+        if trainer is not None:
+            status = _call(trainer, api_name="/training_status")
+            result.train_steps_meanwhile = status["step"] - steps_before
+            result.train_state_after, result.train_message = status["state"], status["message"]
+            _call(trainer, api_name="/stop_training")
+        result.requests, result.errors = len(latencies) + len(errors), len(errors)
+        result.error_examples = sorted(set(errors))[:5]
+        result.requests_per_s = round(result.requests / elapsed, 2)
+        if latencies:
+            p50, p95 = np.percentile(latencies, [50, 95])
+            result.p50_s, result.p95_s, result.max_s = round(float(p50), 3), round(float(p95), 3), round(max(latencies), 3)
+    finally:
+        for c in writers + ([trainer] if trainer else []):
+            with contextlib.suppress(Exception):
+                c.close()
+    return result
+
+
+def markdown(r: LoadResult) -> str:
+    def s(x):
+        return "-" if x is None else f"{x:.2f}"
+    steps = "-" if r.train_steps_meanwhile is None else f"{r.train_steps_meanwhile} ({r.train_state_after})"
+    return ("| sessions | pause s | seconds | requests | errors | requests/s | p50 s | p95 s | max s | training steps meanwhile |\n"
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+            f"| {r.sessions} | {r.think_s:g} | {r.seconds:g} | {r.requests} | {r.errors} | {r.requests_per_s:.2f} | {s(r.p50_s)} | "
+            f"{s(r.p95_s)} | {s(r.max_s)} | {steps} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=20, help="sessions writing poems at once (default 20)")
+    ap.add_argument("--seconds", type=float, default=60, help="how long they write (default 60)")
+    ap.add_argument("--chars", type=int, default=200, help="characters per poem (default 200)")
+    ap.add_argument("--temperatures", default="0.2,0.7,1.2")
+    ap.add_argument("--think", type=float, default=0.0, help="seconds each session pauses between poems (default 0)")
+    ap.add_argument("--url", help="an app that is already running (default: start app.py on a free port)")
+    ap.add_argument("--no-train", action="store_true", help="no training session (generation alone)")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "load_test.json")
+    args = ap.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        url, pid = args.url, None
+        if url is None:
+            url, pid = stack.enter_context(launched_app(Path(stack.enter_context(tempfile.TemporaryDirectory()))))
+        result = run_load(url, args.sessions, args.seconds, args.chars, args.temperatures, train=not args.no_train,
+                          think=args.think, server_pid=pid)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**asdict(result), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                    "cpus": os.cpu_count()}, indent=1))
+    print(markdown(result))
+    print(f"\nCPU seconds per request: app {result.server_cpu_s_per_request}, load client {result.client_cpu_s_per_request}")
+    for example in result.error_examples:
+        print(f"error: {example}")
+    return 1 if result.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
