@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -117,6 +118,76 @@ class FastCell:
         return torch.addmm(self.head_b, x, self.head_w), new_state
 
 
+class NumpyLSTM:
+    """The same LSTM step in NumPy, for the sampling loop: a small batch is bound by per-call
+    overhead, which is several times lower in NumPy than in torch (benchmarks/suite/generation.py).
+    Gates are reordered to (input, forget, output, cell) so one call computes the three sigmoids.
+    """
+
+    def __init__(self, cell: FastCell):
+        self.layers = []
+        for i, (w_ih, w_hh, b_in, _) in enumerate(cell.layers):
+            H = w_hh.shape[0]
+            perm = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
+            w_in = np.ascontiguousarray(w_ih.float().numpy()[:, perm])
+            bias = np.zeros(4 * H, np.float32) if i == 0 else b_in.float().numpy()[perm]  # layer 0: folded in the table
+            self.layers.append((w_in, np.ascontiguousarray(w_hh.float().numpy()[:, perm]), bias, H))
+        self.head_w, self.head_b = cell.head_w.float().numpy(), cell.head_b.float().numpy()
+
+    def step(self, idx: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+        new_state, x = [], None
+        for i, (w_in, w_hh, bias, H) in enumerate(self.layers):
+            h, c = state[i]
+            g = w_in[idx] if i == 0 else x @ w_in + bias
+            g += h @ w_hh
+            s = np.tanh(g[:, : 3 * H] * 0.5) * 0.5 + 0.5  # sigmoid
+            c = s[:, H : 2 * H] * c + s[:, :H] * np.tanh(g[:, 3 * H :])
+            h = s[:, 2 * H :] * np.tanh(c)
+            new_state.append((h, c))
+            x = h
+        return x @ self.head_w + self.head_b, new_state
+
+
+def _numpy_loop(model: CharLSTM, logits: torch.Tensor, state: list, cfg: SampleConfig, gen: torch.Generator,
+                newline: int, prev_blank: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The plain-sampling loop (LSTM, no top-k/top-p) in NumPy: the same picks as `_pick`, the same draws."""
+    cell = NumpyLSTM(FastCell(model))
+    B, n = logits.shape[0], cfg.max_chars
+    temps = np.asarray(cfg.temperatures, np.float32)
+    inv = (1.0 / np.maximum(temps, 1e-6))[:, None]
+    us = torch.rand(n, generator=gen).numpy()
+    lg = logits.float().cpu().numpy().copy()
+    st = [tuple(t.float().cpu().numpy().copy() for t in s) for s in state]
+    out = np.zeros((B, n), np.int64)
+    nll = np.zeros(B, np.float64)
+    line_ends = np.zeros(B, np.int64)
+    length = np.full(B, n, np.int64)
+    blank = np.full(B, prev_blank)
+    rows = np.arange(B)
+    t = 0
+    for t in range(n):
+        lg[:, 0] = -np.inf  # never write the unknown symbol
+        top = lg.max(1, keepdims=True)
+        z = lg - top
+        e = np.exp(z * inv)
+        cdf = np.cumsum(e, 1)
+        drawn = np.minimum((cdf <= us[t] * cdf[:, -1:]).sum(1), lg.shape[1] - 1)
+        nxt = np.where(temps == 0, z.argmax(1), drawn)
+        logp = z[rows, nxt] - np.log(np.exp(z).sum(1))  # at temperature 1
+        active = t < length
+        nll += np.where(active, -logp, 0.0)
+        out[:, t] = nxt
+        if cfg.lines is not None:
+            is_nl = nxt == newline
+            line_ends += is_nl & ~blank
+            blank = is_nl
+            length = np.where(active & (line_ends >= cfg.lines), t + 1, length)
+            if (length <= t + 1).all():
+                break
+        lg, st = cell.step(nxt, st)
+    return out, nll, length, t
+
+
 def _expand_state(state: list, b: int) -> list:
     return [tuple(t.expand(b, -1).contiguous() for t in s) if isinstance(s, tuple) else s.expand(b, -1).contiguous() for s in state]
 
@@ -155,15 +226,19 @@ def sample(model: CharLSTM, vocab: Vocab, prompt: str = "", config: SampleConfig
     temps = torch.tensor(cfg.temperatures, device=device)
     state = _expand_state(state, B)
     logits = logits[:, -1].expand(B, -1).clone()
-    cell = FastCell(model)
     gen = torch.Generator(device="cpu")
     gen.manual_seed(cfg.seed) if cfg.seed is not None else gen.seed()
+    newline = vocab.stoi.get("\n", -1)
+    at_line_start = prompt.endswith("\n") or not prompt
+    if model.config.cell == "lstm" and cfg.top_k is None and (cfg.top_p is None or cfg.top_p >= 1.0):
+        out, nll, length, t = _numpy_loop(model, logits, state, cfg, gen, newline, at_line_start)
+        return _samples(vocab, prompt, cfg, out, nll, length, t, unknown)
+    cell = FastCell(model)
     out = torch.zeros(B, cfg.max_chars, dtype=torch.long)
     nll = torch.zeros(B, dtype=torch.float64)
     line_ends = torch.zeros(B, dtype=torch.long)
     length = torch.full((B,), cfg.max_chars, dtype=torch.long)
-    newline = vocab.stoi.get("\n", -1)
-    prev_blank = torch.full((B,), prompt.endswith("\n") or not prompt, dtype=torch.bool)
+    prev_blank = torch.full((B,), at_line_start, dtype=torch.bool)
     for t in range(cfg.max_chars):
         logits[:, 0] = float("-inf")  # never write the unknown symbol
         u = torch.rand(1, generator=gen).to(device)
@@ -182,6 +257,10 @@ def sample(model: CharLSTM, vocab: Vocab, prompt: str = "", config: SampleConfig
             if bool((length <= t + 1).all()):
                 break
         logits, state = cell.step(nxt, state)
+    return _samples(vocab, prompt, cfg, out.numpy(), nll.numpy(), length.numpy(), t, unknown)
+
+
+def _samples(vocab: Vocab, prompt: str, cfg: SampleConfig, out, nll, length, t: int, unknown: list[str]) -> list[Sample]:
     samples = []
     for b, temp in enumerate(cfg.temperatures):
         n = int(min(length[b], t + 1))

@@ -205,3 +205,14 @@ def test_sampling_leaves_the_model_in_eval_mode_and_unchanged(tiny_bundle):
     assert not model.training
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+@pytest.mark.parametrize("lines", [None, 2])
+def test_the_numpy_loop_writes_what_the_torch_loop_writes(tiny_bundle, lines):
+    # top_k = the whole vocabulary changes nothing but takes the torch loop: same draws, same poems
+    V = len(tiny_bundle.vocab)
+    plain = sample(tiny_bundle.model, tiny_bundle.vocab, "The", SampleConfig(temperatures=(0, 0.7, 1.3), max_chars=120, lines=lines, seed=5))
+    torch_loop = sample(tiny_bundle.model, tiny_bundle.vocab, "The", SampleConfig(temperatures=(0, 0.7, 1.3), max_chars=120, lines=lines, seed=5, top_k=V))
+    assert [s.continuation for s in plain] == [s.continuation for s in torch_loop]
+    assert [s.bits_per_char for s in plain] == pytest.approx([s.bits_per_char for s in torch_loop], rel=1e-4)
+    assert len({s.continuation for s in plain}) == 3
