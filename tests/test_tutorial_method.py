@@ -178,8 +178,10 @@ def test_generation_section_tiny(tmp_path):
         assert results["tutorial"][str(n)]["chars"] == n
         assert results["batch1"][str(n)]["chars"] == n
         assert results["batch5"][str(n)]["chars"] == len(generation.TEMPERATURES) * n
+        assert results["same1"][str(n)]["chars"] == n
+        assert results["same5"][str(n)]["chars"] == len(generation.TEMPERATURES) * n
         assert section.data["ratios"][str(n)]["batch1"] > 0
-    assert section.data["models"]["tutorial"]["hidden"] == 256
+    assert section.data["models"]["tutorial"]["hidden"] == 256 == section.data["models"]["same_size"]["hidden"]
     assert section.targets[0].measured == pytest.approx(section.data["ratios"][str(max(lengths))]["batch1"], rel=1e-2)
-    assert len(section.figures["generation_speed"].to_dict()["data"]) == 3
+    assert len(section.figures["generation_speed"].to_dict()["data"]) == len(generation.SIDES) == 5
     json.dumps(section.data)
