@@ -359,3 +359,13 @@ def test_render_helpers_escape_everything():
 def test_samples_newest_step_first_then_by_temperature():
     html = render.samples_html([(10, 0.5, "a"), (10, 1.0, "b"), (20, 0.5, "c"), (20, 1.0, "d")])
     assert [html.index(f">{t}</pre>") for t in "cdab"] == sorted(html.index(f">{t}</pre>") for t in "cdab")
+
+
+def test_api_numbers_sent_as_text_are_read_and_nonsense_gets_a_plain_message(lab):
+    results = handlers.api_compare(lab, "The", "0.5", "30", "7", None, None)  # numbers as text, as a client may send
+    assert len(results[0]["text"]) == len("The") + 30
+    for bad in ("abc", [1, 2], "2.5", True):
+        with pytest.raises(gr.Error, match="'chars' must be a whole number"):
+            handlers.api_compare(lab, "The", "0.5", bad, 1, None, None)
+    with pytest.raises(gr.Error, match="'top_p' must be a number"):
+        handlers.api_compare(lab, "The", "0.5", 20, 1, None, "lots")

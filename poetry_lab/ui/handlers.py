@@ -9,10 +9,12 @@ gr.Error, which a client receives as an error carrying the same plain message.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import shutil
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 import gradio as gr
@@ -59,11 +61,42 @@ def shows_errors(outputs: int, status: int):
     return decorate
 
 
+@functools.cache
+def _number_params(fn) -> tuple[inspect.Signature, dict[str, type]]:
+    """The parameters of an API function annotated as numbers (int or float, maybe None)."""
+    numbers = {}
+    for name, hint in typing.get_type_hints(fn).items():
+        kinds = [t for t in (typing.get_args(hint) or (hint,)) if t in (int, float)]
+        if kinds and name != "return":
+            numbers[name] = kinds[0]
+    return inspect.signature(fn), numbers
+
+
+def _as_numbers(fn, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """API clients can send anything: numbers given as text are read, anything else gets a plain message."""
+    signature, numbers = _number_params(fn)
+    bound = signature.bind_partial(*args, **kwargs)
+    for name, kind in numbers.items():
+        value = bound.arguments.get(name)
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and kind is float):
+            continue
+        try:
+            number = None if isinstance(value, bool) else float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or (kind is int and not number.is_integer()):
+            what = "a whole number" if kind is int else "a number"
+            raise PoetryLabError(f"'{name}' must be {what}, not {str(value)[:40]!r}.")
+        bound.arguments[name] = int(number) if kind is int else number
+    return bound.args, bound.kwargs
+
+
 def api_errors(fn):
     """API boundary: errors reach the client as gr.Error with a plain message, never a traceback."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
+            args, kwargs = _as_numbers(fn, args, kwargs)
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
             raise gr.Error(_message(exc, fn.__name__), print_exception=False) from None
