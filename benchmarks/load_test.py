@@ -19,20 +19,21 @@ import contextlib
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.app_process import launched_app  # noqa: E402
+
 REQUEST_TIMEOUT_S = 60.0  # a poem that takes longer counts as an error
 PROMPTS = ["Shall I compare thee", "The rose", "When in the night", "O sea, ", "My love is", "", "Upon the hill"]
 STAND_IN = ("The rose is red upon the wall,\nThe bee is busy in the hall;\nAnd when the evening shadows fall\n"
@@ -61,12 +62,6 @@ class LoadResult:
     client_cpu_s_per_request: float | None = None  # this process's: gradio_client is not free either
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid: int | str = "self") -> float | None:
     """User + system CPU time of a process so far (Linux /proc), or None where there is no /proc."""
     try:
@@ -74,38 +69,6 @@ def cpu_seconds(pid: int | str = "self") -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def launched_app(home: Path, timeout: float = 120) -> Iterator[tuple[str, int]]:
-    """`python app.py` on a free loopback port with POETRY_LAB_HOME=home; yields (URL, pid), always stops it."""
-    port = free_port()
-    env = {**os.environ, "POETRY_LAB_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "app.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with {proc.returncode}; see {home / 'app.log'}")
-            try:
-                with urllib.request.urlopen(f"{url}/gradio_api/info", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"app.py did not answer within {timeout:.0f} s") from None
-                time.sleep(0.3)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def _call(client, *args, api_name: str, timeout: float = 60):
@@ -216,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         url, pid = args.url, None
         if url is None:
-            url, pid = stack.enter_context(launched_app(Path(stack.enter_context(tempfile.TemporaryDirectory()))))
+            url, proc = stack.enter_context(launched_app(Path(stack.enter_context(tempfile.TemporaryDirectory()))))
+            pid = proc.pid
         result = run_load(url, args.sessions, args.seconds, args.chars, args.temperatures, train=not args.no_train,
                           think=args.think, server_pid=pid)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,6 @@ its resident memory, and its children's, is read from /proc once it serves.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -21,7 +17,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from benchmarks.suite.common import ROOT, Context, Section, md_table, run_child
+from benchmarks.app_process import launched_app
+from benchmarks.suite.common import Context, Section, md_table, run_child
 
 TITLE = "Peak memory while training each preset, and of the idle app"
 
@@ -59,55 +56,19 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure_app(timeout: float = 180.0, settle_s: float = 3.0) -> dict:
     """Start app.py, wait until it serves, load its page once, settle, read its memory; always stop it."""
     with tempfile.TemporaryDirectory(prefix="suite-app-") as home:
-        port = _free_port()
-        env = {**os.environ, "POETRY_LAB_HOME": home, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-               "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
-        env.pop("SPACE_ID", None)
-        log = Path(home) / "app.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=out,
-                                    stderr=subprocess.STDOUT)
-        url, start = f"http://127.0.0.1:{port}", time.perf_counter()
-        try:
-            _wait_ready(url, proc, log, timeout)
+        start = time.perf_counter()
+        with launched_app(Path(home), timeout=timeout) as (url, proc):
             ready_s = time.perf_counter() - start
             with urllib.request.urlopen(url + "/", timeout=30) as page:  # what a visitor's first page load costs
                 page.read()
             time.sleep(settle_s)
             main = proc_rss_mb(proc.pid)
             kids = {pid: proc_rss_mb(pid) for pid in descendants(proc.pid) if Path(f"/proc/{pid}").exists()}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
     return {"ready_s": ready_s, "rss_mb": main.get("rss"), "peak_rss_mb": main.get("hwm"), "children": len(kids),
             "children_rss_mb": sum(k.get("rss", 0.0) for k in kids.values())}
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/gradio_api/info", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"app.py did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def training_peaks(ctx: Context) -> list[dict]:
