@@ -87,6 +87,15 @@ def md_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def proc_rss_mb(pid: int | str = "self") -> dict:
+    """{"rss": current, "hwm": peak} resident memory of one process, in MiB, from /proc/<pid>/status."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            out["rss" if line.startswith("VmRSS") else "hwm"] = int(line.split()[1]) / 1024
+    return out
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MiB.
 
@@ -94,9 +103,9 @@ def peak_rss_mb() -> float:
     process it reports at least the parent's resident memory at the time of the fork.
     """
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+        hwm = proc_rss_mb().get("hwm")
+        if hwm is not None:
+            return hwm
     except OSError:
         pass
     import resource

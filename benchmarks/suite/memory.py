@@ -18,7 +18,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from benchmarks.app_process import launched_app
-from benchmarks.suite.common import Context, Section, md_table, run_child
+from benchmarks.suite.common import Context, Section, md_table, proc_rss_mb, run_child
 
 TITLE = "Peak memory while training each preset, and of the idle app"
 
@@ -28,15 +28,6 @@ def import_baseline() -> dict:
     import poetry_lab.train  # noqa: F401
 
     return {}
-
-
-def proc_rss_mb(pid: int) -> dict:
-    """{"rss": current, "hwm": peak} resident memory of one process, in MiB, from /proc/<pid>/status."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            out["rss" if line.startswith("VmRSS") else "hwm"] = int(line.split()[1]) / 1024
-    return out
 
 
 def descendants(pid: int) -> list[int]:
