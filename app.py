@@ -31,15 +31,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks, one line each
     # Imports gradio, after the environment is set.
     from poetry_lab.limits import current_limits
-    from poetry_lab.ui import CSS, THEME, create_demo
+    from poetry_lab.ui import CSS, THEME, create_demo, screened_uploads
+    from poetry_lab.ui.uploads import UploadLedger
 
-    demo = create_demo()
+    uploads = UploadLedger()  # what each session uploaded: the only files a handler will read
+    demo = create_demo(uploads)
     demo.queue(default_concurrency_limit=1)
     # No allowed_paths: Gradio serves only its own upload/cache folders (where the app's downloads are
     # copied), never the repository, POETRY_LAB_HOME or any other folder. Uploads over the limit are
     # refused before they reach the disk; the corpus reader applies the same limit (POETRY_LAB_MAX_UPLOAD_MB).
     demo.launch(server_name=args.host, server_port=args.port, share=False, ssr_mode=False, theme=THEME, css=CSS,
-                max_file_size=current_limits().max_upload_bytes, show_error=False)  # bytes: "0.5mb" would not parse
+                max_file_size=current_limits().max_upload_bytes, show_error=False,  # bytes: "0.5mb" would not parse
+                **screened_uploads(demo, uploads))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 from benchmarks.app_process import launched_app
 
@@ -40,3 +43,29 @@ def wait_for(predicate, timeout: float, every: float = 0.5):
         time.sleep(every)
         value = predicate()
     return value
+
+
+def call(url: str, api: str, data: list, session: str | None = None) -> tuple[str, object]:
+    """One queued call over plain HTTP (Gradio's /call API) -> (event, data): 'complete' or 'error'."""
+    body = {"data": data, **({"session_hash": session} if session else {})}
+    event_id = httpx.post(f"{url}/gradio_api/call/{api}", json=body, timeout=30).json()["event_id"]
+    event, payload = "", None
+    with httpx.stream("GET", f"{url}/gradio_api/call/{api}/{event_id}", timeout=60) as response:
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                payload = json.loads(line.split(":", 1)[1])
+                break
+    return event, payload
+
+
+def upload(url: str, name: str, data: bytes) -> str:
+    """Upload one file under `name` (sent as is in the multipart header) -> the server's path for it."""
+    response = httpx.post(f"{url}/gradio_api/upload", files=[("files", (name, data, "text/plain"))], timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()[0]
+
+
+def as_file(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}

@@ -14,11 +14,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from apphelpers import REPO_ROOT, running_app
+from apphelpers import REPO_ROOT, as_file, call, running_app, upload
 from conftest import POEM_TEXT
 
 from poetry_lab.checkpoint import ModelBundle, load_model
 from poetry_lab.lab import Lab
+from poetry_lab.ui.uploads import REFUSED
 
 httpx = pytest.importorskip("httpx")
 
@@ -40,32 +41,6 @@ def served(tmp_path_factory, tiny_model_path):
         yield url, home, uploads
     finally:
         app.__exit__(None, None, None)
-
-
-def call(url: str, api: str, data: list, session: str | None = None) -> tuple[str, object]:
-    """One queued call over plain HTTP (Gradio's /call API) -> (event, data): 'complete' or 'error'."""
-    body = {"data": data, **({"session_hash": session} if session else {})}
-    event_id = httpx.post(f"{url}/gradio_api/call/{api}", json=body, timeout=30).json()["event_id"]
-    event, payload = "", None
-    with httpx.stream("GET", f"{url}/gradio_api/call/{api}/{event_id}", timeout=60) as response:
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                payload = json.loads(line.split(":", 1)[1])
-                break
-    return event, payload
-
-
-def upload(url: str, name: str, data: bytes) -> str:
-    """Upload one file under `name` (sent as is in the multipart header) -> the server's path for it."""
-    response = httpx.post(f"{url}/gradio_api/upload", files=[("files", (name, data, "text/plain"))], timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()[0]
-
-
-def as_file(path: str) -> dict:
-    return {"path": path, "meta": {"_type": "gradio.FileData"}}
 
 
 def download(url: str, session: str) -> dict:
@@ -120,8 +95,7 @@ def test_file_values_must_be_uploads_not_server_paths(served, value):
         event, payload = call(url, api, [[value], None, None], session="visitor_c")
         assert event == "error", (api, value, payload)
         assert "root:" not in json.dumps(payload) and "secret rose" not in json.dumps(payload)
-        if api == "load_corpus" and payload["error"]:  # the app (not Gradio) refused: it says what to do instead
-            assert "Send each file with the request" in payload["error"]
+        assert payload["error"] == REFUSED, payload  # the app (not Gradio) refused: it says what to do instead
 
 
 def test_a_bundled_name_is_never_a_path(served):

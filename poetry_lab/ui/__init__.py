@@ -15,8 +15,9 @@ from poetry_lab.ui.sessions import SessionRegistry
 from poetry_lab.ui.sweep_tab import create_sweep_tab
 from poetry_lab.ui.themes_tab import create_themes_tab
 from poetry_lab.ui.train_tab import create_train_tab
+from poetry_lab.ui.uploads import UploadLedger, UploadScreen
 
-__all__ = ["CSS", "THEME", "create_demo"]
+__all__ = ["CSS", "THEME", "create_demo", "screened_uploads"]
 
 # System fonts only: the server may be offline, and a web font would stall the first paint.
 THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="stone",
@@ -75,8 +76,9 @@ then teach it your own poems in **Your poems** and **Train**.
 """
 
 
-def create_demo() -> gr.Blocks:
-    sessions = SessionRegistry()  # one Lab per browser tab or API client; see sessions.py
+def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
+    """The app. `uploads` is the ledger that `screened_uploads` keeps: launch with both (see app.py)."""
+    sessions = SessionRegistry(uploads=uploads)  # one Lab per browser tab or API client; see sessions.py
     bind = sessions.bind
     with gr.Blocks(title="Poetry Lab", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
@@ -99,7 +101,8 @@ def create_demo() -> gr.Blocks:
         list_runs_at_load(demo)
         demo.unload(sessions.close)
         # The JSON API: one endpoint per action, per session like the page (one gradio_client.Client = one session).
-        gr.api(bind(handlers.api_load_corpus), api_name="load_corpus")
+        gr.api(bind(handlers.api_load_corpus, files=("files",)), api_name="load_corpus")
+        gr.api(bind(handlers.api_load_model, files=("file",)), api_name="load_model")
         gr.api(bind(handlers.api_start_training), api_name="start_training")
         gr.api(bind(handlers.api_training_status), api_name="training_status", concurrency_limit=None)
         gr.api(bind(handlers.api_stop_training), api_name="stop_training")
@@ -108,3 +111,10 @@ def create_demo() -> gr.Blocks:
         gr.api(bind(handlers.api_load_run), api_name="load_run")
         gr.api(bind(handlers.api_compare), api_name="compare", concurrency_limit=2)
     return demo
+
+
+def screened_uploads(demo: gr.Blocks, uploads: UploadLedger) -> dict:
+    """`demo.launch(**screened_uploads(demo, uploads))`: only this session's uploads reach a handler (uploads.py)."""
+    from starlette.middleware import Middleware
+
+    return {"app_kwargs": {"middleware": [Middleware(UploadScreen, ledger=uploads, demo=demo)]}}

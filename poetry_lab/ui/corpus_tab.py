@@ -33,5 +33,5 @@ def create_corpus_tab(bind: Callable) -> None:
     gr.Markdown("**The first poems, as the model will see them:**")
     preview = gr.HTML(elem_id="corpus-preview")
 
-    gr.on([load.click, files.upload, bundled.input], bind(handlers.load_corpus), inputs=[files, text, bundled],
+    gr.on([load.click, files.upload, bundled.input], bind(handlers.load_corpus, files=("files",)), inputs=[files, text, bundled],
           outputs=[stats, warnings, preview, status], api_name="ui_load_corpus", api_visibility="undocumented")

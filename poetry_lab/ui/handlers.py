@@ -20,7 +20,6 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 from gradio.data_classes import FileData
-from gradio.utils import get_upload_folder
 
 from poetry_lab import figures, lens_figures, themes_figures
 from poetry_lab.catalog import available_corpora
@@ -324,25 +323,20 @@ def themes(lab: Lab, method: str, n_themes: str | None, progress=gr.Progress()):
 # --- API (JSON answers) ---------------------------------------------------------------------
 @api_errors
 def api_load_corpus(lab: Lab, files: list[FileData] | None = None, text: str | None = None, bundled: str | None = None) -> dict:
-    """Load a corpus from uploaded files, pasted text and/or a bundled corpus name; answer its statistics."""
-    return lab.load_corpus(files=_uploaded(files), text=text or None, bundled=_bundled(bundled)).to_json()
+    """Load a corpus from uploaded files, pasted text and/or a bundled corpus name; answer its statistics.
 
-
-def _uploaded(files: list[FileData] | None) -> list[str]:
-    """The paths of files sent with an API call, all inside Gradio's upload folder.
-
-    Gradio checks only file values marked as FileData; a plain {"path": ...} could name any file
-    on the server, which the corpus reader would then read (and the preview and the model show).
+    `files`: gradio_client.handle_file(path) objects. They arrive here as the paths of this session's
+    uploads (SessionRegistry.bind vets them); the annotation tells clients to upload them.
     """
-    folder = Path(get_upload_folder()).resolve()
-    paths = []
-    for f in files or []:
-        path = Path(str(f.get("path") if isinstance(f, dict) else getattr(f, "path", f))).resolve()
-        if not (path.is_relative_to(folder) and path.is_file()):
-            raise PoetryLabError("Send each file with the request (gradio_client's handle_file uploads it): "
-                                 "files that are already on the server cannot be named.")
-        paths.append(str(path))
-    return paths
+    return lab.load_corpus(files=list(files or []), text=text or None, bundled=_bundled(bundled)).to_json()
+
+
+@api_errors
+def api_load_model(lab: Lab, file: FileData) -> str:
+    """Make an uploaded Poetry Lab model file (.safetensors, a gradio_client.handle_file object) the current model."""
+    if not file:
+        raise PoetryLabError("Send a .safetensors model file (one downloaded from Poetry Lab).")
+    return lab.load_model_file(file)
 
 
 @api_errors

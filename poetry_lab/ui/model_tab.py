@@ -29,5 +29,5 @@ def create_model_tab(bind: Callable, model_md: gr.Markdown) -> None:
 
     prepare.click(bind(handlers.download_model), outputs=[file_out, download_status],
                   api_name="ui_download_model", api_visibility="undocumented")
-    file_in.upload(bind(handlers.load_model), inputs=[file_in], outputs=[load_status, model_md],
+    file_in.upload(bind(handlers.load_model, files=("path",)), inputs=[file_in], outputs=[load_status, model_md],
                    api_name="ui_load_model", api_visibility="undocumented")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import gradio as gr
 
 from poetry_lab.lab import Lab
+from poetry_lab.ui.uploads import UploadLedger
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ def visitor_state() -> gr.BrowserState:
 class SessionRegistry:
     """session_hash -> Lab, made on first use. Created inside create_demo, never at module level."""
 
-    def __init__(self, factory: Callable[[str], Lab] = Lab):
+    def __init__(self, factory: Callable[[str], Lab] = Lab, uploads: UploadLedger | None = None):
         self._factory = factory
+        self.uploads = uploads or UploadLedger()
         self._labs: dict[str, Lab] = {}
         self._lock = threading.Lock()
 
@@ -77,19 +79,27 @@ class SessionRegistry:
         for lab in labs:
             lab.close()
 
-    def bind(self, handler: Callable[..., typing.Any]) -> Callable[..., typing.Any]:
+    def bind(self, handler: Callable[..., typing.Any], files: tuple[str, ...] = ()) -> Callable[..., typing.Any]:
         """`handler(lab, *values)` as a Gradio callback `(*values, request: gr.Request)`.
 
         Gradio reads the signature and type hints to pass the request (and, for gr.api, to describe
         the endpoint), so the wrapper carries the handler's own, minus `lab`, plus `request`.
+        `files` names the parameters that take files: each reaches the handler only as paths of
+        uploads this session made (`UploadLedger.vet`; anything else is refused with one message).
         """
         sig = inspect.signature(handler)
         hints = typing.get_type_hints(handler)
         params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in list(sig.parameters.values())[1:]]
         request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)
 
+        file_positions = [i for i, p in enumerate(params) if p.name in files]
+        if len(file_positions) != len(files):
+            raise TypeError(f"{handler.__name__} has no parameter among {files}")
+
         def call(*args):
             *values, req = args
+            for i in file_positions:
+                values[i] = self.uploads.vet(getattr(req, "session_hash", None), values[i])
             return handler(self.lab(req), *values)
 
         call.__name__ = call.__qualname__ = handler.__name__
