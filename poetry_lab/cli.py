@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--direction", choices=["forward", "backward"], default="forward")
     pt.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default 30, or none with --max-steps)")
     pt.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    pt.add_argument("--from", type=Path, default=None, dest="start",
+                    help="go on training this base model (its weights and vocabulary; model settings are its own)")
     pt.add_argument("--hidden", type=int, default=384)
+    pt.add_argument("--emb", type=int, default=64, dest="emb_dim", help="character embedding size")
     pt.add_argument("--layers", type=int, default=1)
     pt.add_argument("--dropout", type=float, default=0.0)
     pt.add_argument("--batch", type=int, default=32, dest="batch_size")
@@ -364,26 +367,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
+    from poetry_lab.checkpoint import load_model
     from poetry_lab.distributed import process_group
-    from poetry_lab.pretrain import PretrainConfig, pretrain, save_base
+    from poetry_lab.pretrain import PretrainConfig, pretrain
 
     if args.threads:
         torch.set_num_threads(args.threads)
     minutes = args.minutes if args.minutes is not None else (None if args.max_steps else 30.0)
     cfg = PretrainConfig(
         direction=args.direction, val_chars=args.val_chars, max_chars=args.max_chars,
-        model={"hidden": args.hidden, "layers": args.layers, "dropout": args.dropout},
+        model={"hidden": args.hidden, "emb_dim": args.emb_dim, "layers": args.layers, "dropout": args.dropout},
         train={"minutes": minutes, "max_steps": args.max_steps, "batch_size": args.batch_size, "seq_len": args.seq_len,
                "lr": args.lr, "warmup_steps": args.warmup_steps, "eval_every_s": args.eval_every_s, "seed": args.seed},
     )
+    start = load_model(args.start) if args.start else None
     with process_group() as env:  # torchrun's processes (DistributedDataParallel), or just this one
-        bundle, facts = pretrain(args.corpus, cfg, log=lambda m: print(m, flush=True), env=env)
+        # args.out is rewritten at every improvement, so a killed run leaves its best model and card
+        bundle, facts = pretrain(args.corpus, cfg, log=lambda m: print(m, flush=True), env=env, out=args.out, start=start)
         if not env.is_main:
             return 0
-        save_base(args.out, bundle)
-    card = args.out.with_suffix(".json")
-    card.write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"saved {args.out} and {card}: validation {facts['best_val_loss']:.4f} nats/char ({facts['best_val_bits_per_char']:.4f} bits)")
+    print(f"saved {args.out} and {args.out.with_suffix('.json')}: validation {facts['best_val_loss']:.4f} nats/char "
+          f"({facts['best_val_bits_per_char']:.4f} bits)")
     return 0
 
 

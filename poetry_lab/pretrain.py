@@ -20,6 +20,7 @@ and are added as new rows when a poet's corpus needs them (training_run.extend_v
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shlex
@@ -27,10 +28,11 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from poetry_lab.checkpoint import ModelBundle, save_model
+from poetry_lab.checkpoint import ModelBundle, atomic_write_text, save_model
 from poetry_lab.corpus import normalise, read_sources
 from poetry_lab.distributed import DistEnv, DistributedTrainer
 from poetry_lab.errors import PoetryLabError
@@ -68,11 +70,15 @@ def load_text(source: str, max_chars: int | None) -> str:
     return text[:max_chars] if max_chars else text
 
 
-def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = None) -> tuple[ModelBundle, dict]:
+def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = None,
+             out: Path | None = None, start: ModelBundle | None = None) -> tuple[ModelBundle, dict]:
     """Train a base model on `source` (a corpus name or file); return it with its facts.
 
-    With `env` from distributed.process_group() under torchrun, every rank calls this at once; rank
-    0's bundle is the result (the others hold their last weights and no validation facts).
+    out: written (model and JSON card beside it, atomically) each time validation improves, so a run
+    killed at any moment after its first evaluation leaves its best model. start: a base model to go on
+    training (same vocabulary; its weights, not its optimizer state). With `env` from
+    distributed.process_group() under torchrun, every rank calls this at once; rank 0's bundle is the
+    result (the others hold their last weights and no validation facts).
     """
     env = env or DistEnv(device=pick_device())
     if not env.is_main:
@@ -85,7 +91,7 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
     text = load_text(source, cfg.max_chars)
     if len(text) < 10 * cfg.val_chars:
         raise PoetryLabError("The corpus is too small to pretrain on: use the train command instead.")
-    vocab = base_vocab(text)
+    vocab = start.vocab if start is not None else base_vocab(text)
     train_text, val_text = text[: -cfg.val_chars], text[-cfg.val_chars :]
     if cfg.direction == "backward":  # reversed text: the model reads each line from its end
         train_text, val_text = train_text[::-1], val_text[::-1]
@@ -94,38 +100,55 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
         f"prepared in {time.perf_counter() - t0:.0f}s")
     tc = TrainConfig(**{"minutes": 30.0, "batch_size": 32, "seq_len": 128, "lr": 4e-3, "warmup_steps": 200,
                         "eval_every_s": 300.0, "patience": None, **(cfg.train or {})})
-    mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 384, "dropout": 0.0, **(cfg.model or {})})
-    model = build_model(mc, seed=tc.seed, device=env.device)  # the same seed: the same weights on every rank
+    if start is not None:
+        model = start.model.to(env.device)
+    else:
+        mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 384, "dropout": 0.0, **(cfg.model or {})})
+        model = build_model(mc, seed=tc.seed, device=env.device)  # the same seed: the same weights on every rank
     if env.world_size > 1:
         trainer = DistributedTrainer(model, train_ids, val_ids, tc, env)
     else:
         trainer = Trainer(model, train_ids, val_ids, tc)
-    trainer.add_callback("on_eval", lambda t, p: log(
-        f"{p.elapsed:7.0f}s step {p.step:6d} epoch {p.epoch:.3f} train {p.train_loss:.4f} val {p.val_loss:.4f} "
-        f"({p.val_loss / math.log(2):.4f} bits) {p.chars_per_s:,.0f} chars/s"))
+    earlier = dict(start.facts) if start is not None else {}
+
+    def facts(steps: int, best_val: float | None, elapsed: float) -> dict:
+        return {
+            "name": f"poetry base ({cfg.direction})",
+            "direction": cfg.direction,
+            "corpus": source,
+            "corpus_chars": len(text),
+            "train_chars": len(train_ids),
+            "val_chars": len(val_ids),
+            "validation": f"the last {cfg.val_chars:,} characters of the corpus",
+            "steps": steps + earlier.get("steps", 0),
+            "epochs": round(earlier.get("epochs", 0) + steps / trainer.steps_per_epoch, 4),
+            "train_chars_seen": steps * trainer.streams * trainer.seq_len + earlier.get("train_chars_seen", 0),
+            "best_val_loss": best_val,
+            "best_val_bits_per_char": None if best_val is None else best_val / math.log(2),
+            "train_seconds": round(elapsed + earlier.get("train_seconds", 0), 1),
+            "parameters": model.num_params(),
+            "train_config": tc.to_dict(),
+            "torch_threads": torch.get_num_threads(),
+            "device": str(env.device) if env.device.type == "cpu" else torch.cuda.get_device_name(env.device),
+            "processes": env.world_size,
+            "command": _launcher(env) + " " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "continued_from": earlier or None,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    def on_eval(t: Trainer, p) -> None:
+        log(f"{p.elapsed:7.0f}s step {p.step:6d} epoch {p.epoch:.3f} train {p.train_loss:.4f} val {p.val_loss:.4f} "
+            f"({p.val_loss / math.log(2):.4f} bits) {p.chars_per_s:,.0f} chars/s")
+        if out is not None and env.is_main and t.best_step == p.step:  # just improved: the model holds the best weights
+            save_base(out, ModelBundle(model=model, vocab=vocab, facts=facts(p.step, p.val_loss, p.elapsed)))
+
+    trainer.add_callback("on_eval", on_eval)
     result = trainer.fit()
-    facts = {
-        "name": f"poetry base ({cfg.direction})",
-        "direction": cfg.direction,
-        "corpus": source,
-        "corpus_chars": len(text),
-        "train_chars": len(train_ids),
-        "val_chars": len(val_ids),
-        "validation": f"the last {cfg.val_chars:,} characters of the corpus",
-        "steps": result.steps,
-        "epochs": round(result.epochs, 4),
-        "train_chars_seen": result.steps * trainer.streams * trainer.seq_len,
-        "best_val_loss": result.best_val,
-        "best_val_bits_per_char": None if result.best_val is None else result.best_val / math.log(2),
-        "train_seconds": round(result.elapsed, 1),
-        "parameters": model.num_params(),
-        "train_config": tc.to_dict(),
-        "torch_threads": torch.get_num_threads(),
-        "processes": env.world_size,
-        "command": _launcher(env) + " " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    return ModelBundle(model=model, vocab=vocab, facts=facts), facts
+    final = facts(result.steps, result.best_val, result.elapsed)
+    bundle = ModelBundle(model=model, vocab=vocab, facts=final)
+    if out is not None and env.is_main:
+        save_base(out, bundle)
+    return bundle, final
 
 
 def _launcher(env: DistEnv) -> str:
@@ -138,5 +161,7 @@ def _quiet(message: str) -> None:
     pass
 
 
-def save_base(path, bundle: ModelBundle) -> None:
+def save_base(path: Path, bundle: ModelBundle) -> None:
+    """The model file and its JSON model card beside it (both written atomically)."""
     save_model(path, bundle)
+    atomic_write_text(Path(path).with_suffix(".json"), json.dumps(bundle.facts, indent=1, ensure_ascii=False, default=str) + "\n")
