@@ -19,9 +19,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run the Poetry Lab web app.")
-    parser.add_argument("--host", default="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1",
-                        help="address to listen on (default 127.0.0.1; 0.0.0.0 on a Hugging Face Space)")
-    parser.add_argument("--port", type=int, default=7860)
+    # Gradio's own variables, as `gradio app.py` and Hugging Face Spaces use them, when no flag is given.
+    host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
+    parser.add_argument("--host", default=host,
+                        help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1; 0.0.0.0 on a Space)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860),
+                        help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)")
     return parser.parse_args(argv)
 
 

@@ -93,8 +93,8 @@ def _read_header(path: Path) -> tuple[dict, dict[str, list[int]]]:
 
 def _check_config(config: ModelConfig, vocab: Vocab, shapes: dict[str, list[int]], name: str) -> None:
     """The file's tensors must be exactly those that its config describes, before anything is built."""
-    with torch.device("meta"):  # shapes only: a config claiming gigabytes allocates nothing here
-        expected = {k: list(v.shape) for k, v in CharLSTM(config).state_dict().items()}
+    # shapes only: a config claiming gigabytes allocates nothing here
+    expected = {k: list(v.shape) for k, v in CharLSTM(config, device="meta").state_dict().items()}
     if len(vocab) != config.vocab_size:
         raise PoetryLabError(f"'{name}' is damaged: its vocabulary does not match its weights.")
     if sum(math.prod(s) for s in expected.values()) > MAX_PARAMETERS:
@@ -123,8 +123,8 @@ def load_model(path: str | Path, device: torch.device | str | None = None) -> Mo
             raise ValueError("facts must be an object")
         _check_config(config, vocab, shapes, path.name)
         tensors = load_file(str(path), device="cpu")
-        model = CharLSTM(config)
-        model.load_state_dict(tensors, strict=True)
+        model = CharLSTM(config, device="meta")
+        model.load_state_dict(tensors, strict=True, assign=True)  # the loaded tensors become the parameters
     except PoetryLabError:
         raise
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError, OverflowError) as e:

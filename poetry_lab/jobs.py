@@ -69,9 +69,7 @@ class JobSnapshot:
 
 def inference_copy(model: CharLSTM, state_dict: dict) -> CharLSTM:
     """A separate eval-mode model holding `state_dict`, safe to sample from while training goes on."""
-    with torch.device("meta"):
-        clone = CharLSTM(model.config)
-    clone = clone.to_empty(device=next(model.parameters()).device)
+    clone = CharLSTM(model.config, device="meta").to_empty(device=next(model.parameters()).device)
     clone.load_state_dict(state_dict)
     return clone.eval()
 

@@ -52,14 +52,20 @@ class CharLSTM(nn.Module):
     an explicit generator (`dropout_generator`) instead of the process-wide random state.
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, device: torch.device | str | None = None):
+        """Parameters are left as allocated (init_weights or a loaded state fills them); device="meta"
+        gives shapes only, allocating nothing and touching no random state."""
         super().__init__()
         self.config = config
         rnn_cls = nn.LSTM if config.cell == "lstm" else nn.GRU
-        self.embed = nn.Embedding(config.vocab_size, config.emb_dim)
+        # An explicit weight: nn.Embedding's own normal_ init on "meta" goes through a Python path
+        # that imports torch._dynamo (about 1.2 s of every command's start-up).
+        self.embed = nn.Embedding(config.vocab_size, config.emb_dim,
+                                  _weight=torch.empty(config.vocab_size, config.emb_dim, device=device))
         sizes = [config.emb_dim] + [config.hidden] * config.layers
-        self.rnns = nn.ModuleList(rnn_cls(sizes[i], sizes[i + 1], batch_first=True) for i in range(config.layers))
-        self.head = nn.Linear(config.hidden, config.vocab_size)
+        self.rnns = nn.ModuleList(rnn_cls(sizes[i], sizes[i + 1], batch_first=True, device=device)
+                                  for i in range(config.layers))
+        self.head = nn.Linear(config.hidden, config.vocab_size, device=device)
         self.dropout_generator: torch.Generator | None = None
 
     @torch.no_grad()
@@ -124,9 +130,7 @@ def detach_state(state: State) -> State:
 
 def build_model(config: ModelConfig, seed: int | None = 0, device: torch.device | None = None) -> CharLSTM:
     """A freshly initialised model; the same seed gives the same weights, without touching global RNG."""
-    with torch.device("meta"):  # no default initialisation, so the global random state is untouched
-        model = CharLSTM(config)
-    model = model.to_empty(device="cpu")  # initialised on the CPU: the same seed, the same weights anywhere
+    model = CharLSTM(config, device="meta").to_empty(device="cpu")  # no default init: the global random state is untouched
     g = torch.Generator()
     if seed is not None:
         g.manual_seed(seed)

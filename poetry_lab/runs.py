@@ -162,9 +162,7 @@ def prepare_resumed(run_dir: str | Path, limits: dict | None = None) -> Prepared
         vocab = Vocab.from_list(header["vocab"])
         config = ModelConfig(**header["config"])
         tc = TrainConfig(**{**header["train_config"], **limits})
-        with torch.device("meta"):  # weights come from the checkpoint: no initialisation, no global RNG
-            model = CharLSTM(config)
-        model = model.to_empty(device=pick_device())
+        model = CharLSTM(config, device="meta").to_empty(device=pick_device())  # weights come from the checkpoint
         train_text, val_text = text[:cut], text[cut:]
         trainer = Trainer(model, vocab.encode(train_text), vocab.encode(val_text), tc)
         trainer.restore(state)

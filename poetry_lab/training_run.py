@@ -104,8 +104,7 @@ def check_limits(corpus: Corpus, model_config: dict, tc: TrainConfig, base: Mode
     if tc.minutes is None:  # epochs or steps alone: the server's time limit still applies
         tc.minutes = limits.max_minutes
     if base is None:
-        with torch.device("meta"):  # count parameters without allocating them
-            params = CharLSTM(ModelConfig(vocab_size=distinct + 1, **model_config)).num_params()
+        params = CharLSTM(ModelConfig(vocab_size=distinct + 1, **model_config), device="meta").num_params()  # nothing allocated
         if params > limits.max_parameters:
             raise PoetryLabError(f"That model would have {params:,} parameters; the limit here is {limits.max_parameters:,}. "
                                  "Choose a smaller hidden size or fewer layers.")

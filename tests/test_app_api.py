@@ -136,12 +136,19 @@ def _start_when_free(c: Client, timeout: float = 25) -> bool:
 def test_app_cli_defaults(monkeypatch):
     import app
 
-    monkeypatch.delenv("SPACE_ID", raising=False)
+    for name in ("SPACE_ID", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
+        monkeypatch.delenv(name, raising=False)
     args = app.parse_args([])
     assert (args.host, args.port) == ("127.0.0.1", 7860)
     assert app.parse_args(["--host", "0.0.0.0", "--port", "8000"]).port == 8000
     monkeypatch.setenv("SPACE_ID", "someone/poetry-lab")
     assert app.parse_args([]).host == "0.0.0.0"
+    # Gradio's own variables count when no flag is given; a flag still wins.
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "10.1.2.3")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    args = app.parse_args([])
+    assert (args.host, args.port) == ("10.1.2.3", 7999)
+    assert app.parse_args(["--port", "8001", "--host", "127.0.0.1"]).port == 8001
 
 
 def test_app_only_composes():

@@ -166,3 +166,80 @@ def test_themes_tab_maps_the_sonnets(page):
     assert "Found 3 themes among 154 poems" in page.locator("#themes-status").inner_text()
     assert page.locator("#themes-list .pl-col").count() == 3 and page.locator("#themes-placed .pl-col").count() == 4
     page.screenshot(path=str(ARTIFACTS / "browser_themes.png"), full_page=True)
+
+
+# Every Gradio toast (info, warning, error) the page shows, recorded as it appears.
+RECORD_TOASTS = """() => { window.__toasts = [];
+  new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => {
+    if (n.nodeType === 1) for (const t of [n, ...n.querySelectorAll('*')])
+      if (t.className && String(t.className).includes('toast-body')) window.__toasts.push(t.innerText);
+  }))).observe(document.body, {childList: true, subtree: true}); }"""
+STATUS_LINES = ["#compare-status", "#sweep-status", "#corpus-status", "#corpus-warnings", "#train-status", "#runs-status",
+                "#themes-status", "#model-download-status", "#model-load-status"]
+
+
+def new_users_poems(folder: Path) -> Path:
+    """A poet's own file: 24 short poems, not in any corpus the app knows."""
+    words = ["river", "lantern", "orchard", "winter", "sparrow", "harbour", "meadow", "ember", "willow", "thunder",
+             "candle", "mountain"]
+    poems = []
+    for i in range(24):
+        a, b, c = words[i % 12], words[(i * 5 + 3) % 12], words[(i * 7 + 1) % 12]
+        poems.append(f"The {a} keeps a quiet light,\nthe {b} hums along the night;\n"
+                     f"I walk where {c}s used to be\nand count the hours left to me.")
+    path = folder / "my poems.txt"
+    path.write_text("\n\n".join(poems) + "\n", encoding="utf-8")
+    return path
+
+
+def test_every_button_with_the_defaults_a_new_user_sees(page, tmp_path):
+    """A new visitor presses every button once, with every widget as the fresh page shows it; the one thing
+    done besides is uploading a poem file (and the model file the app itself gave). No warning, anywhere."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.evaluate(RECORD_TOASTS)
+    status_of = lambda sel: page.locator(sel).inner_text() if page.locator(sel).count() else ""  # noqa: E731
+
+    def pressed(selector: str, done_js: str, timeout: float = 60_000) -> None:
+        page.click(selector)
+        page.wait_for_function(done_js, timeout=timeout)
+        toasts = page.evaluate("() => window.__toasts")
+        shown = {sel: status_of(sel) for sel in STATUS_LINES}
+        assert not toasts, f"{selector}: the page showed {toasts}"
+        assert not [t for t in shown.values() if "⚠" in t], f"{selector}: {shown}"
+
+    page.wait_for_function("() => document.querySelector('#model-summary')?.innerText.includes('parameters')")
+    pressed("#compare-run", "() => document.querySelectorAll('#compare-results .pl-col').length >= 2")
+
+    page.get_by_role("tab", name="Temperature sweep").click()
+    pressed("#sweep-run", "() => /Wrote \\d+ poems/.test(document.querySelector('#sweep-status')?.innerText)")
+
+    page.get_by_role("tab", name="Your poems").click()
+    page.locator("#corpus-upload input[type=file]").set_input_files(str(new_users_poems(tmp_path)))
+    page.wait_for_function("() => document.querySelector('#corpus-status')?.innerText.includes('Loaded')")
+    page.evaluate("() => { document.querySelector('#corpus-status').innerText = ''; }")
+    pressed("#corpus-load", "() => document.querySelector('#corpus-status')?.innerText.includes('Loaded')")
+
+    page.get_by_role("tab", name="Train").click()
+    pressed("#train-start", "() => /step/.test(document.querySelector('#train-status')?.innerText)")
+    pressed("#train-stop", "() => /Stopped|Finished/.test(document.querySelector('#train-status')?.innerText)")
+    page.wait_for_function("() => document.querySelector('#runs-choice input')?.value")
+    pressed("#runs-refresh", "() => document.querySelector('#runs-table')?.innerText.includes('stopped')")
+    pressed("#runs-load", "() => /Loaded|best model/i.test(document.querySelector('#runs-status')?.innerText)")
+    pressed("#runs-resume", "() => /step/.test(document.querySelector('#train-status')?.innerText)"
+                            " && /Resum|running/i.test(document.querySelector('#runs-status')?.innerText)")
+    pressed("#train-stop", "() => /Stopped|Finished/.test(document.querySelector('#train-status')?.innerText)")
+    page.screenshot(path=str(ARTIFACTS / "defaults_train.png"), full_page=True)
+
+    page.get_by_role("tab", name="Themes").click()
+    pressed("#themes-run", "() => /Found \\d+ themes/.test(document.querySelector('#themes-status')?.innerText)", 120_000)
+    page.screenshot(path=str(ARTIFACTS / "defaults_themes.png"), full_page=True)
+
+    page.get_by_role("tab", name="Model file").click()
+    pressed("#model-prepare", "() => /Ready/.test(document.querySelector('#model-download-status')?.innerText)")
+    link = page.locator("#model-download a").first.get_attribute("href")
+    model = tmp_path / "downloaded.safetensors"
+    model.write_bytes(page.request.get(link).body())
+    page.locator("#model-upload input[type=file]").set_input_files(str(model))
+    page.wait_for_function("() => /Loaded/.test(document.querySelector('#model-load-status')?.innerText)")
+    assert not page.evaluate("() => window.__toasts")
+    page.screenshot(path=str(ARTIFACTS / "defaults_model.png"), full_page=True)
