@@ -6,7 +6,6 @@ User errors print one line to stderr and exit with status 2; no tracebacks.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -31,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on one or more text files (or bundled corpus names)")
     t.add_argument("corpus", nargs="*", help="text files or bundled corpus names (see: corpora list)")
     where = t.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", type=Path, help="directory for model.safetensors and metrics.csv")
-    where.add_argument("--run-dir", type=Path, help="a run directory (config, corpus, metrics, best model and resume "
-                       "checkpoints) that `runs` lists and --resume continues")
+    where.add_argument("--out", "--run-dir", type=Path, dest="out", metavar="DIR",
+                       help="the run directory: model.safetensors (the best so far, rewritten as it improves), "
+                       "metrics.csv, run.json, corpus.txt and resume checkpoints; `runs` lists it, --resume continues it")
     where.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted or stopped run directory "
                        "from its last checkpoint (--minutes/--epochs/--steps replace its limits, counted from its start)")
     limit = t.add_mutually_exclusive_group()
@@ -41,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     limit.add_argument("--epochs", type=float, help="passes over the training text")
     t.add_argument("--steps", type=int, dest="max_steps", help="stop after this many steps (whichever limit comes first)")
     t.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
-                   help="with --run-dir or --resume: seconds between resume checkpoints (default 30)")
+                   help="seconds between resume checkpoints (default 30)")
     t.add_argument("--preset", default=None, help="quick, balanced (default) or thorough")
     t.add_argument("--hidden", type=int)
     t.add_argument("--layers", type=int)
@@ -56,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-steps", type=int, dest="eval_every_steps", help="evaluate every N steps instead (repeatable runs)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--lowercase", action="store_true", help="lowercase the text first (as the tutorials did)")
-    t.add_argument("--val-fraction", type=float, default=0.1)
+    t.add_argument("--val-fraction", type=float, default=0.1, help="share of the poems held out for validation (the last ones)")
+    t.add_argument("--val", type=str, default=None, metavar="FILE",
+                   help="validate on this file (or bundled corpus) instead: the whole corpus trains")
     t.add_argument("--from", dest="base", type=Path, help="fine-tune this model file instead of starting from scratch")
     t.add_argument("--no-samples", action="store_true", help="do not print samples at each evaluation")
 
@@ -169,7 +170,9 @@ def _new_run(args: argparse.Namespace):
         train_kw.update(epochs=args.epochs, minutes=None)
     elif args.minutes is not None:
         train_kw["minutes"] = args.minutes
-    return prepare_run(corpus, model_cfg, TrainConfig(**train_kw), base=str(args.base) if args.base else None, val_fraction=args.val_fraction)
+    val_text = load_corpus([args.val], lowercase=args.lowercase).text if args.val else None
+    return prepare_run(corpus, model_cfg, TrainConfig(**train_kw), base=str(args.base) if args.base else None,
+                       val_fraction=args.val_fraction, val_text=val_text)
 
 
 def _resumed_run(args: argparse.Namespace):
@@ -189,10 +192,8 @@ def _resumed_run(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from poetry_lab.checkpoint import save_model
-    from poetry_lab.run_files import RunRecorder
+    from poetry_lab.run_files import METRICS, RunRecorder
     from poetry_lab.sampling import SampleConfig, sample
-    from poetry_lab.training_run import training_facts
 
     run = _resumed_run(args) if args.resume else _new_run(args)
     corpus, st = run.corpus, run.corpus.stats
@@ -200,18 +201,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"corpus: {corpus.name}: {st.chars:,} chars, {st.distinct_chars} distinct, {st.words:,} words, {st.lines:,} lines, {st.poems:,} poems")
     print(f"split: {len(run.train_text):,} train / {len(run.val_text):,} validation chars; model: {model.config.cell.upper()} "
           f"{model.config.layers}x{model.config.hidden}, {model.num_params():,} parameters")
-    out = args.out or args.run_dir or args.resume
-    recorder = None
-    if args.out is None:  # a run directory: its recorder writes metrics, models and resume checkpoints
-        recorder = RunRecorder(out, run, args.checkpoint_every,
-                               on_checkpoint=lambda step, s: bar.write(f"checkpoint at step {step} ({s * 1000:.0f} ms)"))
-        recorder.begin()
-    metrics_path = out / "metrics.csv"
-    if recorder is None:
-        out.mkdir(parents=True, exist_ok=True)
-        fields = ["step", "epoch", "elapsed_s", "lr", "train_loss", "val_loss", "train_bpc", "val_bpc"]
-        with metrics_path.open("w", newline="") as fh:
-            csv.writer(fh).writerow(fields)
+    out = args.out or args.resume
+    # One kind of run directory: the best model reaches the disk as validation improves (atomically),
+    # and a resume checkpoint at least every --checkpoint-every seconds, so `kill -9` loses little.
+    recorder = RunRecorder(out, run, args.checkpoint_every,
+                           on_checkpoint=lambda step, s: bar.write(f"checkpoint at step {step} ({s * 1000:.0f} ms)"))
+    recorder.begin()
+    metrics_path = out / METRICS
     tc = run.trainer.config
     total = tc.epochs * run.trainer.steps_per_epoch if tc.epochs else tc.max_steps
     bar = tqdm(total=int(total) if total else None, initial=run.trainer.step, unit="step", dynamic_ncols=True,
@@ -222,11 +218,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.set_postfix(loss=f"{p.train_loss:.3f}", best=f"{p.best_val:.3f}" if p.best_val else "-", refresh=False)
 
     def on_eval(trainer, p):
-        row = [p.step, f"{p.epoch:.3f}", f"{p.elapsed:.1f}", f"{p.lr:.2e}", f"{p.train_loss:.4f}", f"{p.val_loss:.4f}",
-               f"{p.train_loss / LN2:.4f}", f"{p.val_loss / LN2:.4f}"]
-        if recorder is None:
-            with metrics_path.open("a", newline="") as fh:
-                csv.writer(fh).writerow(row)
         bar.write(f"step {p.step:>6} | epoch {p.epoch:5.2f} | {p.elapsed:6.0f}s | train {p.train_loss:.3f} nats ({p.train_loss / LN2:.3f} bits)"
                   f" | val {p.val_loss:.3f} nats ({p.val_loss / LN2:.3f} bits) | best {p.best_val:.3f}")
         if not args.no_samples:
@@ -239,16 +230,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = run.trainer.fit()
     except Exception as e:
-        if recorder is not None:
-            recorder.fail(str(e) if isinstance(e, PoetryLabError) else f"internal error ({type(e).__name__}: {e})")
+        recorder.fail(str(e) if isinstance(e, PoetryLabError) else f"internal error ({type(e).__name__}: {e})")
         raise
     finally:
         bar.close()
-    if recorder is not None:
-        path = recorder.finish(result)
-    else:
-        run.bundle.facts = training_facts(run, result)
-        path = save_model(out / "model.safetensors", run.bundle)
+    path = recorder.finish(result)
     best = "n/a" if result.best_val is None else f"{result.best_val:.4f} nats ({result.best_val / LN2:.4f} bits) per char"
     print(f"done ({result.stop_reason}) after {result.steps} steps, {result.elapsed:.0f}s: best validation loss {best}")
     print(f"saved {path} and {metrics_path}")
@@ -400,6 +386,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
         compare_methods,
         make_theme_pipeline,
         suggest_k,
+        usable_poems,
     )
     from poetry_lab.themes_figures import comparison_figure, theme_map, top_words_figure
 
@@ -410,7 +397,9 @@ def cmd_themes(args: argparse.Namespace) -> int:
     methods = list(METHODS) if args.method == "all" else [args.method]
     if any(m not in METHODS for m in methods):
         raise PoetryLabError(f"Unknown method '{args.method}': choose from {', '.join(METHODS)} or all.")
-    poems = load_corpus([args.corpus]).poems
+    poems, skipped = usable_poems(load_corpus([args.corpus]).poems)
+    if skipped:
+        print(f"note: {skipped}", file=sys.stderr)
     if args.k == "auto":
         k = suggest_k(make_theme_pipeline("tfidf", 2, args.seed).fit(poems).X_, random_state=args.seed)
         print(f"note: {k} themes (the best silhouette of K-means on TF-IDF, from 2 to 10)", file=sys.stderr)

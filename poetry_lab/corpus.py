@@ -139,11 +139,28 @@ def _is_heading(block: str) -> bool:
     return bool(letters) and all(c.isupper() for c in letters)
 
 
+def is_separator(block: str) -> bool:
+    """A block with no letter or digit: a row of asterisks, a line of underscores, an ornament."""
+    return not any(c.isalnum() for c in block)
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"(?:[^\n]*\S[^\n]*(?:\n|$))+", text)]
+
+
+def count_separators(text: str) -> int:
+    """How many blank-line blocks of `text` are separators (not poems; they stay in the training text)."""
+    return sum(is_separator(text[a:b]) for a, b in _blocks(text))
+
+
 def poem_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of each poem: blank-line blocks, a heading block joined to the next block."""
-    blocks = [(m.start(), m.end()) for m in re.finditer(r"(?:[^\n]*\S[^\n]*(?:\n|$))+", text)]
+    """(start, end) offsets of each poem: blank-line blocks, a heading block joined to the next block.
+
+    Separator blocks (no letter or digit: '* * *', '______') are no poem and are left out.
+    """
     spans: list[tuple[int, int]] = []
     pending: int | None = None
+    blocks = [(a, b) for a, b in _blocks(text) if not is_separator(text[a:b])]
     for start, end in blocks:
         if _is_heading(text[start:end].strip("\n")):
             pending = start if pending is None else pending
@@ -220,7 +237,27 @@ class Corpus:
         train, val = self.text[:cut], self.text[cut:]
         if not train.strip() or not val.strip():
             train, val = self.text[:target], self.text[target:]
+        elif self.is_verse:
+            val = without_repeats(train, val)
         return train, val
+
+
+def without_repeats(train: str, val: str) -> str:
+    """`val` without the poems that copy a poem of `train` or an earlier one of `val` (whitespace aside).
+
+    A poem pasted twice would otherwise be scored on text the model has learnt by heart. When nothing
+    would be left, `val` is returned as it is.
+    """
+    seen = {" ".join(p.split()) for p in split_poems(train)}
+    kept, dropped = [], 0
+    for a, b in poem_spans(val):
+        key = " ".join(split_poems(val[a:b])[0].split()) if val[a:b].strip() else ""
+        if key in seen:
+            dropped += 1
+            continue
+        seen.add(key)
+        kept.append(val[a:b].rstrip("\n") + "\n")
+    return "\n".join(kept) if dropped and kept else val
 
 
 def read_sources(paths: list[str | Path] | tuple = (), text: str | None = None, max_bytes: int | None = None,

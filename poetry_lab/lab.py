@@ -22,7 +22,7 @@ from poetry_lab.checkpoint import (
     load_model,
     save_model,
 )
-from poetry_lab.corpus import Corpus, CorpusStats, load_corpus
+from poetry_lab.corpus import Corpus, CorpusStats, count_separators, load_corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.jobs import JobSnapshot, TrainingJob
 from poetry_lab.lab_runs import RunsMixin
@@ -93,20 +93,27 @@ class CorpusReport:
 
 
 def corpus_warnings(corpus: Corpus, model: ModelBundle | None) -> list[str]:
+    """What a poet should know about a corpus before training on it: plain notes, in the app's own terms."""
     st, out = corpus.stats, []
     if st.chars < TINY_CORPUS:
-        out.append(f"Only {st.chars:,} characters: a model trained from scratch will mostly memorise them. "
-                   "Fine-tune the loaded model instead (Start from: loaded model).")
+        out.append(f"Only {st.chars:,} characters: a new model would mostly memorise them, so training "
+                   "(Start from: automatic) fine-tunes the loaded model on them instead.")
     elif st.chars < SMALL_CORPUS:
-        out.append(f"{st.chars:,} characters is a small corpus: fine-tuning the loaded model will give better poems than starting from scratch.")
+        out.append(f"{st.chars:,} characters is a small corpus: training (Start from: automatic) fine-tunes the loaded "
+                   "model, which gives better poems than starting from scratch.")
     if st.distinct_chars > 200:
         out.append(f"The text uses {st.distinct_chars} different characters; rare ones will be hard for a small model to learn.")
     if not corpus.is_verse:
         out.append("This looks like prose (long lines): fine for training; validation uses the last 10% of the text.")
-    repeated = len(corpus.poems) - len({p.strip() for p in corpus.poems})
-    if repeated:  # a poem that is also in the validation part makes the validation loss look too good
+    separators = count_separators(corpus.text)
+    if separators:
+        out.append(f"{separators} block{'s' if separators > 1 else ''} without letters (such as * * * or a line of "
+                   "underscores) {0} not counted as poems; the model still reads {1}.".format(
+                       *(("are", "them") if separators > 1 else ("is", "it"))))
+    repeated = len(corpus.poems) - len({" ".join(p.split()) for p in corpus.poems})
+    if repeated:  # Corpus.split keeps such copies out of the validation text
         out.append(f"{repeated} poem{'s' if repeated > 1 else ''} appear{'' if repeated > 1 else 's'} more than once "
-                   "(a file added twice?): the model learns repeated poems by heart and its scores look better than they are.")
+                   "(a file added twice?): copies are left out of the validation text, so its score stays honest.")
     if model is not None:
         missing = model.vocab.unknown_chars(corpus.text)
         if missing:

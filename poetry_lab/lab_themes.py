@@ -46,10 +46,11 @@ class ThemesMixin:
             raise PoetryLabError("A training is running: the embedding methods would compete with it for the processor. "
                                  "Wait until it finishes or stop it, or use TF-IDF or LDA meanwhile.")
         say = progress or (lambda fraction, message: None)
-        poems, notes = self.corpus.poems, []
+        poems, skipped = th.usable_poems(self.corpus.poems)
+        notes = [skipped] if skipped else []
         if len(poems) > THEMES_MAX_POEMS:
-            poems = [poems[i * len(poems) // THEMES_MAX_POEMS] for i in range(THEMES_MAX_POEMS)]
-            notes.append(f"Themes use {THEMES_MAX_POEMS:,} of the {len(self.corpus.poems):,} poems, spread evenly "
+            usable, poems = len(poems), [poems[i * len(poems) // THEMES_MAX_POEMS] for i in range(THEMES_MAX_POEMS)]
+            notes.append(f"Themes use {THEMES_MAX_POEMS:,} of the {usable:,} poems, spread evenly "
                          "through the corpus, to keep this quick.")
         if n_themes is None:
             key = ("auto k", hash(tuple(poems)))

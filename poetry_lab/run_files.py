@@ -2,7 +2,7 @@
 
     run.json            what was trained (configs, corpus name, split) and its status:
                         running, done, stopped or error (a "running" run nobody runs was interrupted)
-    corpus.txt          the normalised training text (train + validation, cut at run.json's split_at)
+    corpus.txt          the normalised training text, then the validation text (cut at run.json's split_at)
     metrics.csv         one row per evaluation, appended
     model.safetensors   the best model so far (checkpoint.save_model)
     resume.safetensors  the whole training state (Trainer.training_state()) at least every
@@ -38,7 +38,7 @@ from poetry_lab.training_run import PreparedRun, training_facts
 
 RUN_RECORD, CORPUS, METRICS, MODEL, RESUME = "run.json", "corpus.txt", "metrics.csv", "model.safetensors", "resume.safetensors"
 RESUME_FORMAT = "poetry_lab.resume/1"
-METRICS_HEADER = "step,epoch,elapsed_s,train_loss,val_loss\n"
+METRICS_HEADER = "step,epoch,elapsed_s,lr,train_loss,val_loss,train_bpc,val_bpc\n"  # losses in nats/char, bpc in bits
 
 
 def now_iso() -> str:
@@ -78,7 +78,7 @@ class RunRecorder:
     """
 
     CHECKPOINT_EVERY_S = 30.0  # the whole training state reaches the disk at least this often
-    MODEL_EVERY_S = 30.0  # an improved model reaches the disk at least this often
+    MODEL_EVERY_S = 1.0  # each improved model reaches the disk (at most once a second, for runs that evaluate constantly)
 
     def __init__(self, out_dir: str | Path, run: PreparedRun, checkpoint_every_s: float | None = None,
                  on_model_saved: Callable[[Path], None] | None = None,
@@ -105,7 +105,7 @@ class RunRecorder:
             self.record = {"corpus": run.corpus.name, "model_config": run.bundle.model.config.to_dict(),
                            "train_config": run.trainer.config.to_dict(), "base_model": run.bundle.facts.get("base_model"),
                            "split_at": len(run.train_text), "started": now_iso()}
-            atomic_write_text(out / CORPUS, run.corpus.text)
+            atomic_write_text(out / CORPUS, run.train_text + run.val_text)  # what trained, then what validated
             atomic_write_text(out / METRICS, METRICS_HEADER)
         else:
             for tmp in out.glob(".*.tmp"):  # a write that a killed process left half done
@@ -145,7 +145,8 @@ class RunRecorder:
     # --- inside the training loop ------------------------------------------------------------
     def _on_eval(self, trainer: Trainer, p: Progress) -> None:
         with open(self.out_dir / METRICS, "a", encoding="utf-8") as fh:  # appended rows: a crash loses at most one
-            fh.write(f"{p.step},{p.epoch:.4f},{p.elapsed:.2f},{p.train_loss:.5f},{p.val_loss:.5f}\n")
+            fh.write(f"{p.step},{p.epoch:.4f},{p.elapsed:.2f},{p.lr:.3e},{p.train_loss:.5f},{p.val_loss:.5f},"
+                     f"{Progress.bits(p.train_loss):.5f},{Progress.bits(p.val_loss):.5f}\n")
         improved = trainer.best_step == p.step and trainer.best_state is not None
         if improved and time.perf_counter() - self._last_model_save >= self.MODEL_EVERY_S:
             self._save_best(trainer)

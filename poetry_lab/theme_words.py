@@ -62,6 +62,21 @@ def has_words(poem: str) -> bool:
     return bool(word_counter().build_analyzer()(poem_body(poem)))
 
 
+def usable_poems(poems: list[str]) -> tuple[list[str], str | None]:
+    """The poems that have words to find themes in, and a note on those left out (None if none were).
+
+    A page number, a row of asterisks or a block of very common words alone cannot join a theme: such
+    blocks are skipped, not a reason to refuse the whole corpus.
+    """
+    kept = [p for p in poems if has_words(p)]
+    skipped = len(poems) - len(kept)
+    if not skipped:
+        return kept, None
+    shown = ", ".join(repr(first_line(p)[:30]) for p in poems if not has_words(p))
+    return kept, (f"Skipped {skipped} block{'s' if skipped > 1 else ''} without words to find themes in (only numbers, "
+                  f"punctuation or very common words): {shown[:160]}.")
+
+
 def check_poems(poems, n_themes: int) -> list[str]:
     """The poems as a list, or a PoetryLabError saying what to change."""
     if isinstance(poems, str) or not all(isinstance(p, str) for p in poems):

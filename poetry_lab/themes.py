@@ -69,6 +69,7 @@ from poetry_lab.theme_words import (  # noqa: F401
     find_topic_model,
     first_line,
     has_words,
+    usable_poems,
     make_topic_model,
     poem_body,
     top_terms,

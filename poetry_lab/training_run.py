@@ -64,15 +64,22 @@ def prepare_run(
     base: ModelBundle | str | None = None,
     val_fraction: float = 0.1,
     limits: Limits | None = None,
+    val_text: str | None = None,
 ) -> PreparedRun:
     """Split the corpus, build (or extend) the model and return a Trainer ready to fit().
 
-    With `limits` (the app's), oversized jobs are refused before anything is allocated.
+    val_text: validate on this (normalised) text instead, and train on the whole corpus. With
+    `limits` (the app's), oversized jobs are refused before anything is allocated.
     """
     tc = train_config or TrainConfig()
     if limits is not None:
         check_limits(corpus, model_config or {}, tc, base, limits)
-    train_text, val_text = corpus.split(val_fraction)
+    if val_text is not None:
+        if len(val_text.strip()) < 2:
+            raise PoetryLabError("The validation file is empty: give it some poems the model does not train on.")
+        train_text = corpus.text
+    else:
+        train_text, val_text = corpus.split(val_fraction)
     if len(train_text) < 64:
         raise PoetryLabError(
             f"Only {len(train_text)} characters to train on: that is too little. Add more poems (a few thousand characters at least)."
@@ -80,13 +87,13 @@ def prepare_run(
     if base is not None:
         # Never train the caller's bundle in place: it may be the model the app is serving.
         bundle = load_model(base) if isinstance(base, str) else copy_bundle(base)
-        bundle = extend_vocab(bundle, sorted(set(corpus.text) - set(bundle.vocab.chars)), seed=tc.seed)
+        bundle = extend_vocab(bundle, sorted(set(train_text + val_text) - set(bundle.vocab.chars)), seed=tc.seed)
         bundle.facts = {"base_model": bundle.facts.get("name") or bundle.facts.get("corpus", "base model")}
         if model_config and model_config.get("dropout") is not None:  # the only setting a fine-tune can change
             bundle.model.config.dropout = float(model_config["dropout"])
         bundle.model.train()
     else:
-        vocab = Vocab.from_text(corpus.text)
+        vocab = Vocab.from_text(train_text + val_text)
         cfg = ModelConfig(vocab_size=len(vocab), **(model_config or {}))
         bundle = ModelBundle(model=build_model(cfg, seed=tc.seed, device=pick_device()), vocab=vocab, facts={})
     vocab = bundle.vocab

@@ -6,6 +6,7 @@ Needs Debian's Chromium (`apt-get install -y chromium`) and the `playwright` pac
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sys
@@ -183,8 +184,7 @@ def new_users_poems(folder: Path) -> Path:
     words = ["river", "lantern", "orchard", "winter", "sparrow", "harbour", "meadow", "ember", "willow", "thunder",
              "candle", "mountain"]
     poems = []
-    for i in range(24):
-        a, b, c = words[i % 12], words[(i * 5 + 3) % 12], words[(i * 7 + 1) % 12]
+    for a, b, c in list(itertools.combinations(words, 3))[::9][:24]:  # 24 different poems
         poems.append(f"The {a} keeps a quiet light,\nthe {b} hums along the night;\n"
                      f"I walk where {c}s used to be\nand count the hours left to me.")
     path = folder / "my poems.txt"
@@ -200,8 +200,10 @@ def test_every_button_with_the_defaults_a_new_user_sees(page, tmp_path):
     status_of = lambda sel: page.locator(sel).inner_text() if page.locator(sel).count() else ""  # noqa: E731
 
     def pressed(selector: str, done_js: str, timeout: float = 60_000) -> None:
-        page.click(selector)
+        with page.expect_response(lambda r: "/gradio_api/queue/join" in r.url):  # the click did send its event
+            page.click(selector)
         page.wait_for_function(done_js, timeout=timeout)
+        page.wait_for_timeout(700)  # a toast from this event would be on the page by now
         toasts = page.evaluate("() => window.__toasts")
         shown = {sel: status_of(sel) for sel in STATUS_LINES}
         assert not toasts, f"{selector}: the page showed {toasts}"
@@ -216,7 +218,6 @@ def test_every_button_with_the_defaults_a_new_user_sees(page, tmp_path):
     page.get_by_role("tab", name="Your poems").click()
     page.locator("#corpus-upload input[type=file]").set_input_files(str(new_users_poems(tmp_path)))
     page.wait_for_function("() => document.querySelector('#corpus-status')?.innerText.includes('Loaded')")
-    page.evaluate("() => { document.querySelector('#corpus-status').innerText = ''; }")
     pressed("#corpus-load", "() => document.querySelector('#corpus-status')?.innerText.includes('Loaded')")
 
     page.get_by_role("tab", name="Train").click()

@@ -21,6 +21,7 @@ from poetry_lab.metrics import CorpusIndex
 from poetry_lab.poetics import analyse_poem, to_json
 from poetry_lab.ui import handlers, render
 from poetry_lab.ui.sessions import SessionRegistry
+from poetry_lab.ui.uploads import REFUSED, UploadLedger
 
 SKIP = gr.skip()
 SNAPSHOT_KEYS = {"state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message"}
@@ -78,7 +79,7 @@ def test_load_model_rejects_garbage_and_nothing(lab, tmp_path):
 def test_load_pasted_text_shows_stats_warnings_and_escaped_preview(lab, poem_text):
     stats, warns, preview, status = handlers.load_corpus(lab, None, "<b>Bold</b>\n" + poem_text, None)
     assert "| characters |" in stats and "poems" in stats
-    assert "⚠️" in warns  # a 3 KB text is far too small to train from scratch
+    assert "fine-tunes the loaded model" in warns and "⚠️" not in warns  # 3 KB: a note that automatic fine-tunes
     assert "&lt;b&gt;Bold&lt;/b&gt;" in preview and "<b>" not in preview
     assert status.startswith("Loaded")
 
@@ -264,8 +265,8 @@ def test_sweep_plots_and_offers_a_csv(lab):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (("0.5", 0, 40, 0), "at least one poem"),
-    (("0.5", None, 40, 0), "at least one poem"),
+    (("0.5", -1, 40, 0), "at least one poem"),
+    (("0.5", 2, -5, 0), "at least one poem"),
     (("0.5, 1.0", 50, 5000, 0), "the limit is"),
     (("hot, cold", 2, 40, 0), "numbers separated by commas"),
     (("0.5, 9", 2, 40, 0), "out of range"),
@@ -273,6 +274,21 @@ def test_sweep_plots_and_offers_a_csv(lab):
 def test_sweep_errors_are_plain(lab, args, expected):
     fig, download, status = handlers.sweep(lab, *args)
     assert status.startswith("⚠️") and expected in status and (fig, download) == (SKIP, SKIP)
+
+
+def test_emptied_number_fields_mean_what_their_help_says(lab, poem_text):
+    """Gradio 6 sends an emptied gr.Number as 0: 0 and empty both mean 'not set' (the default)."""
+    fig, download, status = handlers.sweep(lab, "0.5, 1.0", 0, 0, 0)  # 5 poems of 400 characters, a fresh seed
+    assert "Wrote 10 poems (2 temperatures x 5)" in status and "⚠" not in status
+    out = handlers.compare(lab, "The", "0.5, 1.0", 0, "characters", 0, 0, 0)
+    assert "400 characters, seed random, top-k off, top-p off" in out[-1] and "⚠" not in out[-1]
+    assert "8 lines" in handlers.compare(lab, "The", "0.5", None, "lines", None, None, None)[-1]
+    handlers.load_corpus(lab, None, poem_text, None)
+    status, timer = handlers.start_training(lab, "quick", 0, "auto", "", 0, 0, "", 0, 0, 0, 0, 0, 0)
+    assert "⚠" not in status and timer.active, status
+    lab.stop_training()
+    lab.job.join(timeout=30)
+    assert "Dropout must be a number" in handlers.start_training(lab, "quick", 0, "auto", "", 0, 0, "lots", 0, 0, 0, 0, 0, 0)[0]
 
 
 # --- themes ---------------------------------------------------------------------------------
@@ -311,8 +327,8 @@ def test_themes_auto_number_and_bind_passes_progress(lab, tmp_path):
 
 # --- API handlers ---------------------------------------------------------------------------
 def test_api_round_trip(lab, tmp_path, poem_text, monkeypatch):
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # API files must come from Gradio's upload folder
-    report = handlers.api_load_corpus(lab, [{"path": write(tmp_path, "p.txt", poem_text.encode())}], None, None)
+    # The handler gets the paths of vetted uploads (SessionRegistry.bind checks them first).
+    report = handlers.api_load_corpus(lab, [str(write(tmp_path, "p.txt", poem_text.encode()))], None, None)
     assert {"chars", "distinct_chars", "words", "lines", "poems", "warnings"} <= set(report)
     assert set(handlers.api_training_status(lab)) == SNAPSHOT_KEYS
     results = handlers.api_compare(lab, "Shall I", "0.2,0.7,1.2", 80, 1, None, None)
@@ -327,6 +343,36 @@ def test_api_errors_are_gradio_errors_with_the_plain_message(lab):
 
 
 # --- sessions -------------------------------------------------------------------------------
+def test_bound_file_inputs_are_uploads_of_the_same_session(tmp_path, poem_text):
+    ledger = UploadLedger()
+    registry = SessionRegistry(factory=lambda key: Lab(session=key, home=tmp_path / "home"), uploads=ledger)
+    bound = registry.bind(handlers.api_load_corpus, files=("files",))
+    path = str(write(tmp_path, "p.txt", poem_text.encode()))
+    a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    refused = re.escape(REFUSED)
+    with pytest.raises(gr.Error, match=refused):  # a file that was never uploaded, in any shape
+        bound([{"path": path, "meta": {"_type": "gradio.FileData"}}], None, None, a)
+    with pytest.raises(gr.Error, match=refused):
+        bound([path], None, None, a)
+    ledger.record([path])  # what Gradio's upload route answered with (UploadScreen notes it)
+    assert bound([{"path": path}], None, None, a)["chars"] > 1000
+    assert bound([path], None, None, a)["chars"] > 1000  # the same session, again, another shape
+    with pytest.raises(gr.Error, match=refused):  # one upload, one session
+        bound([path], None, None, b)
+    ledger.record([path])  # the same bytes uploaded again (by b): the same path, a second ticket
+    assert bound([path], None, None, b)["chars"] > 1000
+    link = tmp_path / "link.txt"
+    link.symlink_to(path)
+    ledger.record([str(link)])
+    with pytest.raises(gr.Error, match=refused):  # nothing that points elsewhere, even from the upload folder
+        bound([str(link)], None, None, a)
+    with pytest.raises(gr.Error, match=refused):
+        bound([str(tmp_path / "missing.txt")], None, None, a)
+    with pytest.raises(TypeError):
+        registry.bind(handlers.api_load_corpus, files=("no such parameter",))
+
+
+
 def test_registry_keeps_one_lab_per_session(tmp_path):
     registry = SessionRegistry(factory=lambda key: Lab(session=key, home=tmp_path))
     a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")

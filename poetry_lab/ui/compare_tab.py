@@ -38,12 +38,14 @@ def create_compare_tab(bind: Callable) -> None:
         temps = gr.Textbox(label="Temperatures (2 to 6 numbers, from 0 to 5)", value="0.2, 0.5, 1.0, 1.2", scale=2,
                            elem_id="compare-temperatures", info="Separated by commas; one column each.")
     with gr.Row():
-        length = gr.Number(label="Length", value=400, precision=0, minimum=1, info="How much each poem may write.")
+        length = gr.Number(label="Length", value=handlers.DEFAULT_CHARS, precision=0, minimum=0,
+                           info=f"How much each poem may write. Empty or 0: {handlers.DEFAULT_CHARS} characters "
+                                f"({handlers.DEFAULT_LINES} lines).")
         unit = gr.Radio(["characters", "lines"], value="characters", label="Length counted in")
-        seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty: new poems each time.")
+        seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
     with gr.Accordion("Optional: keep only the likeliest choices (top-k / top-p)", open=False):
         gr.Markdown("Both trim the unlikely letters before the model picks one, which keeps high temperatures "
-                    "readable. Leave empty to keep all choices.")
+                    "readable. Empty or 0 keeps all choices.")
         with gr.Row():
             top_k = gr.Number(label="top-k: keep the k likeliest letters", value=None, precision=0)
             top_p = gr.Number(label="top-p: keep the likeliest letters that together make up this share (0 to 1)", value=None)

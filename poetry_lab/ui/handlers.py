@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_BUNDLED_CHARS = 10_000_000  # bigger corpora (gutenberg_poetry, 121 M chars) would stall a small server
 SCRATCH_MAX_AGE_S = 3600  # files handed to Gradio for download are kept this long (it copies them at once)
 INTERNAL_ERROR = "Something went wrong on our side, sorry. Please try again; if it keeps happening, reload the page."
+DEFAULT_CHARS, DEFAULT_LINES, SWEEP_SAMPLES = 400, 8, 5  # what an emptied (or 0) length or count field means
 SNAPSHOT_KEYS = ("state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message")
 
 
@@ -138,8 +139,12 @@ def scratch_path(name: str) -> Path:
 
 
 def _optional(value, kind=float):
-    """Empty widgets and zeros mean 'not set'."""
-    return None if value in (None, "") else kind(value)
+    """Empty widgets and zeros mean 'not set' (Gradio 6 shows an emptied gr.Number as 0 and sends 0).
+
+    Every optional number field says so in its help text; where 0 would be a real choice (dropout),
+    the widget is a dropdown with an explicit "preset's choice" instead.
+    """
+    return None if value in (None, "") or kind(value) == 0 else kind(value)
 
 
 # --- model ----------------------------------------------------------------------------------
@@ -177,14 +182,24 @@ def load_corpus(lab: Lab, files: list[str] | None, text: str | None, bundled: st
 # --- training -------------------------------------------------------------------------------
 @shows_errors(outputs=2, status=0)
 def start_training(lab: Lab, preset: str, minutes: float | None, start_from: str, cell: str | None, layers: float | None,
-                   hidden: float | None, dropout: float | None, seq_len: float | None, batch_size: float | None,
+                   hidden: float | None, dropout: str | float | None, seq_len: float | None, batch_size: float | None,
                    lr: float | None, epochs: float | None, patience: float | None, seed: float | None) -> tuple[str, gr.Timer]:
     """-> status, timer (switched on)."""
     advanced = {"cell": cell or None, "layers": _optional(layers, int), "hidden": _optional(hidden, int),
-                "dropout": _optional(dropout), "seq_len": _optional(seq_len, int), "batch_size": _optional(batch_size, int),
+                "dropout": _dropout(dropout), "seq_len": _optional(seq_len, int), "batch_size": _optional(batch_size, int),
                 "lr": _optional(lr), "epochs": _optional(epochs), "patience": _optional(patience, int), "seed": _optional(seed, int)}
     status = lab.start_training(preset, _optional(minutes), start_from or "auto", advanced=advanced)
     return status, gr.Timer(active=True)
+
+
+def _dropout(value: str | float | None) -> float | None:
+    """The dropout dropdown: "" is the preset's choice; 0 is no dropout."""
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise PoetryLabError(f"Dropout must be a number from 0 to 0.5, not {value!r}.") from None
 
 
 @shows_errors(outputs=1, status=0)
@@ -273,10 +288,11 @@ def compare(lab: Lab, prompt: str, temperatures: str, length: float | None, unit
     The three views are rendered at once, so switching between them never writes the poems again.
     """
     by_lines = unit == "lines"
-    n = _optional(length, int)
-    results = lab.compare_lens(prompt or "", temperatures, chars=None if by_lines else n, seed=_optional(seed, int),
-                               top_k=_optional(top_k, int) or None, top_p=_optional(top_p) or None, lines=n if by_lines else None)
-    settings = (f"{n} {'lines' if by_lines else 'characters'}, seed {seed if seed not in (None, '') else 'random'}"
+    n = _optional(length, int) or (DEFAULT_LINES if by_lines else DEFAULT_CHARS)
+    seed, top_k, top_p = _optional(seed, int), _optional(top_k, int), _optional(top_p)
+    results = lab.compare_lens(prompt or "", temperatures, chars=None if by_lines else n, seed=seed,
+                               top_k=top_k, top_p=top_p, lines=n if by_lines else None)
+    settings = (f"{n} {'lines' if by_lines else 'characters'}, seed {'random' if seed is None else seed}"
                 f", top-k {top_k or 'off'}, top-p {top_p or 'off'}")
     prompt, kept = prompt or "", results[0]["prompt_len"]  # the Lab keeps only the end of a very long prompt
     cut = f" Your prompt has {len(prompt):,} characters: the poems continue its last {kept:,}." if len(prompt) > kept else ""
@@ -291,7 +307,8 @@ def compare(lab: Lab, prompt: str, temperatures: str, length: float | None, unit
 def sweep(lab: Lab, temperatures: str, samples: float | None, chars: float | None, seed: float | None):
     """-> sweep figure, CSV download button, status."""
     started = time.monotonic()
-    df = lab.sweep(temperatures, _optional(samples, int), _optional(chars, int), _optional(seed, int))
+    df = lab.sweep(temperatures, _optional(samples, int) or SWEEP_SAMPLES, _optional(chars, int) or DEFAULT_CHARS,
+                   _optional(seed, int))
     path = scratch_path("temperature_sweep.csv")
     df.to_csv(path, index=False)
     temps = df["temperature"].nunique()

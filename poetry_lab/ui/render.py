@@ -60,9 +60,10 @@ def corpus_stats_markdown(stats: dict, name: str = "") -> str:
 
 
 def warnings_markdown(warnings: Sequence[str]) -> str:
+    """The corpus notes (Lab.corpus_warnings): things to know, not errors, so no warning sign."""
     if not warnings:
-        return "No warnings: this text is ready to train on."
-    return "\n".join(f"- ⚠️ {_esc(w)}" for w in warnings)
+        return "Ready to train on: nothing to note about this text."
+    return "\n".join(f"- {_esc(w)}" for w in warnings)
 
 
 def preview_html(poems: Sequence[str]) -> str:

@@ -30,10 +30,11 @@ def create_sweep_tab(bind: Callable) -> None:
     with gr.Row():
         temps = gr.Textbox(label="Temperatures", value=", ".join(f"{t:g}" for t in SWEEP_TEMPERATURES), scale=2,
                            elem_id="sweep-temperatures", info="Separated by commas, up to 12.")
-        samples = gr.Number(label="Poems per temperature", value=5, precision=0, minimum=1, maximum=50,
-                            info="More poems, surer averages.")
-        chars = gr.Number(label="Length (characters)", value=400, precision=0, minimum=1, info="Of each poem.")
-        seed = gr.Number(label="Seed", value=0, precision=0, info="Empty: new poems each time.")
+        samples = gr.Number(label="Poems per temperature", value=handlers.SWEEP_SAMPLES, precision=0, minimum=0, maximum=50,
+                            info=f"More poems, surer averages. Empty or 0: {handlers.SWEEP_SAMPLES}.")
+        chars = gr.Number(label="Length (characters)", value=handlers.DEFAULT_CHARS, precision=0, minimum=0,
+                          info=f"Of each poem. Empty or 0: {handlers.DEFAULT_CHARS}.")
+        seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
     run = gr.Button("Run the sweep", variant="primary", elem_id="sweep-run")
     status = gr.Markdown(elem_id="sweep-status")
     plot = gr.Plot(sweep_figure(None), show_label=False, elem_id="sweep-plot")

@@ -32,13 +32,16 @@ START_FROM = [("Automatic (fine-tune for small corpora, otherwise a new model)",
 
 def _advanced() -> list[gr.components.Component]:
     """The settings a preset chooses; an empty field keeps the preset's choice."""
-    gr.Markdown("Leave a field empty to keep the preset's choice.")
+    gr.Markdown("Leave a field empty (or 0) to keep the preset's choice.")
     with gr.Row():
         cell = gr.Radio([("preset's choice", ""), ("LSTM", "lstm"), ("GRU", "gru")], value="", label="Cell",
                         info="Two kinds of memory unit; GRU is a little smaller and faster.")
         layers = gr.Number(label="Layers", precision=0, info="Stacked memory layers (1-3).")
         hidden = gr.Number(label="Hidden size", precision=0, info="Memory width; bigger learns more, slower.")
-        dropout = gr.Number(label="Dropout", info="0 to 0.5: randomly forgets a share while training, against memorising.")
+        # A dropdown, not a number: 0 is a real dropout, and an emptied gr.Number would send 0.
+        dropout = gr.Dropdown([("preset's choice", ""), "0", "0.1", "0.2", "0.3", "0.4", "0.5"], value="", label="Dropout",
+                              allow_custom_value=True, elem_id="train-dropout",
+                              info="Randomly forgets a share while training, against memorising (0 to 0.5).")
     with gr.Row():
         seq_len = gr.Number(label="Sequence length", precision=0, info="Letters the model reads before each update.")
         batch_size = gr.Number(label="Batch size", precision=0, info="Passages read at once per update.")
@@ -80,7 +83,7 @@ def create_train_tab(bind: Callable, model_md: gr.Markdown) -> Callable[[gr.Bloc
         preset = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()], value=DEFAULT_PRESET,
                           label="How long to train", scale=3, elem_id="train-preset")
         with gr.Column(scale=2):
-            minutes = gr.Number(label="Minutes (optional)", info="Overrides the preset's time; empty keeps it.",
+            minutes = gr.Number(label="Minutes (optional)", info="Overrides the preset's time; empty or 0 keeps it.",
                                 elem_id="train-minutes")
             start_from = gr.Radio(START_FROM, value="auto", label="Start from", elem_id="train-start-from")
     with gr.Accordion("Advanced settings", open=False):
