@@ -175,7 +175,7 @@ def poem_spans(text: str) -> list[tuple[int, int]]:
 def split_poems(text: str) -> list[str]:
     """The poems of a text; a heading and its poem are joined by one line break."""
     return [
-        "\n".join(block.strip("\n") for block in re.split(r"\n\s*\n", text[a:b]) if block.strip())
+        "\n".join(block.strip("\n") for block in re.split(r"\n\s*\n", text[a:b]) if block.strip() and not is_separator(block))
         for a, b in poem_spans(text)
     ]
 

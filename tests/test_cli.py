@@ -166,3 +166,35 @@ def test_user_error_through_python_m_exits_2(tiny_model_path):
 def test_bad_model_setting_is_a_user_error(corpus_file, tmp_path, capsys):
     code = main(["train", str(corpus_file), "--epochs", "1", "--dropout", "1.5", "--out", str(tmp_path / "out")])
     _assert_user_error(code, capsys.readouterr().err)
+
+
+def test_themes_skip_blocks_without_words_and_say_so(tmp_path, capsys):
+    """A separator line or a page number in a poet's file must not refuse the whole corpus."""
+    from conftest import STANZAS
+
+    blocks = [s.split("\n", 1)[1] for s in STANZAS] * 3
+    blocks[3:3] = ["* * *", "17", "____________", "and the"]
+    path = tmp_path / "separated.txt"
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    assert main(["themes", str(path), "--method", "tfidf", "--k", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    # '17' heads the next block, 'and the' (common words only): one block skipped; the separators are no poems at all
+    assert "Skipped 1 block without words" in captured.err and "'17" in captured.err
+    assert json.loads(captured.out)[0]["name"] == "tfidf"
+
+
+def test_train_validates_on_a_file_of_ones_choosing(tmp_path, corpus_file, capsys):
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("A poem that the model never trains on,\nwith a line or two of its own.\n", encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", str(corpus_file), "--val", str(held_out), "--steps", "6", "--eval-steps", "3", "--hidden", "16",
+                 "--emb", "8", "--seq-len", "16", "--batch", "4", "--no-samples", "--out", str(out)]) == 0
+    text = (out / "corpus.txt").read_text(encoding="utf-8")
+    split_at = json.loads((out / "run.json").read_text())["split_at"]
+    assert text[split_at:] == held_out.read_text(encoding="utf-8")
+    assert text[:split_at] == load_corpus([corpus_file]).text  # the whole corpus trains
+    bundle = load_model(out / "model.safetensors", device="cpu")
+    assert bundle.facts["best_val_loss"] == pytest.approx(evaluate(bundle.model, bundle.vocab.encode(held_out.read_text())), abs=1e-4)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n", encoding="utf-8")
+    assert main(["train", str(corpus_file), "--val", str(empty), "--steps", "2", "--out", str(tmp_path / "x")]) == 2

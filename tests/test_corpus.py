@@ -281,3 +281,29 @@ def test_load_corpus_of_a_png_named_txt_raises(tmp_path):
     fake.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     with pytest.raises(PoetryLabError, match="PNG"):
         load_corpus([fake])
+
+
+SEPARATED = ("I\nThe rose is red upon the wall,\nthe bee is busy in the hall.\n\n* * *\n\n"
+             "II\nThe moon is white above the sea,\nthe wind is singing soft to me.\n\n________\n\n"
+             "III\nThe lark is high above the hill,\nthe mill is turning by the rill.\n\n~ ~ ~\n")
+
+
+def test_separator_blocks_are_no_poems_but_stay_in_the_text():
+    from poetry_lab.corpus import count_separators
+
+    corpus = Corpus(normalise(SEPARATED))
+    assert corpus.stats.poems == 3 and [p.split("\n")[0] for p in corpus.poems] == ["I", "II", "III"]
+    assert count_separators(corpus.text) == 3 and "* * *" in corpus.text
+
+
+def test_validation_leaves_out_copies_of_training_poems():
+    from poetry_lab.corpus import without_repeats
+
+    poems = [f"Poem {i}\nthe line of a poem number {i},\nand a second line that rhymes with {i}." for i in range(12)]
+    text = normalise("\n\n".join(poems + [poems[2], poems[5]]) + "\n")  # a file pasted twice, in part
+    train, val = Corpus(text).split(0.2)
+    assert "Poem 11" in val and "Poem 2\n" not in val and "Poem 5\n" not in val
+    assert "Poem 2\n" in train  # training keeps every copy
+    # Nothing but copies: the validation text stays as it was rather than vanish.
+    assert without_repeats("A\nb c d\n", "A\nb   c d\n") == "A\nb   c d\n"
+    assert without_repeats("A\nb c d\n", "A\nb c d\n\nE\nf g h\n\nE\nf g h\n") == "E\nf g h\n"

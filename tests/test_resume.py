@@ -100,7 +100,7 @@ def test_sigkill_mid_training_then_list_load_and_resume(tmp_path, capsys):
     corpus.write_text(POEM_TEXT * 4, encoding="utf-8")
     run_dir = tmp_path / "runs" / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "poetry_lab", "train", str(corpus), "--run-dir", str(run_dir), "--minutes", "2",
+    cmd = [sys.executable, "-m", "poetry_lab", "train", str(corpus), "--out", str(run_dir), "--minutes", "2",
            "--steps", "1000000", "--hidden", "16", "--emb", "8", "--seq-len", "16", "--batch", "4", "--eval-steps", "3",
            "--patience", "0", "--no-samples", "--checkpoint-every", "0.3"]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -145,6 +145,35 @@ def test_sigkill_mid_training_then_list_load_and_resume(tmp_path, capsys):
     with capsys.disabled():
         print(f"\n[sigkill] killed at step >= {last_step}; checkpoint at step {resumed_from}: "
               f"{last_step - resumed_from} steps lost by the output ({lost} by metrics.csv), resumed to {resumed_from + 12}")
+
+
+def test_kill_right_after_the_first_evaluation_leaves_a_model_that_writes(tmp_path, capsys):
+    """`train --out DIR` (the README's form) writes the best model as soon as validation improves, not at the end."""
+    corpus = tmp_path / "poems.txt"
+    corpus.write_text(POEM_TEXT * 4, encoding="utf-8")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "poetry_lab", "train", str(corpus), "--out", str(out), "--minutes", "2",
+           "--hidden", "16", "--emb", "8", "--seq-len", "16", "--batch", "4", "--eval-steps", "5", "--patience", "0",
+           "--no-samples", "--checkpoint-every", "600"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = lines.get(timeout=60)
+            assert line is not None, "the training ended before it could be killed"
+            if re.match(r"step +5 \|", line):  # the first evaluation has been printed
+                break
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert not (out / "resume.safetensors").exists()  # no checkpoint yet: only the improved model saved it
+    assert load_model(out / "model.safetensors", device="cpu").facts["best_step"] == 5
+    capsys.readouterr()
+    assert main(["generate", str(out / "model.safetensors"), "--prompt", "The", "--chars", "30", "--temperatures", "0.5"]) == 0
+    assert "The" in capsys.readouterr().out
 
 
 def test_listing_survives_damaged_run_directories(tmp_path, capsys):
