@@ -45,6 +45,7 @@ def fit(model, vocab, train, val, seconds, train_kw) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default=str(REPO / "pretrained" / "base_forward.safetensors"))
+    ap.add_argument("--compare-base", default=None, help="another base (e.g. the previous one), fine-tuned the same way in the same run")
     ap.add_argument("--corpora", default="milton,sonnets")
     ap.add_argument("--finetune-s", type=float, default=60)
     ap.add_argument("--scratch-s", type=float, default=300)
@@ -52,8 +53,9 @@ def main() -> None:
     ap.add_argument("--finetune-dropout", type=float, default=0.1)
     args = ap.parse_args()
     base = load_model(args.base, device="cpu")
+    other = load_model(args.compare_base, device="cpu") if args.compare_base else None
     balanced = get_preset("balanced")
-    report = {"base": Path(args.base).name, "base_facts": {k: base.facts.get(k) for k in ("best_val_loss", "steps", "train_seconds")},
+    report = {"base": Path(args.base).name, "compare_base": args.compare_base, "base_facts": {k: base.facts.get(k) for k in ("best_val_loss", "steps", "train_seconds")},
               "torch_threads": torch.get_num_threads()}
     for name in args.corpora.split(","):
         text = decode_bytes(resolve_corpus(name).read_bytes())
@@ -66,6 +68,12 @@ def main() -> None:
         ft_kw = {**balanced.train, "lr": args.finetune_lr, "warmup_steps": 10, "eval_every_s": 10.0}
         print(f"{name}: fine-tuning the base for {args.finetune_s:g} s", flush=True)
         row["finetune"] = fit(tuned.model, tuned.vocab, train, val, args.finetune_s, ft_kw)
+        if other is not None:
+            was = extend_vocab(copy_bundle(other), sorted(set(text) - set(other.vocab.chars)))
+            row["compare_base_zero_shot"] = round(evaluate(was.model, was.vocab.encode(val)), 4)
+            was.model.config.dropout = args.finetune_dropout
+            print(f"{name}: fine-tuning {Path(args.compare_base).name} for {args.finetune_s:g} s", flush=True)
+            row["compare_base_finetune"] = fit(was.model, was.vocab, train, val, args.finetune_s, ft_kw)
         vocab = Vocab.from_text(text)
         model_kw = {**balanced.model, "dropout": SMALL_TEXT_DROPOUT}
         scratch = build_model(ModelConfig(vocab_size=len(vocab), **model_kw), seed=0, device=torch.device("cpu"))
@@ -73,8 +81,12 @@ def main() -> None:
         row["scratch"] = fit(scratch, vocab, train, val, args.scratch_s, {**balanced.train, "eval_every_s": 15.0})
         row["scratch_model"] = model_kw
         report[name] = row
-        print(f"{name}: base zero-shot {row['base_zero_shot']:.4f}; fine-tuned {args.finetune_s:g}s {row['finetune']['best_val']:.4f}; "
-              f"scratch {args.scratch_s:g}s {row['scratch']['best_val']:.4f} nats/char", flush=True)
+        print(f"{name}: base zero-shot {row['base_zero_shot']:.4f}; fine-tuned {args.finetune_s:g}s {row['finetune']['best_val']:.4f} "
+              f"({row['finetune']['steps']} steps); scratch {args.scratch_s:g}s {row['scratch']['best_val']:.4f} nats/char; "
+              f"fine-tuned beats scratch by {row['scratch']['best_val'] - row['finetune']['best_val']:.4f}", flush=True)
+        if other is not None:
+            print(f"{name}: {Path(args.compare_base).name} zero-shot {row['compare_base_zero_shot']:.4f}, fine-tuned "
+                  f"{row['compare_base_finetune']['best_val']:.4f} ({row['compare_base_finetune']['steps']} steps)", flush=True)
     out = REPO / "benchmarks" / "results" / "transfer.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=1))

@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--direction", choices=["forward", "backward"], default="forward")
     pt.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default 30, or none with --max-steps)")
     pt.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    pt.add_argument("--resume", action="store_true",
+                    help="go on from the checkpoint beside --out (OUT.resume.safetensors): same corpus and settings; "
+                         "--minutes/--max-steps replace its limits, counted from its start")
+    pt.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+                    help="seconds between resume checkpoints (default 300)")
     pt.add_argument("--from", type=Path, default=None, dest="start",
                     help="go on training this base model (its weights and vocabulary; model settings are its own)")
     pt.add_argument("--hidden", type=int, default=384)
@@ -359,7 +364,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    minutes = args.minutes if args.minutes is not None else (None if args.max_steps else 30.0)
+    minutes = args.minutes if args.minutes is not None or args.resume else (None if args.max_steps else 30.0)
     cfg = PretrainConfig(
         direction=args.direction, val_chars=args.val_chars, max_chars=args.max_chars,
         model={"hidden": args.hidden, "emb_dim": args.emb_dim, "layers": args.layers, "dropout": args.dropout},
@@ -369,7 +374,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     start = load_model(args.start) if args.start else None
     with process_group() as env:  # torchrun's processes (DistributedDataParallel), or just this one
         # args.out is rewritten at every improvement, so a killed run leaves its best model and card
-        bundle, facts = pretrain(args.corpus, cfg, log=lambda m: print(m, flush=True), env=env, out=args.out, start=start)
+        bundle, facts = pretrain(args.corpus, cfg, log=lambda m: print(m, flush=True), env=env, out=args.out, start=start,
+                                 resume=args.resume, checkpoint_every_s=args.checkpoint_every)
         if not env.is_main:
             return 0
     print(f"saved {args.out} and {args.out.with_suffix('.json')}: validation {facts['best_val_loss']:.4f} nats/char "

@@ -27,7 +27,7 @@ import shlex
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -36,7 +36,8 @@ from poetry_lab.checkpoint import ModelBundle, atomic_write_text, save_model
 from poetry_lab.corpus import normalise, read_sources
 from poetry_lab.distributed import DistEnv, DistributedTrainer
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.model import ModelConfig, build_model, pick_device
+from poetry_lab.model import CharLSTM, ModelConfig, build_model, pick_device
+from poetry_lab.run_files import load_resume, save_resume
 from poetry_lab.train import TrainConfig, Trainer
 from poetry_lab.vocab import Vocab
 
@@ -70,12 +71,22 @@ def load_text(source: str, max_chars: int | None) -> str:
     return text[:max_chars] if max_chars else text
 
 
-def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = None,
-             out: Path | None = None, start: ModelBundle | None = None) -> tuple[ModelBundle, dict]:
+def resume_file(out: Path) -> Path:
+    """Where a pretraining run that writes `out` keeps its resume checkpoint: base.safetensors -> base.resume.safetensors."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.resume{out.suffix or '.safetensors'}")
+
+
+def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = None, out: Path | None = None,
+             start: ModelBundle | None = None, resume: bool = False, checkpoint_every_s: float = 300.0
+             ) -> tuple[ModelBundle, dict]:
     """Train a base model on `source` (a corpus name or file); return it with its facts.
 
     out: written (model and JSON card beside it, atomically) each time validation improves, so a run
-    killed at any moment after its first evaluation leaves its best model. start: a base model to go on
+    killed at any moment after its first evaluation leaves its best model; beside it, `resume_file(out)`
+    holds the whole training state at least every `checkpoint_every_s` seconds (one process only).
+    resume: go on from that checkpoint exactly (corpus, settings, weights, optimizer, data position);
+    only cfg.train's limits (minutes, max_steps) are taken from `cfg`. start: a base model to go on
     training (same vocabulary; its weights, not its optimizer state). With `env` from
     distributed.process_group() under torchrun, every rank calls this at once; rank 0's bundle is the
     result (the others hold their last weights and no validation facts).
@@ -83,6 +94,17 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
     env = env or DistEnv(device=pick_device())
     if not env.is_main:
         log = _quiet
+    header, state = None, None
+    if resume:
+        if out is None or not resume_file(out).is_file():
+            raise PoetryLabError(f"There is no pretraining checkpoint to resume beside {out}.")
+        if env.world_size > 1:
+            raise PoetryLabError("Resume a pretraining run in one process (without torchrun).")
+        header, state = load_resume(resume_file(out))
+        stored = header["facts"]["pretrain"]
+        limits = {k: v for k, v in (cfg.train or {}).items() if k in ("minutes", "max_steps") and v is not None}
+        source = stored["source"]
+        cfg = PretrainConfig(**{**stored["config"], "train": {**stored["config"]["train"], **limits}})
     if cfg.direction not in ("forward", "backward"):
         raise PoetryLabError("direction must be 'forward' or 'backward'.")
     if cfg.val_chars < 100:
@@ -91,7 +113,7 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
     text = load_text(source, cfg.max_chars)
     if len(text) < 10 * cfg.val_chars:
         raise PoetryLabError("The corpus is too small to pretrain on: use the train command instead.")
-    vocab = start.vocab if start is not None else base_vocab(text)
+    vocab = Vocab.from_list(header["vocab"]) if header else start.vocab if start is not None else base_vocab(text)
     train_text, val_text = text[: -cfg.val_chars], text[-cfg.val_chars :]
     if cfg.direction == "backward":  # reversed text: the model reads each line from its end
         train_text, val_text = train_text[::-1], val_text[::-1]
@@ -100,7 +122,9 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
         f"prepared in {time.perf_counter() - t0:.0f}s")
     tc = TrainConfig(**{"minutes": 30.0, "batch_size": 32, "seq_len": 128, "lr": 4e-3, "warmup_steps": 200,
                         "eval_every_s": 300.0, "patience": None, **(cfg.train or {})})
-    if start is not None:
+    if header is not None:
+        model = CharLSTM(ModelConfig(**header["config"]), device="meta").to_empty(device=env.device)
+    elif start is not None:
         model = start.model.to(env.device)
     else:
         mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 384, "dropout": 0.0, **(cfg.model or {})})
@@ -109,7 +133,10 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
         trainer = DistributedTrainer(model, train_ids, val_ids, tc, env)
     else:
         trainer = Trainer(model, train_ids, val_ids, tc)
-    earlier = dict(start.facts) if start is not None else {}
+    if state is not None:
+        trainer.restore(state)
+        log(f"resumed from the checkpoint at step {trainer.step}")
+    earlier = dict(header["facts"].get("continued_from") or {}) if header else dict(start.facts) if start is not None else {}
 
     def facts(steps: int, best_val: float | None, elapsed: float) -> dict:
         return {
@@ -133,6 +160,7 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
             "processes": env.world_size,
             "command": _launcher(env) + " " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "continued_from": earlier or None,
+            "pretrain": {"source": source, "config": asdict(cfg)},  # what --resume needs to rebuild the data
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
@@ -142,7 +170,18 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
         if out is not None and env.is_main and t.best_step == p.step:  # just improved: the model holds the best weights
             save_base(out, ModelBundle(model=model, vocab=vocab, facts=facts(p.step, p.val_loss, p.elapsed)))
 
+    last_checkpoint = [time.perf_counter()]
+
+    def on_step_end(t: Trainer, p) -> None:
+        if time.perf_counter() - last_checkpoint[0] < checkpoint_every_s and t.stop_reason is None:
+            return
+        bundle = ModelBundle(model=model, vocab=vocab, facts=facts(p.step, t.best_val, p.elapsed))
+        save_resume(resume_file(out), t.training_state(), bundle, tc)
+        last_checkpoint[0] = time.perf_counter()
+
     trainer.add_callback("on_eval", on_eval)
+    if out is not None and env.world_size == 1:
+        trainer.add_callback("on_step_end", on_step_end)
     result = trainer.fit()
     final = facts(result.steps, result.best_val, result.elapsed)
     bundle = ModelBundle(model=model, vocab=vocab, facts=final)

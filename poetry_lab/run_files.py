@@ -32,7 +32,7 @@ from poetry_lab.checkpoint import (
     save_model,
 )
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.train import Progress, Trainer, TrainResult
+from poetry_lab.train import Progress, TrainConfig, Trainer, TrainResult
 from poetry_lab.train_state import TrainingState
 from poetry_lab.training_run import PreparedRun, training_facts
 
@@ -45,11 +45,10 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def save_resume(path: Path, state: TrainingState, run: PreparedRun) -> Path:
+def save_resume(path: Path, state: TrainingState, bundle: ModelBundle, train_config: TrainConfig) -> Path:
     """The training state plus what rebuilding the run needs (vocabulary, configs, facts so far)."""
-    bundle = run.bundle
     metadata = {"format": RESUME_FORMAT, "state": json.dumps(state.meta, ensure_ascii=False),
-                "config": json.dumps(bundle.model.config.to_dict()), "train_config": json.dumps(run.trainer.config.to_dict()),
+                "config": json.dumps(bundle.model.config.to_dict()), "train_config": json.dumps(train_config.to_dict()),
                 "vocab": json.dumps(bundle.vocab.to_list(), ensure_ascii=False),
                 "facts": json.dumps(bundle.facts, ensure_ascii=False, default=str), "saved": now_iso()}
     _atomic_write(path, lambda tmp: save_file(state.tensors, tmp, metadata=metadata))
@@ -155,7 +154,7 @@ class RunRecorder:
         if trainer.stop_reason is None and time.perf_counter() - self._last_checkpoint < self.checkpoint_every_s:
             return
         t0 = time.perf_counter()
-        save_resume(self.out_dir / RESUME, trainer.training_state(), self.run)
+        save_resume(self.out_dir / RESUME, trainer.training_state(), self.run.bundle, trainer.config)
         if trainer.best_state is not None and trainer.best_step != self._saved_best_step:
             self._save_best(trainer)  # model.safetensors is never older than the resume file's best weights
         self._last_checkpoint = time.perf_counter()
