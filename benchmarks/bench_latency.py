@@ -63,15 +63,16 @@ def app_first_answer(env: dict) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", type=Path, default=MODEL, help="the model generate and evaluate use (default: the shipped base)")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw times here")
     args = parser.parse_args(argv)
     env = {**os.environ, **QUIET_ENV}
     py = [sys.executable, "-m", "poetry_lab"]
     runs = {
         "app first answer": lambda: app_first_answer(env),
-        "generate 5 x 400": lambda: timed([*py, "generate", str(MODEL), "--prompt", "When in the night",
+        "generate 5 x 400": lambda: timed([*py, "generate", str(args.model), "--prompt", "When in the night",
                                            "--temperatures", "0.2,0.5,0.8,1.0,1.2", "--chars", "400"], env),
-        "evaluate 100 KB": lambda: timed([*py, "evaluate", str(MODEL), str(SONNETS)], env),
+        "evaluate 100 KB": lambda: timed([*py, "evaluate", str(args.model), str(SONNETS)], env),
         "--help": lambda: timed([*py, "--help"], env),
     }
     times: dict[str, list[float]] = {name: [] for name in runs}

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
 from poetry_lab.checkpoint import ModelBundle
 from poetry_lab.errors import PoetryLabError

@@ -167,8 +167,8 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
     def on_eval(t: Trainer, p) -> None:
         log(f"{p.elapsed:7.0f}s step {p.step:6d} epoch {p.epoch:.3f} train {p.train_loss:.4f} val {p.val_loss:.4f} "
             f"({p.val_loss / math.log(2):.4f} bits) {p.chars_per_s:,.0f} chars/s")
-        if out is not None and env.is_main and t.best_step == p.step:  # just improved: the model holds the best weights
-            save_base(out, ModelBundle(model=model, vocab=vocab, facts=facts(p.step, p.val_loss, p.elapsed)))
+        if out is not None and env.is_main and t.best_step == p.step:  # just improved
+            save_base(out, ModelBundle(model=model, vocab=vocab, facts=facts(p.step, p.val_loss, p.elapsed)), t.best_state)
 
     last_checkpoint = [time.perf_counter()]
 
@@ -200,7 +200,7 @@ def _quiet(message: str) -> None:
     pass
 
 
-def save_base(path: Path, bundle: ModelBundle) -> None:
-    """The model file and its JSON model card beside it (both written atomically)."""
-    save_model(path, bundle)
+def save_base(path: Path, bundle: ModelBundle, state_dict: dict | None = None) -> None:
+    """The model file and its JSON model card beside it (both written atomically); `state_dict` overrides the weights."""
+    save_model(path, bundle, state_dict=state_dict)
     atomic_write_text(Path(path).with_suffix(".json"), json.dumps(bundle.facts, indent=1, ensure_ascii=False, default=str) + "\n")

@@ -7,6 +7,7 @@ BPTT). No threads, printing or UI here: callers observe through callbacks and st
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -42,6 +43,7 @@ class TrainConfig:
     patience: int | None = 6  # stop after this many evaluations without improvement
     min_delta: float = 1e-3
     seed: int = 0
+    ema: float | None = None  # e.g. 0.999: evaluate and keep an exponential moving average of the weights
 
     def __post_init__(self) -> None:
         if self.seq_len < 2 or self.batch_size < 1:
@@ -56,6 +58,8 @@ class TrainConfig:
                 raise PoetryLabError(f"{name} must be positive.")
         if abs(self.seed) >= 10**18:  # torch seeds are 64-bit integers
             raise PoetryLabError("The seed is too large: use a whole number with at most 18 digits.")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise PoetryLabError(f"The weight average's decay must be between 0 and 1, not {self.ema}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -183,6 +187,7 @@ class Trainer(TrainerStateMixin):
         self._bad_evals = 0
         self._position: tuple[int, int] | None = None  # (epoch offset, next chunk) of the batch stream
         self._resume_position: tuple[int, int] | None = None
+        self._ema: list[torch.Tensor] | None = None  # the averaged weights (config.ema), parameter by parameter
 
     def add_callback(self, event: str, fn: Callable) -> None:
         self.callbacks[event].append(fn)
@@ -248,16 +253,40 @@ class Trainer(TrainerStateMixin):
         """Evaluate, keep the best weights; return True when patience has run out."""
         if self.val_ids is None:
             return False
-        val = evaluate(self.model, self.val_ids, streams=32)
+        with self._averaged_weights():
+            val = evaluate(self.model, self.val_ids, streams=32)
+            if self.best_val is None or val < self.best_val:
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         improved = self.best_val is None or val < self.best_val - self.config.min_delta
         if self.best_val is None or val < self.best_val:
             self.best_val, self.best_step = val, step
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         progress.val_loss, progress.best_val = val, self.best_val
         self.history.append({**asdict(progress), "kind": "eval"})
         self._fire("on_eval", progress)
         self._bad_evals = 0 if improved else self._bad_evals + 1
         return self.config.patience is not None and self._bad_evals >= self.config.patience
+
+    @contextlib.contextmanager
+    def _averaged_weights(self):
+        """With config.ema, the model holds the averaged weights inside this block (evaluation, best copy)."""
+        if self._ema is None:
+            yield
+            return
+        params = list(self.model.parameters())
+        live = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            torch._foreach_copy_(params, self._ema)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(params, live)
+
+    def _update_average(self, step: int) -> None:
+        # The average starts short (decay (1+s)/(10+s)) so early evaluations are not of the random start.
+        decay = min(self.config.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            torch._foreach_lerp_(self._ema, [p.detach() for p in self.model.parameters()], 1.0 - decay)
 
     def fit(self) -> TrainResult:
         c, model = self.config, self.model
@@ -266,6 +295,8 @@ class Trainer(TrainerStateMixin):
         model.dropout_generator = torch.Generator(device=device).manual_seed(c.seed + 1)
         model.train()
         opt = self._optimizer()
+        if c.ema and self._ema is None:
+            self._ema = [p.detach().clone() for p in model.parameters()]
         self._apply_pending(opt, gen)
         self._gen, self._opt = gen, opt
         start = time.perf_counter() - self._elapsed0  # a restored run's clock goes on from its saved time
@@ -295,6 +326,8 @@ class Trainer(TrainerStateMixin):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
             opt.step()
+            if self._ema is not None:
+                self._update_average(step)
             step += 1
             self.step = step
             losses.append(loss.item())

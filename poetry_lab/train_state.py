@@ -38,6 +38,8 @@ class TrainerStateMixin:
             t.update({f"adam.{k}.{names[id(p)]}": v for k, v in st.items() if torch.is_tensor(v)})
         for i, s in enumerate(self._carried or []):
             t.update({f"hidden.{i}.{j}": v for j, v in enumerate(s if isinstance(s, tuple) else (s,))})
+        if self._ema is not None:
+            t.update({f"ema.{n}": v for (n, _), v in zip(self.model.named_parameters(), self._ema)})
         t["rng.batches"] = self._gen.get_state()
         if self.model.dropout_generator is not None:
             t["rng.dropout"] = self.model.dropout_generator.get_state()
@@ -64,6 +66,8 @@ class TrainerStateMixin:
         hidden = [tuple(t[f"hidden.{i}.{j}"].to(device) for j in range(2 if lstm else 1)) for i in range(m["layers"])]
         self._carried = [h if lstm else h[0] for h in hidden] or None
         self._pending = {k: v for k, v in t.items() if k.startswith(("adam.", "rng."))}
+        ema = {k[4:]: v.to(device) for k, v in t.items() if k.startswith("ema.")}
+        self._ema = [ema[n] for n, _ in self.model.named_parameters()] if ema else None
 
     def _apply_pending(self, opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
         """Restored optimizer moments and generator states, once fit() has made the optimizer."""

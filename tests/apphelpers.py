@@ -18,12 +18,13 @@ SHIPPED_MODEL = REPO_ROOT / "pretrained" / "default.safetensors"
 
 
 @contextlib.contextmanager
-def running_app(home: Path, default_model: Path | None = None, timeout: float = 90) -> Iterator[str]:
+def running_app(home: Path, default_model: Path | None = None, timeout: float = 90, env: dict | None = None) -> Iterator[str]:
     """Start app.py on a free port with POETRY_LAB_HOME=home; yield its URL; always stop it.
 
     default_model: the model the app opens with when pretrained/default.safetensors is not there yet.
+    env: more environment for the app (say, POETRY_LAB_DEFAULT_MODEL or GRADIO_TEMP_DIR).
     """
-    env = {"OMP_NUM_THREADS": "1"}
+    env = {"OMP_NUM_THREADS": "1", **(env or {})}
     if not SHIPPED_MODEL.is_file() and default_model is not None:
         env["POETRY_LAB_DEFAULT_MODEL"] = str(default_model)
     log = Path(home) / "app.log"

@@ -13,7 +13,6 @@ folder, a missing file, and a file another session uploaded. Endpoints are read 
 from __future__ import annotations
 
 import io
-import os
 import tempfile
 import uuid
 import zipfile
@@ -46,19 +45,14 @@ def attacked(tmp_path_factory, tiny_model_path):
     for label, path in targets.items():
         path.write_bytes(secret(label))
     targets["missing"] = outside / "no-such-poems.txt"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POETRY_LAB_DEFAULT_MODEL", str(tiny_model_path))
-        mp.setenv("GRADIO_TEMP_DIR", str(uploads))
-        app = running_app(home)
-        url = app.__enter__()
     try:
-        victim = upload(url, "victim.txt", secret("other session's upload"))
-        event, _ = call(url, "load_corpus", [[as_file(victim)], None, None], session="victim")
-        assert event == "complete"  # the victim's own upload works for the victim
-        targets["another session's upload"] = Path(victim)
-        yield url, uploads, targets
+        with running_app(home, env={"POETRY_LAB_DEFAULT_MODEL": str(tiny_model_path), "GRADIO_TEMP_DIR": str(uploads)}) as url:
+            victim = upload(url, "victim.txt", secret("other session's upload"))
+            event, _ = call(url, "load_corpus", [[as_file(victim)], None, None], session="victim")
+            assert event == "complete"  # the victim's own upload works for the victim
+            targets["another session's upload"] = Path(victim)
+            yield url, uploads, targets
     finally:
-        app.__exit__(None, None, None)
         systemp.unlink(missing_ok=True)
 
 

@@ -29,9 +29,9 @@ from poetry_lab.train import TrainConfig
 from poetry_lab.training_run import prepare_run
 
 
-def _prepared(cell: str, max_steps: int = 48):
+def _prepared(cell: str, max_steps: int = 48, ema: float | None = None):
     cfg = TrainConfig(seq_len=16, batch_size=4, lr=1e-2, warmup_steps=5, minutes=None, max_steps=max_steps,
-                      eval_every_steps=6, patience=None, seed=3)
+                      eval_every_steps=6, patience=None, seed=3, ema=ema)
     model = {"cell": cell, "layers": 2 if cell == "lstm" else 1, "hidden": 24, "emb_dim": 8, "dropout": 0.2}
     return prepare_run(Corpus(POEM_TEXT, name="tiny poems"), model, cfg)
 
@@ -43,13 +43,13 @@ def _final_state(trainer) -> dict:
     return seen
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_resumed_run_matches_the_uninterrupted_run(tmp_path, cell):
-    whole = _prepared(cell)
+@pytest.mark.parametrize("cell, ema", [("lstm", None), ("gru", None), ("lstm", 0.95)])
+def test_resumed_run_matches_the_uninterrupted_run(tmp_path, cell, ema):
+    whole = _prepared(cell, ema=ema)
     whole_end = _final_state(whole.trainer)
     whole_result = whole.trainer.fit()
 
-    first = _prepared(cell)  # the same run, stopped at step 18 and written to a run directory
+    first = _prepared(cell, ema=ema)  # the same run, stopped at step 18 and written to a run directory
     first.trainer.add_callback("on_step", lambda t, p: t.stop() if p.step == 18 else None)
     recorder = RunRecorder(tmp_path / "run", first, checkpoint_every_s=3600)
     recorder.begin()
@@ -67,6 +67,7 @@ def test_resumed_run_matches_the_uninterrupted_run(tmp_path, cell):
     assert steps[0] == 19 and steps[-1] == 48 and again_result.steps == whole_result.steps == 48
     a, b = whole_end["state"].tensors, again_end["state"].tensors
     assert set(a) == set(b) and any(k.startswith("adam.exp_avg_sq.") for k in a)
+    assert any(k.startswith("ema.") for k in a) == (ema is not None)
     for key in a:
         if not key.startswith("rng."):
             assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key

@@ -32,15 +32,8 @@ def served(tmp_path_factory, tiny_model_path):
     home = tmp_path_factory.mktemp("serving_home")
     uploads = tmp_path_factory.mktemp("gradio_uploads")
     (home / "secret.txt").write_text(SECRET * 20)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POETRY_LAB_DEFAULT_MODEL", str(tiny_model_path))
-        mp.setenv("GRADIO_TEMP_DIR", str(uploads))
-        app = running_app(home)
-        url = app.__enter__()
-    try:
+    with running_app(home, env={"POETRY_LAB_DEFAULT_MODEL": str(tiny_model_path), "GRADIO_TEMP_DIR": str(uploads)}) as url:
         yield url, home, uploads
-    finally:
-        app.__exit__(None, None, None)
 
 
 def download(url: str, session: str) -> dict:

@@ -222,3 +222,32 @@ def test_too_short_text_raises(poem_text):
 def test_train_config_rejects_bad_values(kwargs):
     with pytest.raises(PoetryLabError):
         TrainConfig(**kwargs)
+
+
+def test_an_average_of_the_weights_is_what_validates_and_what_is_kept(poem_text):
+    """config.ema: validation and the best copy use the averaged weights; training moves the live ones."""
+    from poetry_lab.corpus import Corpus
+    from poetry_lab.train import TrainConfig
+    from poetry_lab.training_run import prepare_run
+
+    def run(ema):
+        cfg = TrainConfig(seq_len=16, batch_size=4, lr=1e-2, warmup_steps=2, minutes=None, max_steps=20, eval_every_steps=10,
+                          patience=None, seed=1, ema=ema)
+        prepared = prepare_run(Corpus(poem_text), {"hidden": 16, "emb_dim": 8, "dropout": 0.0}, cfg)
+        live = {}
+        prepared.trainer.add_callback("on_step_end", lambda t, p: live.update(
+            {k: v.clone() for k, v in t.model.state_dict().items()}) if t.stop_reason else None)
+        result = prepared.trainer.fit()
+        return prepared.trainer, result, live
+
+    plain, plain_result, plain_live = run(None)
+    averaged, result, live = run(0.9)
+    assert averaged._ema is not None and plain._ema is None
+    ema = dict(zip([n for n, _ in averaged.model.named_parameters()], averaged._ema))
+    assert all(torch.equal(plain_live[k], v) for k, v in plain.best_state.items()) or plain_result.best_step != 20
+    if result.best_step == 20:  # the best copy is the average, not the live weights
+        assert all(torch.allclose(averaged.best_state[k], ema[k]) for k in ema)
+        assert not all(torch.allclose(live[k], ema[k]) for k in ema)
+    assert result.best_val == pytest.approx(evaluate(averaged.model, averaged.val_ids, streams=32), abs=1e-6)
+    with pytest.raises(PoetryLabError, match="decay"):
+        TrainConfig(ema=1.5)
