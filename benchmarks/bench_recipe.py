@@ -29,7 +29,9 @@ from poetry_lab.vocab import Vocab
 
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE_VARIANTS = {"recipe in use": {}, "weight average 0.99": {"ema": 0.99}, "lr 3e-3": {"lr": 3e-3},
-                     "dropout 0.2": {"dropout": 0.2}}
+                     "dropout 0.2": {"dropout": 0.2}, "dropout 0": {"dropout": 0.0}, "dropout 0.05": {"dropout": 0.05},
+                     "lr 1e-3": {"lr": 1e-3}, "weight average 0.995": {"ema": 0.995},
+                     "dropout 0 + lr 1e-3": {"dropout": 0.0, "lr": 1e-3}, "dropout 0 + lr 1.5e-3": {"dropout": 0.0, "lr": 1.5e-3}}
 SCRATCH_VARIANTS = {"recipe in use": {}, "weight average 0.999": {"ema": 0.999}}
 
 
@@ -53,6 +55,8 @@ def finetune(args) -> dict:
         text = text_of(corpus)
         cut = int(len(text) * 0.9)
         for name, change in FINETUNE_VARIANTS.items():
+            if args.variants and name not in args.variants:
+                continue
             tuned = extend_vocab(copy_bundle(base), sorted(set(text) - set(base.vocab.chars)))
             tuned.model.config.dropout = change.get("dropout", FINETUNE_MODEL["dropout"])
             kw = {**get_preset("balanced").train, **FINETUNE_TRAIN, **{k: v for k, v in change.items() if k != "dropout"}}
@@ -68,6 +72,8 @@ def scratch(args) -> dict:
     vocab = Vocab.from_text(text)
     rows = {}
     for name, change in SCRATCH_VARIANTS.items():
+        if args.variants and name not in args.variants:
+            continue
         model = build_model(ModelConfig(vocab_size=len(vocab), **preset.model), seed=0, device=torch.device("cpu"))
         rows[name] = run(model, vocab, text[:cut], text[cut:], args.scratch_steps, {**preset.train, **change})
         print(f"scratch tinyshakespeare, {name}: {rows[name]}", flush=True)
@@ -79,17 +85,19 @@ def main() -> None:
     ap.add_argument("--base", default=str(REPO / "pretrained" / "base_forward.safetensors"))
     ap.add_argument("--only", choices=["finetune", "scratch"], default=None)
     ap.add_argument("--finetune-steps", type=int, default=500)
-    ap.add_argument("--scratch-steps", type=int, default=6000)
+    ap.add_argument("--scratch-steps", type=int, default=8500)
+    ap.add_argument("--variants", type=lambda t: [v.strip() for v in t.split(",")], default=None,
+                    help="only these variants, by name (comma-separated), e.g. 'recipe in use,dropout 0'")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "recipe.json")
     args = ap.parse_args()
     report = {"threads": torch.get_num_threads()}
     if args.only in (None, "finetune"):
         report["finetune"] = finetune(args)
     if args.only in (None, "scratch"):
         report["scratch"] = scratch(args)
-    out = REPO / "benchmarks" / "results" / "recipe.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from poetry_lab.catalog import resolve_corpus  # noqa: E402
 from poetry_lab.checkpoint import load_model  # noqa: E402
 from poetry_lab.corpus import decode_bytes  # noqa: E402
 from poetry_lab.model import ModelConfig, build_model  # noqa: E402
-from poetry_lab.presets import SMALL_TEXT_DROPOUT, get_preset  # noqa: E402
+from poetry_lab.presets import FINETUNE_MODEL, FINETUNE_TRAIN, SMALL_TEXT_DROPOUT, get_preset  # noqa: E402
 from poetry_lab.train import TrainConfig, Trainer, evaluate  # noqa: E402
 from poetry_lab.training_run import copy_bundle, extend_vocab  # noqa: E402
 from poetry_lab.vocab import Vocab  # noqa: E402
@@ -49,8 +49,8 @@ def main() -> None:
     ap.add_argument("--corpora", default="milton,sonnets")
     ap.add_argument("--finetune-s", type=float, default=60)
     ap.add_argument("--scratch-s", type=float, default=300)
-    ap.add_argument("--finetune-lr", type=float, default=2e-3)
-    ap.add_argument("--finetune-dropout", type=float, default=0.1)
+    ap.add_argument("--finetune-lr", type=float, default=FINETUNE_TRAIN["lr"])
+    ap.add_argument("--finetune-dropout", type=float, default=FINETUNE_MODEL["dropout"])
     args = ap.parse_args()
     base = load_model(args.base, device="cpu")
     other = load_model(args.compare_base, device="cpu") if args.compare_base else None
