@@ -107,9 +107,9 @@ def corpus_warnings(corpus: Corpus, model: ModelBundle | None) -> list[str]:
         out.append("This looks like prose (long lines): fine for training; validation uses the last 10% of the text.")
     separators = count_separators(corpus.text)
     if separators:
-        out.append(f"{separators} block{'s' if separators > 1 else ''} without letters (such as * * * or a line of "
-                   "underscores) {0} not counted as poems; the model still reads {1}.".format(
-                       *(("are", "them") if separators > 1 else ("is", "it"))))
+        many = separators > 1
+        out.append(f"{separators} block{'s' if many else ''} without letters (such as * * * or a line of underscores) "
+                   f"{'are not counted as poems' if many else 'is not counted as a poem'}; the model still reads {'them' if many else 'it'}.")
     repeated = len(corpus.poems) - len({" ".join(p.split()) for p in corpus.poems})
     if repeated:  # Corpus.split keeps such copies out of the validation text
         out.append(f"{repeated} poem{'s' if repeated > 1 else ''} appear{'' if repeated > 1 else 's'} more than once "

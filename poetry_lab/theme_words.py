@@ -68,13 +68,14 @@ def usable_poems(poems: list[str]) -> tuple[list[str], str | None]:
     A page number, a row of asterisks or a block of very common words alone cannot join a theme: such
     blocks are skipped, not a reason to refuse the whole corpus.
     """
-    kept = [p for p in poems if has_words(p)]
-    skipped = len(poems) - len(kept)
-    if not skipped:
+    kept, left_out = [], []
+    for p in poems:
+        (kept if has_words(p) else left_out).append(p)
+    if not left_out:
         return kept, None
-    shown = ", ".join(repr(first_line(p)[:30]) for p in poems if not has_words(p))
-    return kept, (f"Skipped {skipped} block{'s' if skipped > 1 else ''} without words to find themes in (only numbers, "
-                  f"punctuation or very common words): {shown[:160]}.")
+    shown = ", ".join(repr(first_line(p)[:30]) for p in left_out)
+    return kept, (f"Skipped {len(left_out)} block{'s' if len(left_out) > 1 else ''} without words to find themes in "
+                  f"(only numbers, punctuation or very common words): {shown[:160]}.")
 
 
 def check_poems(poems, n_themes: int) -> list[str]:
