@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds between resume checkpoints (default 300)")
     pt.add_argument("--from", type=Path, default=None, dest="start",
                     help="go on training this base model (its weights and vocabulary; model settings are its own)")
-    pt.add_argument("--hidden", type=int, default=384)
+    pt.add_argument("--hidden", type=int, default=512, help="LSTM width (default 512: the shipped base, see pretrained/README.md)")
     pt.add_argument("--emb", type=int, default=64, dest="emb_dim", help="character embedding size")
     pt.add_argument("--layers", type=int, default=1)
     pt.add_argument("--dropout", type=float, default=0.0)
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     pt.add_argument("--seed", type=int, default=0)
 
-    r = sub.add_parser("runs", help="list the training runs kept on disk (the app's and --run-dir ones)")
+    r = sub.add_parser("runs", help="list the training runs kept on disk (the app's and those of train --out)")
     r.add_argument("--home", type=Path, default=None, help="a Poetry Lab home or a folder of run directories "
                    "(default: POETRY_LAB_HOME, else ~/.poetry_lab)")
     r.add_argument("--json", action="store_true")

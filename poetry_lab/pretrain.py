@@ -1,6 +1,9 @@
 """Pretraining base models on a large poetry corpus (forward, or backward on reversed text).
 
     python -m poetry_lab pretrain gutenberg_poetry --direction forward --minutes 50 --out pretrained/base_forward.safetensors
+    python -m poetry_lab pretrain --resume --out pretrained/base_forward.safetensors --minutes 90   # after a crash
+
+How the shipped bases were made (on a GPU, benchmarks/device/pretrain_gpu.sh) is in pretrained/README.md.
 
 On several cores, GPUs or machines, the same command runs under torchrun with PyTorch
 DistributedDataParallel (gloo on CPUs, NCCL with one GPU per process), e.g. two processes here:
@@ -127,7 +130,7 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
     elif start is not None:
         model = start.model.to(env.device)
     else:
-        mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 384, "dropout": 0.0, **(cfg.model or {})})
+        mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 512, "dropout": 0.0, **(cfg.model or {})})
         model = build_model(mc, seed=tc.seed, device=env.device)  # the same seed: the same weights on every rank
     if env.world_size > 1:
         trainer = DistributedTrainer(model, train_ids, val_ids, tc, env)
