@@ -103,7 +103,10 @@ def corpus_warnings(corpus: Corpus, model: ModelBundle | None) -> list[str]:
                    "model, which gives better poems than starting from scratch.")
     if st.distinct_chars > 200:
         out.append(f"The text uses {st.distinct_chars} different characters; rare ones will be hard for a small model to learn.")
-    if not corpus.is_verse:
+    if not corpus.is_verse and len(corpus.poems) < 4:  # too few poems to hold whole ones out
+        out.append(f"Only {len(corpus.poems)} poem{'' if len(corpus.poems) == 1 else 's'}: validation uses the last 10% "
+                   "of the text, cut at a line break.")
+    elif not corpus.is_verse:
         out.append("This looks like prose (long lines): fine for training; validation uses the last 10% of the text.")
     separators = count_separators(corpus.text)
     if separators:

@@ -239,3 +239,11 @@ def test_repeated_poems_are_pointed_out(lab):
     assert any("12 poems appear more than once" in w for w in once.warnings)
     fresh = lab.load_corpus(text="\n\n".join(POEM_TEXT.split("\n\n")[:4]))
     assert not any("more than once" in w for w in fresh.warnings)
+
+
+def test_a_few_poems_are_not_called_prose(lab):
+    notes = lab.load_corpus(text="The rose is red,\nthe sky is blue.\n\nThe moon is white,\nthe sea is new.\n").warnings
+    assert any(n.startswith("Only 2 poems: validation uses the last 10%") for n in notes), notes
+    assert not any("prose" in n for n in notes)
+    prose = lab.load_corpus(text="\n\n".join(["A long line of prose that runs on and on without a break " * 3] * 6)).warnings
+    assert any("looks like prose" in n for n in prose)
