@@ -61,6 +61,9 @@ def process_group() -> Iterator[DistEnv]:
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
         yield DistEnv(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device)
+        # Leave together: rank 0 may still be writing the model when the others are done, and a rank
+        # that tears down gloo while a peer is still connected can abort at exit ("terminate called").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
