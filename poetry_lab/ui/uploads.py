@@ -63,9 +63,12 @@ class UploadLedger:
             return None
         full = os.path.abspath(path)
         with self._lock:
+            tickets = self._tickets.get(full, 0)
+            if not tickets:  # never uploaded: nothing is recorded for paths a client merely names
+                return None
             holders = self._holders.setdefault(full, set())
             if session not in holders:
-                if len(holders) >= self._tickets.get(full, 0):
+                if len(holders) >= tickets:
                     return None
                 holders.add(session)
         # What Gradio wrote is a plain file at that very path; nothing may point elsewhere from there.
