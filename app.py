@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks, one line each
     # Imports gradio, after the environment is set.
-    from poetry_lab.limits import current_limits
-    from poetry_lab.ui import CSS, THEME, create_demo, screened_uploads
-    from poetry_lab.ui.uploads import UploadLedger
+    from poetry_lab.app.ui import CSS, THEME, create_demo, screened_uploads
+    from poetry_lab.app.ui.uploads import UploadLedger
+    from poetry_lab.settings import current_limits
 
     uploads = UploadLedger()  # what each session uploaded: the only files a handler will read
     demo = create_demo(uploads)

@@ -14,21 +14,18 @@ import argparse
 import json
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from poetry_lab.catalog import resolve_corpus  # noqa: E402
-from poetry_lab.corpus import decode_bytes  # noqa: E402
-from poetry_lab.model import ModelConfig, build_model  # noqa: E402
-from poetry_lab.presets import get_preset  # noqa: E402
-from poetry_lab.sampling import SampleConfig, sample  # noqa: E402
-from poetry_lab.train import TrainConfig, Trainer  # noqa: E402
-from poetry_lab.vocab import Vocab  # noqa: E402
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.sampling import SampleConfig, sample
+from poetry_lab.core.train import TrainConfig, Trainer
+from poetry_lab.core.vocab import Vocab
+from poetry_lab.data.catalog import resolve_corpus
+from poetry_lab.data.corpus import decode_bytes
+from poetry_lab.runs.presets import get_preset
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -68,8 +65,8 @@ def first_time_below(curve: list, bound: float) -> float | None:
 
 def bench_generation(repeats: int = 5) -> dict:
     """With the model the app opens with (the same code path as the comparison view)."""
-    from poetry_lab.checkpoint import load_model
-    from poetry_lab.lab import default_model_path
+    from poetry_lab.core.checkpoint import load_model
+    from poetry_lab.settings import default_model_path
 
     bundle = load_model(default_model_path(), device="cpu")
     model, vocab = bundle.model, bundle.vocab

@@ -23,9 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.app_process import QUIET_ENV, free_port  # noqa: E402
+from benchmarks.app_process import QUIET_ENV, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "pretrained" / "base_forward.safetensors"

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import collections
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from poetry_lab.catalog import resolve_corpus  # noqa: E402
-from poetry_lab.checkpoint import load_model  # noqa: E402
-from poetry_lab.corpus import decode_bytes  # noqa: E402
-from poetry_lab.lens import sweep  # noqa: E402
-from poetry_lab.metrics import CorpusIndex  # noqa: E402
-from poetry_lab.poetics import analyse_text  # noqa: E402
+from poetry_lab.analysis.lens import sweep
+from poetry_lab.analysis.metrics import CorpusIndex
+from poetry_lab.analysis.poetics import analyse_text
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.data.catalog import resolve_corpus
+from poetry_lab.data.corpus import decode_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 SHAKESPEAREAN = "ABABCDCDEFEFGG"

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from poetry_lab.catalog import resolve_corpus
-from poetry_lab.checkpoint import load_model
-from poetry_lab.corpus import decode_bytes
-from poetry_lab.model import ModelConfig, build_model
-from poetry_lab.presets import FINETUNE_MODEL, FINETUNE_TRAIN, get_preset
-from poetry_lab.train import TrainConfig, Trainer
-from poetry_lab.training_run import copy_bundle, extend_vocab
-from poetry_lab.vocab import Vocab
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.train import TrainConfig, Trainer
+from poetry_lab.core.vocab import Vocab
+from poetry_lab.data.catalog import resolve_corpus
+from poetry_lab.data.corpus import decode_bytes
+from poetry_lab.runs.prepare import copy_bundle, extend_vocab
+from poetry_lab.runs.presets import FINETUNE_MODEL, FINETUNE_TRAIN, get_preset
 
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE_VARIANTS = {"recipe in use": {}, "weight average 0.99": {"ema": 0.99}, "lr 3e-3": {"lr": 3e-3},

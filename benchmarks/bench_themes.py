@@ -15,20 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from poetry_lab.corpus import load_corpus  # noqa: E402
-from poetry_lab.embeddings import LMEmbeddings, default_models  # noqa: E402
-from poetry_lab.sampling import SampleConfig, sample  # noqa: E402
-from poetry_lab.themes import METHODS, compare_methods, poem_body  # noqa: E402
-from poetry_lab.themes_figures import comparison_figure, theme_map, top_words_figure  # noqa: E402
+from poetry_lab.core.sampling import SampleConfig, sample
+from poetry_lab.data.corpus import load_corpus
+from poetry_lab.figures.themes import comparison_figure, theme_map, top_words_figure
+from poetry_lab.themes.embeddings import LMEmbeddings, default_models
+from poetry_lab.themes.methods import METHODS, compare_methods, poem_body
 
 
 class Clock:

@@ -13,21 +13,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from poetry_lab.catalog import resolve_corpus  # noqa: E402
-from poetry_lab.checkpoint import load_model  # noqa: E402
-from poetry_lab.corpus import decode_bytes  # noqa: E402
-from poetry_lab.model import ModelConfig, build_model  # noqa: E402
-from poetry_lab.presets import FINETUNE_MODEL, FINETUNE_TRAIN, SMALL_TEXT_DROPOUT, get_preset  # noqa: E402
-from poetry_lab.train import TrainConfig, Trainer, evaluate  # noqa: E402
-from poetry_lab.training_run import copy_bundle, extend_vocab  # noqa: E402
-from poetry_lab.vocab import Vocab  # noqa: E402
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.train import TrainConfig, Trainer, evaluate
+from poetry_lab.core.vocab import Vocab
+from poetry_lab.data.catalog import resolve_corpus
+from poetry_lab.data.corpus import decode_bytes
+from poetry_lab.runs.prepare import copy_bundle, extend_vocab
+from poetry_lab.runs.presets import (
+    FINETUNE_MODEL,
+    FINETUNE_TRAIN,
+    SMALL_TEXT_DROPOUT,
+    get_preset,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

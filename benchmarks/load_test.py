@@ -29,10 +29,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make `benchmarks` importable
-    sys.path.insert(0, str(REPO))
 
-from benchmarks.app_process import launched_app  # noqa: E402
+from benchmarks.app_process import launched_app
 
 REQUEST_TIMEOUT_S = 60.0  # a poem that takes longer counts as an error
 PROMPTS = ["Shall I compare thee", "The rose", "When in the night", "O sea, ", "My love is", "", "Upon the hill"]

@@ -148,16 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _new_run(args: argparse.Namespace):
     """A PreparedRun from the command line's corpus and settings."""
-    from poetry_lab.corpus import load_corpus
-    from poetry_lab.presets import (
+    from poetry_lab.core.train import TrainConfig
+    from poetry_lab.data.corpus import load_corpus
+    from poetry_lab.runs.prepare import prepare_run
+    from poetry_lab.runs.presets import (
         DEFAULT_PRESET,
         FINETUNE_MODEL,
         FINETUNE_TRAIN,
         get_preset,
         model_settings,
     )
-    from poetry_lab.train import TrainConfig
-    from poetry_lab.training_run import prepare_run
 
     if not args.corpus:
         raise PoetryLabError("Give one or more text files (or bundled corpus names) to train on.")
@@ -182,7 +182,7 @@ def _new_run(args: argparse.Namespace):
 
 def _resumed_run(args: argparse.Namespace):
     """The run directory's PreparedRun, restored to its last checkpoint."""
-    from poetry_lab import runs
+    from poetry_lab.runs import listing as runs
 
     if args.corpus:
         raise PoetryLabError("--resume goes on with the run's own corpus: give no text files with it.")
@@ -197,8 +197,8 @@ def _resumed_run(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from poetry_lab.run_files import METRICS, RunRecorder
-    from poetry_lab.sampling import SampleConfig, sample
+    from poetry_lab.core.sampling import SampleConfig, sample
+    from poetry_lab.runs.record import METRICS, RunRecorder
 
     run = _resumed_run(args) if args.resume else _new_run(args)
     corpus, st = run.corpus, run.corpus.stats
@@ -247,8 +247,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from poetry_lab.lab import home_dir
-    from poetry_lab.runs import find_runs
+    from poetry_lab.runs.listing import find_runs
+    from poetry_lab.settings import home_dir
 
     home = args.home or home_dir()
     found = find_runs(home)
@@ -268,8 +268,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from poetry_lab.checkpoint import load_model
-    from poetry_lab.sampling import SampleConfig, sample
+    from poetry_lab.core.checkpoint import load_model
+    from poetry_lab.core.sampling import SampleConfig, sample
 
     bundle = load_model(args.model)
     chars = args.chars if args.chars is not None else (2000 if args.lines else 400)
@@ -286,9 +286,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from poetry_lab.checkpoint import load_model
-    from poetry_lab.corpus import load_corpus
-    from poetry_lab.train import evaluate
+    from poetry_lab.core.checkpoint import load_model
+    from poetry_lab.core.train import evaluate
+    from poetry_lab.data.corpus import load_corpus
 
     bundle = load_model(args.model)
     text = load_corpus([args.textfile]).text
@@ -299,7 +299,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_corpora(args: argparse.Namespace) -> int:
-    from poetry_lab import catalog
+    from poetry_lab.data import catalog
 
     if args.corpora_command == "list":
         print(catalog.format_catalog_table(catalog.available_corpora()))
@@ -310,8 +310,8 @@ def cmd_corpora(args: argparse.Namespace) -> int:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from poetry_lab.corpus import load_corpus
-    from poetry_lab.poetics import analyse_text, to_json
+    from poetry_lab.analysis.poetics import analyse_text, to_json
+    from poetry_lab.data.corpus import load_corpus
 
     poems = analyse_text(load_corpus([args.poem_file]).text)
     if not poems:
@@ -329,11 +329,11 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from poetry_lab.checkpoint import load_model
-    from poetry_lab.corpus import load_corpus
-    from poetry_lab.lens import SWEEP_TEMPERATURES, sweep
-    from poetry_lab.lens_figures import sweep_figure
-    from poetry_lab.metrics import CorpusIndex
+    from poetry_lab.analysis.lens import SWEEP_TEMPERATURES, sweep
+    from poetry_lab.analysis.metrics import CorpusIndex
+    from poetry_lab.core.checkpoint import load_model
+    from poetry_lab.data.corpus import load_corpus
+    from poetry_lab.figures.lens import sweep_figure
 
     bundle = load_model(args.model)
     corpus = args.corpus or bundle.facts.get("corpus")
@@ -358,9 +358,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
-    from poetry_lab.checkpoint import load_model
-    from poetry_lab.distributed import process_group
-    from poetry_lab.pretrain import PretrainConfig, pretrain
+    from poetry_lab.core.checkpoint import load_model
+    from poetry_lab.core.distributed import process_group
+    from poetry_lab.runs.pretrain import PretrainConfig, pretrain
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -384,17 +384,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_themes(args: argparse.Namespace) -> int:
-    from poetry_lab.checkpoint import load_model
-    from poetry_lab.corpus import load_corpus
-    from poetry_lab.embeddings import backward_twin
-    from poetry_lab.themes import (
+    from poetry_lab.core.checkpoint import load_model
+    from poetry_lab.data.corpus import load_corpus
+    from poetry_lab.figures.themes import comparison_figure, theme_map, top_words_figure
+    from poetry_lab.themes.embeddings import backward_twin
+    from poetry_lab.themes.methods import (
         METHODS,
         compare_methods,
         make_theme_pipeline,
         suggest_k,
         usable_poems,
     )
-    from poetry_lab.themes_figures import comparison_figure, theme_map, top_words_figure
 
     if args.threads:
         import torch

@@ -5,15 +5,12 @@ Everything is small on purpose: the suite runs on a shared 2-core CPU.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # the package is not installed into the virtualenv
-    sys.path.insert(0, str(REPO_ROOT))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
@@ -46,11 +43,11 @@ def poem_text() -> str:
 @pytest.fixture(scope="session")
 def tiny_bundle():
     """A tiny LSTM (hidden 32) trained for 30 steps on POEM_TEXT: a real, if poor, ModelBundle."""
-    from poetry_lab.checkpoint import ModelBundle
-    from poetry_lab.corpus import Corpus
-    from poetry_lab.model import ModelConfig, build_model
-    from poetry_lab.train import TrainConfig, Trainer
-    from poetry_lab.vocab import Vocab
+    from poetry_lab.core.checkpoint import ModelBundle
+    from poetry_lab.core.model import ModelConfig, build_model
+    from poetry_lab.core.train import TrainConfig, Trainer
+    from poetry_lab.core.vocab import Vocab
+    from poetry_lab.data.corpus import Corpus
 
     corpus = Corpus(POEM_TEXT, name="tiny poems")
     train_text, val_text = corpus.split(0.2)
@@ -65,6 +62,6 @@ def tiny_bundle():
 @pytest.fixture(scope="session")
 def tiny_model_path(tiny_bundle, tmp_path_factory) -> Path:
     """tiny_bundle saved to a model file (shared, read-only by convention)."""
-    from poetry_lab.checkpoint import save_model
+    from poetry_lab.core.checkpoint import save_model
 
     return save_model(tmp_path_factory.mktemp("tiny_model") / "model.safetensors", tiny_bundle)

@@ -154,4 +154,4 @@ def test_app_cli_defaults(monkeypatch):
 def test_app_only_composes():
     source = (Path(__file__).resolve().parents[1] / "app.py").read_text(encoding="utf-8")
     assert "import torch" not in source and "sklearn" not in source and "share=True" not in source
-    assert source.index('os.environ.setdefault("GRADIO_ANALYTICS_ENABLED"') < source.index("from poetry_lab.ui import")
+    assert source.index('os.environ.setdefault("GRADIO_ANALYTICS_ENABLED"') < source.index("from poetry_lab.app.ui import")

@@ -23,7 +23,7 @@ import pytest
 from apphelpers import as_file, call, running_app, upload
 from conftest import POEM_TEXT
 
-from poetry_lab.ui.uploads import REFUSED
+from poetry_lab.app.ui.uploads import REFUSED
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -19,8 +19,8 @@ import pytest
 from apphelpers import running_app, wait_for
 from conftest import POEM_TEXT
 
+from poetry_lab.app.session import Lab
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.lab import Lab
 
 gradio_client = pytest.importorskip("gradio_client")
 import httpx  # a gradio dependency

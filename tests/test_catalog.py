@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from poetry_lab import catalog
-from poetry_lab.catalog import (
+from poetry_lab.data import catalog
+from poetry_lab.data.catalog import (
     CorpusEntry,
     FetchRecipe,
     clean_milton,
@@ -42,7 +42,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No shared folder, an empty fetch cache, and no POETRY_LAB_CORPORA: only what a test adds."""
     monkeypatch.delenv("POETRY_LAB_CORPORA", raising=False)
     monkeypatch.setenv("POETRY_LAB_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(catalog, "_REPO_ROOT", tmp_path / "repo")  # so <repo>/../shared is tmp_path/shared
+    monkeypatch.setattr(catalog, "SOURCE_ROOT", tmp_path / "repo")  # so <repo>/../shared is tmp_path/shared
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")  # so <cwd>/../shared is tmp_path/shared, which doesn't exist
     return tmp_path

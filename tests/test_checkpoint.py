@@ -10,10 +10,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from poetry_lab.checkpoint import FORMAT, ModelBundle, load_model, save_model
+from poetry_lab.core.checkpoint import FORMAT, ModelBundle, load_model, save_model
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.vocab import Vocab
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.model import ModelConfig, build_model
-from poetry_lab.vocab import Vocab
 
 CPU = torch.device("cpu")
 CHARS = "abc \nßé—“”🌹жΩ"
@@ -148,7 +148,7 @@ def test_saving_is_atomic_and_leaves_no_temp_files(tmp_path):
 
 
 def test_failed_save_leaves_no_temp_file_and_keeps_the_old_file(tmp_path, monkeypatch):
-    import poetry_lab.checkpoint as checkpoint
+    import poetry_lab.core.checkpoint as checkpoint
 
     bundle = _bundle()
     target = save_model(tmp_path / "model.safetensors", bundle)

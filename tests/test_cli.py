@@ -12,10 +12,10 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
-from poetry_lab.checkpoint import load_model
 from poetry_lab.cli import main
-from poetry_lab.corpus import load_corpus
-from poetry_lab.train import evaluate
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.core.train import evaluate
+from poetry_lab.data.corpus import load_corpus
 
 
 def _run_module(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

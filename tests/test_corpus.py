@@ -11,7 +11,13 @@ from conftest import requires_shared
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from poetry_lab.corpus import Corpus, decode_bytes, load_corpus, normalise, split_poems
+from poetry_lab.data.corpus import (
+    Corpus,
+    decode_bytes,
+    load_corpus,
+    normalise,
+    split_poems,
+)
 from poetry_lab.errors import PoetryLabError
 
 ACCENTED = "Café – “déjà vu”, the heart’s own song,\nso naïve, façade and élan,\n"
@@ -289,7 +295,7 @@ SEPARATED = ("I\nThe rose is red upon the wall,\nthe bee is busy in the hall.\n\
 
 
 def test_separator_blocks_are_no_poems_but_stay_in_the_text():
-    from poetry_lab.corpus import count_separators
+    from poetry_lab.data.corpus import count_separators
 
     corpus = Corpus(normalise(SEPARATED))
     assert corpus.stats.poems == 3 and [p.split("\n")[0] for p in corpus.poems] == ["I", "II", "III"]
@@ -297,7 +303,7 @@ def test_separator_blocks_are_no_poems_but_stay_in_the_text():
 
 
 def test_validation_leaves_out_copies_of_training_poems():
-    from poetry_lab.corpus import without_repeats
+    from poetry_lab.data.corpus import without_repeats
 
     poems = [f"Poem {i}\nthe line of a poem number {i},\nand a second line that rhymes with {i}." for i in range(12)]
     text = normalise("\n\n".join(poems + [poems[2], poems[5]]) + "\n")  # a file pasted twice, in part

@@ -12,12 +12,17 @@ import torch
 import torch.distributed as dist
 from conftest import POEM_TEXT, REPO_ROOT
 
-from poetry_lab.checkpoint import load_model
-from poetry_lab.distributed import DistEnv, DistributedTrainer, rank_rows, shard_batches
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.core.distributed import (
+    DistEnv,
+    DistributedTrainer,
+    rank_rows,
+    shard_batches,
+)
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.train import TrainConfig, Trainer
+from poetry_lab.core.vocab import Vocab
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.model import ModelConfig, build_model
-from poetry_lab.train import TrainConfig, Trainer
-from poetry_lab.vocab import Vocab
 
 VOCAB = Vocab.from_text(POEM_TEXT)
 IDS = VOCAB.encode(POEM_TEXT)

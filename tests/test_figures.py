@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from poetry_lab.figures import (
+from poetry_lab.figures.training import (
     EMPTY_COMPARE_MESSAGE,
     EMPTY_LOSS_MESSAGE,
     MAX_TRAIN_POINTS,

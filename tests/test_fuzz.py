@@ -7,9 +7,9 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from poetry_lab.corpus import Corpus, decode_bytes, normalise
+from poetry_lab.core.sampling import SampleConfig, sample
+from poetry_lab.data.corpus import Corpus, decode_bytes, normalise
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.sampling import SampleConfig, sample
 
 FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10).map(float))
 

@@ -7,12 +7,12 @@ import time
 import pytest
 from conftest import POEM_TEXT
 
-from poetry_lab.checkpoint import load_model
-from poetry_lab.corpus import Corpus
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.core.train import TrainConfig
+from poetry_lab.data.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.jobs import TrainingJob
-from poetry_lab.train import TrainConfig
-from poetry_lab.training_run import prepare_run
+from poetry_lab.runs.jobs import TrainingJob
+from poetry_lab.runs.prepare import prepare_run
 
 
 def _run(minutes=0.5, **kw):

@@ -7,8 +7,8 @@ import time
 import pytest
 from conftest import POEM_TEXT
 
+from poetry_lab.app.session import Lab, parse_temperatures
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.lab import Lab, parse_temperatures
 
 KEYS = {"temperature", "text", "bits_per_char", "copied_4gram_share", "longest_copy", "distinct_2", "repeated_lines"}
 
@@ -186,7 +186,7 @@ def test_themes_tfidf_places_the_last_comparison_without_fitting_again(lab):
 
 
 def test_themes_automatic_number_and_the_poem_cap(lab, monkeypatch):
-    import poetry_lab.lab_themes as lab_module
+    import poetry_lab.app.themes_slot as lab_module
 
     _topic_poems(lab)
     assert lab.themes("tfidf", None).n_themes == 3 and "silhouette" in lab.themes("tfidf", None).notes[0]
@@ -219,7 +219,7 @@ def test_themes_embeddings_wait_for_this_sessions_training(lab):
 
 
 def test_comparison_shows_each_poems_theme_after_themes_ran(lab):
-    from poetry_lab.ui import render
+    from poetry_lab.app.ui import render
 
     _topic_poems(lab)
     assert "theme" not in lab.compare_lens("The ship", "0.5", chars=60, seed=1)[0]  # no themes yet

@@ -9,8 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from poetry_lab.cli import main
-from poetry_lab.lens import (
+from poetry_lab.analysis.lens import (
     SWEEP_COLUMNS,
     char_confidence,
     confidence_html,
@@ -19,8 +18,9 @@ from poetry_lab.lens import (
     real_word_share,
     sweep,
 )
-from poetry_lab.lens_figures import SWEEP_METRICS, sweep_figure
-from poetry_lab.metrics import CorpusIndex
+from poetry_lab.analysis.metrics import CorpusIndex
+from poetry_lab.cli import main
+from poetry_lab.figures.lens import SWEEP_METRICS, sweep_figure
 
 
 @pytest.fixture(scope="module")

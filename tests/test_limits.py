@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from conftest import POEM_TEXT
 
-from poetry_lab.corpus import Corpus, load_corpus
+from poetry_lab.core.train import TrainConfig
+from poetry_lab.data.corpus import Corpus, load_corpus
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.limits import Limits, current_limits
-from poetry_lab.train import TrainConfig
-from poetry_lab.training_run import prepare_run
+from poetry_lab.runs.prepare import prepare_run
+from poetry_lab.settings import Limits, current_limits
 
 
 def test_limits_come_from_the_environment_with_safe_fallbacks(monkeypatch):

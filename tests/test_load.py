@@ -7,14 +7,11 @@ the 6 clients and whatever else runs on the machine.
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from apphelpers import REPO_ROOT, running_app
+from apphelpers import running_app
 
 pytest.importorskip("gradio_client")
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-from load_test import markdown, run_load  # benchmarks/ is not a package
+from benchmarks.load_test import markdown, run_load
 
 SESSIONS, SECONDS = 6, 15
 

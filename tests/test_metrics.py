@@ -10,7 +10,7 @@ from conftest import POEM_TEXT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poetry_lab.metrics import (
+from poetry_lab.analysis.metrics import (
     CorpusIndex,
     copied_ngram_share,
     distinct_n,

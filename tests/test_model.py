@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from poetry_lab.core.model import CharLSTM, ModelConfig, build_model, detach_state
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.model import CharLSTM, ModelConfig, build_model, detach_state
 
 CPU = torch.device("cpu")
 V = 23

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import requires_shared
 
-from poetry_lab.poetics import (
+from poetry_lab.analysis.poetics import (
     PoemAnalysis,
     analyse_poem,
     analyse_text,

@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import POEM_TEXT
 
-from poetry_lab.checkpoint import load_model
 from poetry_lab.cli import main
+from poetry_lab.core.checkpoint import load_model
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.pretrain import PretrainConfig, pretrain, resume_file
+from poetry_lab.runs.pretrain import PretrainConfig, pretrain, resume_file
 
 TRAIN = {"max_steps": 12, "minutes": None, "eval_every_steps": 3, "batch_size": 4, "seq_len": 16, "warmup_steps": 2}
 CFG = PretrainConfig(val_chars=2000, model={"hidden": 16, "emb_dim": 8}, train=TRAIN)

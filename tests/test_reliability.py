@@ -12,11 +12,11 @@ import time
 import pytest
 from conftest import POEM_TEXT
 
-from poetry_lab import jobs
+from poetry_lab.app.session import Lab
+from poetry_lab.core.model import CharLSTM
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.jobs import TrainingJob
-from poetry_lab.lab import Lab
-from poetry_lab.model import CharLSTM
+from poetry_lab.runs import jobs
+from poetry_lab.runs.jobs import TrainingJob
 
 # A wide model on short chunks: cheap steps, but 4.8 MB of weights (and ~30 MB with gradients, optimiser
 # state, best weights and snapshots), so a job or a model copy kept per cycle shows plainly in the RSS.
@@ -103,7 +103,7 @@ def test_a_job_that_cannot_write_its_run_frees_its_slot(lab, tmp_path):
 
 def test_files_handed_out_for_download_do_not_pile_up(tmp_path):
     """Each download or comparison writes a file for Gradio to copy; an hour later it is gone."""
-    from poetry_lab.ui.handlers import SCRATCH_MAX_AGE_S, scratch_path
+    from poetry_lab.app.ui.handlers import SCRATCH_MAX_AGE_S, scratch_path
 
     first = scratch_path("poems.md")
     first.write_text("a poem")

@@ -18,15 +18,15 @@ import pytest
 import torch
 from conftest import POEM_TEXT, REPO_ROOT
 
-from poetry_lab import runs
-from poetry_lab.checkpoint import load_model
+from poetry_lab.app.session import Lab
 from poetry_lab.cli import main
-from poetry_lab.corpus import Corpus
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.core.train import TrainConfig
+from poetry_lab.data.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.lab import Lab
-from poetry_lab.run_files import RESUME, RunRecorder, read_record
-from poetry_lab.train import TrainConfig
-from poetry_lab.training_run import prepare_run
+from poetry_lab.runs import listing as runs
+from poetry_lab.runs.prepare import prepare_run
+from poetry_lab.runs.record import RESUME, RunRecorder, read_record
 
 
 def _prepared(cell: str, max_steps: int = 48, ema: float | None = None):
@@ -267,7 +267,7 @@ def test_visitors_see_only_their_runs_and_resume_through_the_lab(two_visitors, t
 
 
 def test_interrupted_runs_and_the_handlers(two_visitors):
-    from poetry_lab.ui import handlers
+    from poetry_lab.app.ui import handlers
 
     a, _, (id_a, _) = two_visitors
     a.load_corpus(text=POEM_TEXT)

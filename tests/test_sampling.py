@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
+from poetry_lab.core.model import CharLSTM, ModelConfig, build_model
+from poetry_lab.core.sampling import FastCell, SampleConfig, sample
+from poetry_lab.core.vocab import UNKNOWN, Vocab
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.model import CharLSTM, ModelConfig, build_model
-from poetry_lab.sampling import FastCell, SampleConfig, sample
-from poetry_lab.vocab import UNKNOWN, Vocab
 
 CPU = torch.device("cpu")
 

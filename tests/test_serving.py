@@ -17,9 +17,9 @@ import pytest
 from apphelpers import REPO_ROOT, as_file, call, running_app, upload
 from conftest import POEM_TEXT
 
-from poetry_lab.checkpoint import ModelBundle, load_model
-from poetry_lab.lab import Lab
-from poetry_lab.ui.uploads import REFUSED
+from poetry_lab.app.session import Lab
+from poetry_lab.app.ui.uploads import REFUSED
+from poetry_lab.core.checkpoint import ModelBundle, load_model
 
 httpx = pytest.importorskip("httpx")
 

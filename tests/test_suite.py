@@ -25,9 +25,9 @@ from benchmarks.suite import (
     throughput_explore,
 )
 from benchmarks.suite.common import Context, Section, Target
-from poetry_lab.model import ModelConfig, build_model
-from poetry_lab.presets import Preset
-from poetry_lab.train import TrainConfig
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.train import TrainConfig
+from poetry_lab.runs.presets import Preset
 
 
 def stub(title: str, run):

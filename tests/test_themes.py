@@ -17,17 +17,17 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import CountVectorizer
 
-from poetry_lab.checkpoint import ModelBundle, save_model
 from poetry_lab.cli import main
-from poetry_lab.embeddings import (
+from poetry_lab.core.checkpoint import ModelBundle, save_model
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.themes.embeddings import (
     FeatureAutoencoder,
     LMEmbeddings,
     backward_twin,
     pool_poems,
     train_backward,
 )
-from poetry_lab.errors import PoetryLabError
-from poetry_lab.themes import (
+from poetry_lab.themes.methods import (
     METHODS,
     class_tfidf,
     coherence,

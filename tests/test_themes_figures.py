@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from poetry_lab.themes_figures import (
+from poetry_lab.figures.themes import (
     EMPTY_MAP_MESSAGE,
     EMPTY_TABLE_MESSAGE,
     EMPTY_WORDS_MESSAGE,
@@ -78,7 +78,7 @@ def test_top_words_figure_one_panel_per_theme_heaviest_on_top():
 def test_figures_from_a_fitted_pipeline():
     from test_themes import POEMS
 
-    from poetry_lab.themes import compare_methods
+    from poetry_lab.themes.methods import compare_methods
 
     table, fitted = compare_methods(POEMS, 3, methods=("tfidf", "lda"))
     pipe = fitted["tfidf"]

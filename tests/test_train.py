@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from poetry_lab.corpus import Corpus
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.train import TrainConfig, Trainer, evaluate, lr_at, stream_layout
+from poetry_lab.core.vocab import Vocab
+from poetry_lab.data.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.model import ModelConfig, build_model
-from poetry_lab.train import TrainConfig, Trainer, evaluate, lr_at, stream_layout
-from poetry_lab.vocab import Vocab
 
 CPU = torch.device("cpu")
 
@@ -226,9 +226,9 @@ def test_train_config_rejects_bad_values(kwargs):
 
 def test_an_average_of_the_weights_is_what_validates_and_what_is_kept(poem_text):
     """config.ema: validation and the best copy use the averaged weights; training moves the live ones."""
-    from poetry_lab.corpus import Corpus
-    from poetry_lab.train import TrainConfig
-    from poetry_lab.training_run import prepare_run
+    from poetry_lab.core.train import TrainConfig
+    from poetry_lab.data.corpus import Corpus
+    from poetry_lab.runs.prepare import prepare_run
 
     def run(ema):
         cfg = TrainConfig(seq_len=16, batch_size=4, lr=1e-2, warmup_steps=2, minutes=None, max_steps=20, eval_every_steps=10,

@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 
-from poetry_lab.checkpoint import ModelBundle, save_model
-from poetry_lab.corpus import Corpus
+from poetry_lab.core.checkpoint import ModelBundle, save_model
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.train import TrainConfig
+from poetry_lab.core.vocab import Vocab
+from poetry_lab.data.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.model import ModelConfig, build_model
-from poetry_lab.train import TrainConfig
-from poetry_lab.training_run import extend_vocab, prepare_run, training_facts
-from poetry_lab.vocab import Vocab
+from poetry_lab.runs.prepare import extend_vocab, prepare_run, training_facts
 
 CPU = torch.device("cpu")
 MODEL = {"hidden": 24, "emb_dim": 12, "layers": 1, "dropout": 0.0}

@@ -15,13 +15,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from poetry_lab.lab import Lab
-from poetry_lab.lens import copy_highlights
-from poetry_lab.metrics import CorpusIndex
-from poetry_lab.poetics import analyse_poem, to_json
-from poetry_lab.ui import handlers, render
-from poetry_lab.ui.sessions import SessionRegistry
-from poetry_lab.ui.uploads import REFUSED, UploadLedger
+from poetry_lab.analysis.lens import copy_highlights
+from poetry_lab.analysis.metrics import CorpusIndex
+from poetry_lab.analysis.poetics import analyse_poem, to_json
+from poetry_lab.app.session import Lab
+from poetry_lab.app.ui import handlers, render
+from poetry_lab.app.ui.sessions import SessionRegistry
+from poetry_lab.app.ui.uploads import REFUSED, UploadLedger
 
 SKIP = gr.skip()
 SNAPSHOT_KEYS = {"state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message"}

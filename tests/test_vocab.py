@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poetry_lab.vocab import UNKNOWN, Vocab
+from poetry_lab.core.vocab import UNKNOWN, Vocab
 
 SOURCE = "The rose is red,\n  the violet — blue; café, naïve «ß» 🌹\t'quoted' “curly”\n"
 VOCAB = Vocab.from_text(SOURCE)

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 LN2 = math.log(2.0)
 
@@ -143,8 +141,8 @@ def corpus_text(ctx: Context | None, name: str, lowercase: bool = False, max_cha
     """
     import gzip
 
-    from poetry_lab.catalog import resolve_corpus
-    from poetry_lab.corpus import decode_bytes
+    from poetry_lab.data.catalog import resolve_corpus
+    from poetry_lab.data.corpus import decode_bytes
 
     path = resolve_corpus(name)
     if path.suffix == ".gz":
@@ -168,9 +166,9 @@ def train_budget(corpus: str, model: dict, train: dict, seed: int = 0) -> dict:
     """
     import torch
 
-    from poetry_lab.model import ModelConfig, build_model
-    from poetry_lab.train import TrainConfig, Trainer
-    from poetry_lab.vocab import Vocab
+    from poetry_lab.core.model import ModelConfig, build_model
+    from poetry_lab.core.train import TrainConfig, Trainer
+    from poetry_lab.core.vocab import Vocab
 
     text = corpus_text(None, corpus)
     train_text, val_text = nanogpt_split(text)

@@ -6,13 +6,9 @@
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make `benchmarks.suite` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import plotly.graph_objects as go
 import torch
@@ -25,10 +21,11 @@ from benchmarks.suite.tutorial_method import (
     encode,
     generate,
 )
-from poetry_lab.checkpoint import default_model_path, load_model
-from poetry_lab.model import ModelConfig, build_model
-from poetry_lab.sampling import SampleConfig, sample
-from poetry_lab.vocab import Vocab
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.sampling import SampleConfig, sample
+from poetry_lab.core.vocab import Vocab
+from poetry_lab.settings import default_model_path
 
 TITLE = "Generation speed: Poetry Lab's sampler vs the tutorials' loop"
 TEMPERATURES = (0.2, 0.5, 0.8, 1.0, 1.2)
@@ -116,7 +113,7 @@ def _markdown(results: dict, ratios: dict, models: dict, s: Settings, ctx: Conte
     rows = [[n] + [f"{results[side][n]['chars_per_s']:,.0f}" for side in SIDES]
             + [f"{ratios[n][side]:.1f}x" for side in SIDES[1:]] for n in s.lengths]
     return "\n".join([
-        (f"**Poetry Lab**: `poetry_lab.sampling.sample` with the shipped model ({pl['file']}: LSTM {pl['hidden']} x "
+        (f"**Poetry Lab**: `poetry_lab.core.sampling.sample` with the shipped model ({pl['file']}: LSTM {pl['hidden']} x "
         f"{pl['layers']}, vocabulary {pl['vocab_size']}, {pl['parameters']:,} parameters): the 100-character prompt "
         "goes through nn.LSTM once, then every character is one step of the hand-written cell. One temperature "
         f"(1.0), and {len(TEMPERATURES)} temperatures ({', '.join(map(str, TEMPERATURES))}) sampled as one batch; "

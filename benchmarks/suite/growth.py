@@ -4,7 +4,7 @@ against the number of poems, each with the exponent of a straight-line fit on lo
 Epochs are real: Trainer with epochs=k and no validation, time per epoch = fit time / epochs
 (small corpora run several epochs so the clock reads more than set-up). The text is the start of the
 Gutenberg Poetry Corpus cut to each size, with one vocabulary for all sizes (the head's cost is the
-same). Themes: poetry_lab.themes.compare_methods (the four methods, 5 themes) on the first n poems
+same). Themes: poetry_lab.themes.methods.compare_methods (the four methods, 5 themes) on the first n poems
 of the Sonnets and Milton's poems, with the shipped forward and backward models loaded beforehand.
 """
 
@@ -43,10 +43,10 @@ def epochs_for(size: int, min_chars: int) -> int:
 
 
 def epoch_times(ctx: Context, sizes: list[int]) -> list[dict]:
-    from poetry_lab.model import ModelConfig, build_model
-    from poetry_lab.presets import DEFAULT_PRESET, PRESETS, model_settings
-    from poetry_lab.train import TrainConfig, Trainer
-    from poetry_lab.vocab import Vocab
+    from poetry_lab.core.model import ModelConfig, build_model
+    from poetry_lab.core.train import TrainConfig, Trainer
+    from poetry_lab.core.vocab import Vocab
+    from poetry_lab.runs.presets import DEFAULT_PRESET, PRESETS, model_settings
 
     text = corpus_text(ctx, TEXT_CORPUS, max_chars=max(sizes))
     vocab, preset = Vocab.from_text(text), PRESETS[DEFAULT_PRESET]
@@ -72,9 +72,9 @@ def epoch_times(ctx: Context, sizes: list[int]) -> list[dict]:
 
 
 def theme_times(ctx: Context, counts: list[int]) -> list[dict]:
-    from poetry_lab.corpus import load_corpus
-    from poetry_lab.embeddings import default_models
-    from poetry_lab.themes import compare_methods
+    from poetry_lab.data.corpus import load_corpus
+    from poetry_lab.themes.embeddings import default_models
+    from poetry_lab.themes.methods import compare_methods
 
     poems = load_corpus(POEM_CORPORA).poems
     forward, backward = default_models()

@@ -25,7 +25,7 @@ TITLE = "Peak memory while training each preset, and of the idle app"
 
 def import_baseline() -> dict:
     """What a child costs before any training: Python, torch and poetry_lab imported."""
-    import poetry_lab.train  # noqa: F401
+    import poetry_lab.core.train  # noqa: F401
 
     return {}
 
@@ -66,7 +66,7 @@ def training_peaks(ctx: Context) -> list[dict]:
     """Per preset group: its peak RSS, from the presets section's runs when they exist, else a short run here."""
     from benchmarks.suite.common import corpus_text
     from benchmarks.suite.presets import CORPUS, budget_label, preset_groups
-    from poetry_lab.presets import model_settings
+    from poetry_lab.runs.presets import model_settings
 
     previous = (ctx.results.get("presets") or {}).get("runs") or []
     chars, rows = None, []
@@ -99,7 +99,7 @@ def run(ctx: Context) -> Section:
              round(t["peak_rss_mb"] - baseline), t["source"]] for t in train]
     md = "\n\n".join([
         md_table(["training", "model, batch", "parameters", "peak RSS (MiB)", "above the import baseline", "measured in"], rows),
-        (f"Import baseline (a child that imports torch and poetry_lab.train, nothing else): {baseline:.0f} MiB. "
+        (f"Import baseline (a child that imports torch and poetry_lab.core.train, nothing else): {baseline:.0f} MiB. "
          f"Corpus tinyshakespeare; {ctx.threads} torch threads; peak = the training process's own VmHWM."),
         md_table(["idle app", "MiB"], [["resident after the first page load", round(app["rss_mb"])],
                                        ["its peak so far (VmHWM)", round(app["peak_rss_mb"])],

@@ -35,7 +35,7 @@ _NOT_COMPARED = ("minutes", "eval_every_s")  # what may differ between presets t
 def preset_groups(presets: dict | None = None) -> list[tuple[list[str], object]]:
     """[(names, preset)]: presets with equal model and training settings (apart from their budget and
     evaluation interval) grouped, in PRESETS order; the first preset's settings stand for the group."""
-    from poetry_lab.presets import PRESETS
+    from poetry_lab.runs.presets import PRESETS
 
     groups: list[tuple[list[str], object]] = []
     for name, preset in (presets if presets is not None else PRESETS).items():
@@ -54,7 +54,7 @@ def budget_label(minutes: float) -> str:
 
 
 def run(ctx: Context) -> Section:
-    from poetry_lab.presets import model_settings
+    from poetry_lab.runs.presets import model_settings
 
     text = corpus_text(ctx, CORPUS)
     budgets = ctx.pick([10 / 60, 20 / 60], [1.0, 2.0, 5.0])

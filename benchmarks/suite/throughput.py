@@ -81,8 +81,8 @@ def train_burst(model_kw: dict, train_kw: dict, ids, vocab_size: int, seconds: f
                 skip: int = 3) -> float:
     """Training characters per second of the real Trainer over a burst, its first `skip` steps left out
     (one-off set-up costs). No validation data: evaluation is not part of this figure."""
-    from poetry_lab.model import ModelConfig, build_model
-    from poetry_lab.train import TrainConfig, Trainer
+    from poetry_lab.core.model import ModelConfig, build_model
+    from poetry_lab.core.train import TrainConfig, Trainer
 
     model = build_model(ModelConfig(vocab_size=vocab_size, **model_kw), seed=0, device=torch.device("cpu"))
     cfg = TrainConfig(**{**train_kw, "minutes": seconds / 60, "patience": None})
@@ -97,7 +97,7 @@ def train_burst(model_kw: dict, train_kw: dict, ids, vocab_size: int, seconds: f
 
 
 def preset_shape(preset, vocab: int, chars: int) -> dict:
-    from poetry_lab.presets import model_settings
+    from poetry_lab.runs.presets import model_settings
 
     model = model_settings(preset, chars)
     return {"B": preset.train.get("batch_size", 32), "T": preset.train.get("seq_len", 64), "E": model.get("emb_dim", 64),
@@ -116,8 +116,8 @@ def probe_peaks(s: dict, seconds: float) -> dict:
 def run(ctx: Context) -> Section:
     from benchmarks.suite import throughput_explore
     from benchmarks.suite.presets import preset_groups
-    from poetry_lab.presets import DEFAULT_PRESET, PRESETS, model_settings
-    from poetry_lab.vocab import Vocab
+    from poetry_lab.core.vocab import Vocab
+    from poetry_lab.runs.presets import DEFAULT_PRESET, PRESETS, model_settings
 
     torch.set_num_threads(ctx.threads)
     text = corpus_text(ctx, "tinyshakespeare")

@@ -44,7 +44,7 @@ def burst_child(model_kw: dict, train_kw: dict, seconds: float) -> dict:
     """A training burst on tinyshakespeare's training split, for run_child (a fresh process's environment)."""
     from benchmarks.suite.common import corpus_text, nanogpt_split
     from benchmarks.suite.throughput import train_burst
-    from poetry_lab.vocab import Vocab
+    from poetry_lab.core.vocab import Vocab
 
     text = corpus_text(None, "tinyshakespeare")
     vocab = Vocab.from_text(text)
@@ -68,7 +68,7 @@ def burst(ctx: Context, v: Variant, model_kw: dict, train_kw: dict, ids, vocab_s
 
 def fused_adamw_trainer():
     """A Trainer whose AdamW uses the fused CPU kernel (same groups and settings as train.py's)."""
-    from poetry_lab.train import Trainer
+    from poetry_lab.core.train import Trainer
 
     class FusedAdamWTrainer(Trainer):
         def _optimizer(self) -> torch.optim.Optimizer:
@@ -85,7 +85,7 @@ def explore(ctx: Context, preset, ids, vocab_size: int, chars: int) -> dict:
         preset_shape,
         probe_peaks,
     )
-    from poetry_lab.presets import model_settings
+    from poetry_lab.runs.presets import model_settings
 
     base_shape = preset_shape(preset, vocab_size, chars)
     model_kw, rounds, burst_s = model_settings(preset, chars), ctx.pick(2, 3), ctx.pick(1.5, 4.0)
@@ -130,8 +130,8 @@ def profile_steps(model_kw: dict, train_kw: dict, ids, vocab_size: int, steps: i
     from torch.autograd.profiler import record_function
     from torch.profiler import ProfilerActivity, profile
 
-    from poetry_lab.model import ModelConfig, build_model, detach_state
-    from poetry_lab.train import TrainConfig, Trainer
+    from poetry_lab.core.model import ModelConfig, build_model, detach_state
+    from poetry_lab.core.train import TrainConfig, Trainer
 
     model = build_model(ModelConfig(vocab_size=vocab_size, **model_kw), seed=0, device=torch.device("cpu"))
     cfg = TrainConfig(**{**train_kw, "patience": None})

@@ -5,13 +5,9 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make `benchmarks.suite` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import plotly.graph_objects as go
 import torch
@@ -29,10 +25,10 @@ from benchmarks.suite.tutorial_method import (
     val_targets,
     window_loss,
 )
-from poetry_lab.model import ModelConfig, build_model
-from poetry_lab.presets import get_preset, model_settings
-from poetry_lab.train import TrainConfig, Trainer, evaluate
-from poetry_lab.vocab import Vocab
+from poetry_lab.core.model import ModelConfig, build_model
+from poetry_lab.core.train import TrainConfig, Trainer, evaluate
+from poetry_lab.core.vocab import Vocab
+from poetry_lab.runs.presets import get_preset, model_settings
 
 TITLE = "The tutorials' method vs Poetry Lab"
 PRESET = "balanced"
@@ -177,7 +173,7 @@ def _markdown(sides: list[dict], ratios: list[dict], head: dict | None, text: st
         (f"**Poetry Lab**: preset '{PRESET}' (LSTM {plc['hidden']}, embedding {plc['emb_dim']}, dropout {plc['dropout']} "
         f"for texts under 500k characters, lr {pl['train']['lr']:g}, {pl['train']['batch_size']} streams x "
         f"{pl['train']['seq_len']} characters, every character a target), `Trainer` with minutes = budget, no early "
-        "stop. Validation loss: `poetry_lab.train.evaluate` over the whole validation split (32 streams, every "
+        "stop. Validation loss: `poetry_lab.core.train.evaluate` over the whole validation split (32 streams, every "
         "character predicted from all the text before it in its stream)."),
         ("**Evaluation time is excluded from both clocks**: the tutorial's loop stops its clock while it evaluates; "
         "Poetry Lab's Trainer counts evaluations against its budget, so each evaluation extends its budget by what "

@@ -1,0 +1,120 @@
+"""The Gradio app, as a thin layer over poetry_lab.app.session.Lab: `create_demo()` builds it, app.py launches it.
+
+Gradio 6 takes the theme and CSS at launch: `demo.launch(theme=THEME, css=CSS, ...)`.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from poetry_lab.app.ui import handlers
+from poetry_lab.app.ui.compare_tab import create_compare_tab
+from poetry_lab.app.ui.corpus_tab import create_corpus_tab
+from poetry_lab.app.ui.model_tab import create_model_tab
+from poetry_lab.app.ui.sessions import SessionRegistry
+from poetry_lab.app.ui.sweep_tab import create_sweep_tab
+from poetry_lab.app.ui.themes_tab import create_themes_tab
+from poetry_lab.app.ui.train_tab import create_train_tab
+from poetry_lab.app.ui.uploads import UploadLedger, UploadScreen
+
+__all__ = ["CSS", "THEME", "create_demo", "screened_uploads"]
+
+# System fonts only: the server may be offline, and a web font would stall the first paint.
+THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="stone",
+                       font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+CSS = """
+.pl-columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(210px, 1fr)); gap: 14px; }
+.pl-col { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 12px 14px;
+          background: var(--background-fill-secondary); min-width: 0; }
+.pl-col h3 { margin: 0 0 8px 0; font-size: 1rem; }
+.pl-poem { white-space: pre-wrap; word-break: break-word; font-family: Georgia, "Times New Roman", serif;
+           font-size: 0.98rem; line-height: 1.45; margin: 0; background: none; border: none; padding: 0; }
+.pl-metrics { width: 100%; margin: 10px 0 0 0; font-size: 0.85rem; border-collapse: collapse; border: none; }
+.pl-metrics tr, .pl-metrics th, .pl-metrics td { border: none; background: none; }
+.pl-metrics tr + tr { border-top: 1px solid var(--border-color-primary); }
+.pl-metrics th { text-align: left; font-weight: normal; color: var(--body-text-color-subdued); padding: 3px 6px 3px 0; }
+.pl-metrics td { text-align: right; padding: 3px 0; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.pl-copy { margin-top: 6px; font-size: 0.82rem; color: var(--body-text-color-subdued); }
+.pl-copy q { display: block; font-family: Georgia, serif; color: var(--body-text-color); white-space: pre-wrap; }
+.pl-preview, .pl-samples { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 12px; }
+.pl-preview .pl-poem, .pl-sample { border-left: 3px solid var(--color-accent-soft); padding-left: 10px; }
+.pl-sample-head { font-size: 0.8rem; color: var(--body-text-color-subdued); margin-bottom: 4px; }
+.pl-muted { color: var(--body-text-color-subdued); }
+/* The poet's lens: rhyme and metre over each poem, each verse line's rhyme letter and syllables in its margin. */
+.pl-scan { display: flex; flex-wrap: wrap; gap: 2px 12px; margin: 0 0 8px 0; font-size: 0.82rem;
+           color: var(--body-text-color-subdued); }
+.pl-scan b { color: var(--body-text-color); font-weight: 600; letter-spacing: 0.03em; }
+.pl-line { display: flex; align-items: baseline; }
+.pl-line[data-scan]::after { content: attr(data-scan); margin-left: auto; padding-left: 10px; flex-shrink: 0;
+           font: 0.72rem ui-sans-serif, system-ui, sans-serif; color: var(--body-text-color-subdued);
+           font-variant-numeric: tabular-nums; white-space: pre; }
+.pl-legend { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 2px 0 10px 0; }
+.pl-ramp { display: inline-flex; justify-content: space-between; min-width: 200px; padding: 1px 8px; border-radius: 4px;
+           vertical-align: middle; font-size: 0.75rem; color: #1c1917;
+           background: linear-gradient(to right, hsl(0,85%,82%), hsl(52,85%,82%), hsl(105,85%,82%), hsl(157,85%,82%), hsl(210,85%,82%)); }
+.pl-lens-text { font: 0.85rem/1.7 ui-monospace, monospace; white-space: pre-wrap; word-break: break-word; }
+.pl-lens-text .pl-confidence, .pl-lens-text .pl-copies { display: inline; }
+.pl-confidence span { color: #1c1917; }  /* dark letters on the light colours, in dark mode too */
+.pl-lens-text .pl-copies { font-family: Georgia, "Times New Roman", serif !important; font-size: 0.98rem; line-height: 1.45 !important; }
+.pl-prompt, .pl-rest { color: var(--body-text-color-subdued); }
+.pl-col mark, .pl-legend mark { background: #fde68a; color: #1c1917; border-radius: 2px; padding: 0 1px; }
+.pl-sources { margin-top: 10px; font-size: 0.82rem; }
+.pl-source summary { cursor: pointer; font-family: Georgia, serif; margin-top: 4px; }
+.pl-source .pl-poem { font-size: 0.85rem; margin: 4px 0 6px 0; padding-left: 8px; max-height: 16em; overflow: auto;
+           border-left: 3px solid var(--color-accent-soft); }
+/* Themes: a colour dot matching the map, the theme's words under it. */
+.pl-theme { margin: 6px 0; }
+.pl-swatch { display: inline-block; width: 0.75em; height: 0.75em; border-radius: 50%; margin-right: 6px; }
+.pl-words { font-size: 0.88rem; margin: 2px 0 6px 0; }
+"""
+
+HEADER = """
+# Poetry Lab
+A small neural network that writes poems letter by letter. Press **Write poems** to read what it writes,
+then teach it your own poems in **Your poems** and **Train**.
+"""
+
+
+def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
+    """The app. `uploads` is the ledger that `screened_uploads` keeps: launch with both (see app.py)."""
+    sessions = SessionRegistry(uploads=uploads)  # one Lab per browser tab or API client; see sessions.py
+    bind = sessions.bind
+    with gr.Blocks(title="Poetry Lab", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(HEADER)
+        model_md = gr.Markdown(elem_id="model-summary")
+        with gr.Tabs():
+            with gr.Tab("Compare temperatures", id="compare"):
+                create_compare_tab(bind)
+            with gr.Tab("Temperature sweep", id="sweep"):
+                create_sweep_tab(bind)
+            with gr.Tab("Your poems", id="corpus"):
+                create_corpus_tab(bind)
+            with gr.Tab("Train", id="train"):
+                list_runs_at_load = create_train_tab(bind, model_md)
+            with gr.Tab("Themes", id="themes"):
+                create_themes_tab(bind)
+            with gr.Tab("Model file", id="model"):
+                create_model_tab(bind, model_md)
+
+        demo.load(bind(handlers.model_summary), outputs=[model_md], api_name="ui_model_summary", api_visibility="undocumented")
+        list_runs_at_load(demo)
+        demo.unload(sessions.close)
+        # The JSON API: one endpoint per action, per session like the page (one gradio_client.Client = one session).
+        gr.api(bind(handlers.api_load_corpus, files=("files",)), api_name="load_corpus")
+        gr.api(bind(handlers.api_load_model, files=("file",)), api_name="load_model")
+        gr.api(bind(handlers.api_start_training), api_name="start_training")
+        gr.api(bind(handlers.api_training_status), api_name="training_status", concurrency_limit=None)
+        gr.api(bind(handlers.api_stop_training), api_name="stop_training")
+        gr.api(bind(handlers.api_list_runs), api_name="list_runs", concurrency_limit=None)
+        gr.api(bind(handlers.api_resume_run), api_name="resume_run")
+        gr.api(bind(handlers.api_load_run), api_name="load_run")
+        gr.api(bind(handlers.api_compare), api_name="compare", concurrency_limit=2)
+    return demo
+
+
+def screened_uploads(demo: gr.Blocks, uploads: UploadLedger) -> dict:
+    """`demo.launch(**screened_uploads(demo, uploads))`: only this session's uploads reach a handler (uploads.py)."""
+    from starlette.middleware import Middleware
+
+    return {"app_kwargs": {"middleware": [Middleware(UploadScreen, ledger=uploads, demo=demo)]}}

@@ -1,0 +1,68 @@
+"""The first tab: one prompt, several temperatures, the poems side by side with their numbers, seen
+plainly (with rhyme and metre), by the model's confidence in each letter, or with their copied passages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from poetry_lab.app.ui import handlers, render
+from poetry_lab.figures import training as figures
+from poetry_lab.settings import current_limits
+
+INTRO = """
+**Temperature** is how adventurous the model is when it picks each next letter: near 0 it always takes
+the likeliest one (safe, often repetitive), around 1 it writes as it learned, and above 1 it takes more
+chances (surprising, sometimes nonsense). All columns use the same prompt and the same random seed,
+so the temperature is the only difference between them.
+"""
+
+NUMBERS = """
+**What the numbers mean.** *Surprise, in bits per character*: how unexpected each letter was to the model
+itself, on average (lower is more predictable; 2 bits is as unsure as a pick among 4 letters). *Copied 4-word phrases*: the share of four-word runs also
+found in the training text (high means quoting rather than inventing). *Distinct word pairs*: the share of
+two-word pairs that differ (low means going round in circles). *Repeated lines*: lines written more than once.
+*Rhyme and metre*: over each poem, its end-rhyme scheme (lines with the same letter rhyme) and the nearest common
+metre with how regularly the lines keep it (1.00: every line fits). The right margin gives each line's rhyme letter
+and syllable count; hover a line to see its stresses (/ stressed, x unstressed).
+"""
+
+
+def create_compare_tab(bind: Callable) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        prompt = gr.Textbox(label="Prompt: how the poems begin", value="Shall I compare thee", lines=2, scale=3,
+                            elem_id="compare-prompt", placeholder="The first words of the poem (may be empty)",
+                            info=f"A longer prompt than {current_limits().max_prompt_chars:,} characters keeps its end.")
+        temps = gr.Textbox(label="Temperatures (2 to 6 numbers, from 0 to 5)", value="0.2, 0.5, 1.0, 1.2", scale=2,
+                           elem_id="compare-temperatures", info="Separated by commas; one column each.")
+    with gr.Row():
+        length = gr.Number(label="Length", value=handlers.DEFAULT_CHARS, precision=0, minimum=0,
+                           info=f"How much each poem may write. Empty or 0: {handlers.DEFAULT_CHARS} characters "
+                                f"({handlers.DEFAULT_LINES} lines).")
+        unit = gr.Radio(["characters", "lines"], value="characters", label="Length counted in")
+        seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
+    with gr.Accordion("Optional: keep only the likeliest choices (top-k / top-p)", open=False):
+        gr.Markdown("Both trim the unlikely letters before the model picks one, which keeps high temperatures "
+                    "readable. Empty or 0 keeps all choices.")
+        with gr.Row():
+            top_k = gr.Number(label="top-k: keep the k likeliest letters", value=None, precision=0)
+            top_p = gr.Number(label="top-p: keep the likeliest letters that together make up this share (0 to 1)", value=None)
+    run = gr.Button("Write poems", variant="primary", elem_id="compare-run")
+    status = gr.Markdown(elem_id="compare-status")
+    with gr.Tabs(elem_id="compare-views"):  # all three are filled at once: switching never rewrites the poems
+        with gr.Tab("Plain", id="plain"):
+            results = gr.HTML(render.compare_html([]), elem_id="compare-results")
+        with gr.Tab("Confidence", id="confidence"):
+            confidence = gr.HTML(render.confidence_columns([]), elem_id="compare-confidence")
+        with gr.Tab("Copied passages", id="copies"):
+            copies = gr.HTML(render.copies_columns([]), elem_id="compare-copies")
+    gr.Markdown(NUMBERS, elem_classes="pl-muted")
+    download = gr.DownloadButton("Download these poems (Markdown)", visible=False, elem_id="compare-download")
+    with gr.Accordion("The numbers as charts", open=False):
+        bars = gr.Plot(figures.temperature_bars([]), show_label=False, elem_id="compare-bars")
+
+    gr.on([run.click, prompt.submit, temps.submit], bind(handlers.compare),
+          inputs=[prompt, temps, length, unit, seed, top_k, top_p], outputs=[results, confidence, copies, bars, download, status],
+          api_name="ui_compare", api_visibility="undocumented", concurrency_limit=2)

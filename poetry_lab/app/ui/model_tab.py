@@ -1,0 +1,33 @@
+"""The model tab: take the current model home as one file, or bring one back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from poetry_lab.app.ui import handlers
+
+INTRO = """
+A model is one `.safetensors` file holding everything it needs (its weights, its alphabet and how it was
+trained). Download the current model, the one the first tab writes with, to keep it; load it back later
+to write with it again or to fine-tune it on new poems.
+"""
+
+
+def create_model_tab(bind: Callable, model_md: gr.Markdown) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column():
+            prepare = gr.Button("Prepare the current model for download", elem_id="model-prepare")
+            file_out = gr.File(label="Model file", interactive=False, elem_id="model-download")
+            download_status = gr.Markdown(elem_id="model-download-status")
+        with gr.Column():
+            file_in = gr.File(label="Load a model file (.safetensors)", file_types=[".safetensors"], type="filepath",
+                              elem_id="model-upload")
+            load_status = gr.Markdown(elem_id="model-load-status")
+
+    prepare.click(bind(handlers.download_model), outputs=[file_out, download_status],
+                  api_name="ui_download_model", api_visibility="undocumented")
+    file_in.upload(bind(handlers.load_model, files=("path",)), inputs=[file_in], outputs=[load_status, model_md],
+                   api_name="ui_load_model", api_visibility="undocumented")

@@ -1,0 +1,71 @@
+"""The Themes tab: the poems of the loaded corpus sorted into themes by one method (or all four compared),
+on a map with the poems of the last comparison as stars, each theme's words and typical poems.
+
+The event runs one at a time across the server (Gradio's default concurrency limit of 1 per event),
+so two visitors never fit embeddings at once; Lab.themes refuses the embedding methods while the
+session's own training runs, and caches what it fitted so re-placing new poems is quick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from poetry_lab.app.ui import handlers, render
+from poetry_lab.figures import themes as themes_figures
+
+INTRO = """
+**Themes** sorts the poems you loaded in *Your poems* into groups. Each dot on the map is one poem,
+coloured by its theme: hover it to read its first line. The poems you wrote last in *Compare temperatures*
+appear as ★ stars, so you can see which of your themes the model writes in, and which poems it writes closest to.
+"""
+
+METHOD_CHOICES = [
+    ("Shared words (TF-IDF + K-means) · fast", "tfidf"),
+    ("Topics (LDA: each poem is a mix of topics) · fast", "lda"),
+    ("How the poetry model reads them (ELMo-style embeddings) · slower", "elmo"),
+    ("Topics and the model's reading together (autoencoder) · slower", "autoencoder"),
+    ("Compare all four", "all"),
+]
+K_CHOICES = [("automatic (best separated)", "auto")] + [(str(k), str(k)) for k in range(2, 13)]
+
+METHOD_HELP = """
+The two slower methods read every poem with the current poetry model, forwards and backwards. The first
+time on a corpus, the model must first learn to read your poems backwards: that takes about 25 seconds.
+"""
+
+NUMBERS = """
+**Reading the comparison.** *Coherence*: how often each theme's top words appear in the same poems,
+from -1 (never) to 1 (always). Compare it with *random themes*, the same measure for themes drawn at random:
+a method only finds something where it scores above that. *Silhouette*: how well the poems sit apart
+in the method's own space; it compares poorly between methods (LDA always scores high).
+"""
+
+
+def create_themes_tab(bind: Callable) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        method = gr.Radio(METHOD_CHOICES, value="tfidf", label="How to find themes", info=METHOD_HELP.strip(),
+                          elem_id="themes-method", scale=3)
+        k = gr.Dropdown(K_CHOICES, value="5", label="Number of themes", elem_id="themes-k", scale=1,
+                        info="Automatic picks the number whose groups are best separated (2 to 10).")
+    run = gr.Button("Find themes", variant="primary", elem_id="themes-run")
+    status = gr.Markdown(elem_id="themes-status")
+    themes_map = gr.Plot(themes_figures.theme_map(None), show_label=False, elem_id="themes-map")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            gr.Markdown("### The themes")
+            themes_list = gr.HTML(render.themes_html(None), elem_id="themes-list")
+        with gr.Column(scale=2):
+            gr.Markdown("### Your generated poems (★)")
+            placed = gr.HTML(render.placements_html(None), elem_id="themes-placed")
+    with gr.Accordion("Top words as bars", open=False):
+        words = gr.Plot(themes_figures.top_words_figure([]), show_label=False, elem_id="themes-words")
+    gr.Markdown("### The methods compared")
+    table = gr.Dataframe(render.methods_table(None), interactive=False, show_label=False, elem_id="themes-table", wrap=True)
+    compared = gr.Plot(themes_figures.comparison_figure(None), show_label=False, elem_id="themes-compare")
+    gr.Markdown(NUMBERS, elem_classes="pl-muted")
+
+    run.click(bind(handlers.themes), inputs=[method, k], outputs=[themes_map, themes_list, placed, table, compared, words, status],
+              api_name="themes")

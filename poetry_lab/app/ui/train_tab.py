@@ -1,0 +1,117 @@
+"""The training tab: choose how long to train, start it in the background, and watch it learn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from poetry_lab.app.ui import handlers, render
+from poetry_lab.app.ui.sessions import visitor_state
+from poetry_lab.figures import training as figures
+from poetry_lab.runs.presets import DEFAULT_PRESET, PRESETS
+
+INTRO = """
+Training teaches a model to continue your poems one letter at a time. It runs in the background: you can
+keep writing poems on the first tab meanwhile (they use the best model so far). The curve shows the
+**loss**, how surprised the model is by text it has not trained on (the validation text): lower is better.
+The left axis counts it in nats per character, the right axis in bits per character (2 bits means the
+model is as unsure as if it had to pick among 4 equally likely letters; 1 bit, among 2).
+"""
+
+RUNS_INTRO = """
+Every training is kept on this server: its settings, its curve and its best model. A run
+that was cut short (stopped, or the server restarted) can go on from its last checkpoint, saved every
+half minute. Your runs are tied to this browser; nobody else sees them.
+"""
+
+START_FROM = [("Automatic (fine-tune for small corpora, otherwise a new model)", "auto"),
+              ("The loaded model: fine-tune it on these poems", "loaded"),
+              ("Scratch: a new model that knows nothing yet", "scratch")]
+
+
+def _advanced() -> list[gr.components.Component]:
+    """The settings a preset chooses; an empty field keeps the preset's choice."""
+    gr.Markdown("Leave a field empty (or 0) to keep the preset's choice.")
+    with gr.Row():
+        cell = gr.Radio([("preset's choice", ""), ("LSTM", "lstm"), ("GRU", "gru")], value="", label="Cell",
+                        info="Two kinds of memory unit; GRU is a little smaller and faster.")
+        layers = gr.Number(label="Layers", precision=0, info="Stacked memory layers (1-3).")
+        hidden = gr.Number(label="Hidden size", precision=0, info="Memory width; bigger learns more, slower.")
+        # A dropdown, not a number: 0 is a real dropout, and an emptied gr.Number would send 0.
+        dropout = gr.Dropdown([("preset's choice", ""), "0", "0.1", "0.2", "0.3", "0.4", "0.5"], value="", label="Dropout",
+                              allow_custom_value=True, elem_id="train-dropout",
+                              info="Randomly forgets a share while training, against memorising (0 to 0.5).")
+    with gr.Row():
+        seq_len = gr.Number(label="Sequence length", precision=0, info="Letters the model reads before each update.")
+        batch_size = gr.Number(label="Batch size", precision=0, info="Passages read at once per update.")
+        lr = gr.Number(label="Learning rate", info="Size of each update step, e.g. 0.003.")
+    with gr.Row():
+        epochs = gr.Number(label="Epochs", info="Passes over the whole text (whichever limit comes first).")
+        patience = gr.Number(label="Early-stopping patience", precision=0,
+                             info="Stop after this many checks without improvement.")
+        seed = gr.Number(label="Seed", precision=0, info="Same seed and settings, same model.")
+    return [cell, layers, hidden, dropout, seq_len, batch_size, lr, epochs, patience, seed]
+
+
+def _runs_section(bind: Callable, model_md: gr.Markdown, timer: gr.Timer):
+    """The visitor's runs: a table, a chooser, load and resume. Returns (table, chooser, status)."""
+    with gr.Accordion("Your runs", open=True, elem_id="runs"):
+        gr.Markdown(RUNS_INTRO)
+        table = gr.Dataframe(headers=handlers.RUN_COLUMNS, interactive=False, wrap=True, elem_id="runs-table")
+        with gr.Row():
+            chooser = gr.Dropdown(label="Run", choices=[], scale=2, elem_id="runs-choice")
+            load = gr.Button("Load its best model", elem_id="runs-load", scale=1)
+            resume = gr.Button("Resume training", elem_id="runs-resume", scale=1)
+            refresh = gr.Button("Refresh", size="sm", elem_id="runs-refresh", scale=0)
+        status = gr.Markdown(elem_id="runs-status")
+    refresh.click(bind(handlers.refresh_runs), inputs=[chooser], outputs=[table, chooser, status],
+                  api_name="ui_refresh_runs", api_visibility="undocumented")
+    load.click(bind(handlers.load_run), inputs=[chooser], outputs=[status, model_md],
+               api_name="ui_load_run", api_visibility="undocumented")
+    resume.click(bind(handlers.resume_run), inputs=[chooser], outputs=[status, timer],
+                 api_name="ui_resume_run", api_visibility="undocumented").then(
+        bind(handlers.refresh_runs), inputs=[chooser], outputs=[table, chooser, status], api_visibility="private")
+    return table, chooser, status
+
+
+def create_train_tab(bind: Callable, model_md: gr.Markdown) -> Callable[[gr.Blocks], None]:
+    """Lays out the tab; returns `on_page_load(demo)`, which the app calls at the top level of its Blocks
+    (outside any tab) to identify the visitor and list their runs when a page loads."""
+    gr.Markdown(INTRO)
+    with gr.Row():
+        preset = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()], value=DEFAULT_PRESET,
+                          label="How long to train", scale=3, elem_id="train-preset")
+        with gr.Column(scale=2):
+            minutes = gr.Number(label="Minutes (optional)", info="Overrides the preset's time; empty or 0 keeps it.",
+                                elem_id="train-minutes")
+            start_from = gr.Radio(START_FROM, value="auto", label="Start from", elem_id="train-start-from")
+    with gr.Accordion("Advanced settings", open=False):
+        advanced = _advanced()
+    with gr.Row():
+        start = gr.Button("Start training", variant="primary", elem_id="train-start")
+        stop = gr.Button("Stop (keeps the best model so far)", variant="stop", elem_id="train-stop")
+    progress = gr.Markdown("No training yet.", elem_id="train-status")
+    plot = gr.Plot(figures.loss_curve([], []), show_label=False, elem_id="loss-plot")
+    gr.Markdown("**Samples written during training** (newest first), at a careful and a freer temperature:")
+    samples = gr.HTML(render.samples_html([]), elem_id="train-samples")
+    timer = gr.Timer(1.0, active=False)
+    runs_table, chooser, runs_status = _runs_section(bind, model_md, timer)
+
+    start.click(bind(handlers.start_training), inputs=[preset, minutes, start_from, *advanced], outputs=[progress, timer],
+                api_name="ui_start_training", api_visibility="undocumented").then(
+        bind(handlers.refresh_runs), inputs=[chooser], outputs=[runs_table, chooser, runs_status], api_visibility="private")
+    stop.click(bind(handlers.stop_training), outputs=[progress], api_name="ui_stop_training", api_visibility="undocumented")
+    timer.tick(bind(handlers.poll_training_and_runs), inputs=[chooser],
+               outputs=[plot, progress, samples, timer, model_md, runs_table, chooser],
+               api_name="ui_poll_training", api_visibility="undocumented", show_progress="hidden",
+               concurrency_limit=None, trigger_mode="always_last")
+
+    def on_page_load(demo: gr.Blocks) -> None:
+        # Outside the tabs: a hidden tab's components mount only when it is opened, and the browser
+        # state must have read its stored id before the load event sends it.
+        visitor = visitor_state()
+        demo.load(bind(handlers.identify_visitor), inputs=[visitor], outputs=[visitor, runs_table, chooser, runs_status],
+                  api_name="ui_identify_visitor", api_visibility="undocumented")
+
+    return on_page_load

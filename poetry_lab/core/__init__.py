@@ -1,0 +1,1 @@
+"""The model and how it learns and writes: vocabulary, CharLSTM, sampling, the Trainer, model files."""

@@ -1,0 +1,1 @@
+"""Where text comes from: reading a poet's files, and the catalog of bundled corpora."""

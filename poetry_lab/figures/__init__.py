@@ -1,0 +1,1 @@
+"""Plotly figures, one pure function each: plain data in, go.Figure out."""

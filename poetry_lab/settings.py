@@ -1,0 +1,124 @@
+"""Every setting Poetry Lab reads from its environment, read in one place, and where its shipped files are.
+
+`current()` reads the environment when asked (so a test or a server started with new variables sees
+them); nothing else in the package reads `os.environ` for Poetry Lab's own variables.
+
+| variable | meaning | default |
+|---|---|---|
+| POETRY_LAB_HOME | where runs, downloads and fetched corpora are kept | /data/poetry_lab on a Space with persistent storage, else ~/.poetry_lab |
+| POETRY_LAB_DEFAULT_MODEL | the model a session starts with | the shipped poetry base (pretrained/) |
+| POETRY_LAB_CORPORA | extra folders to look for corpora in (os.pathsep-separated) | none |
+| POETRY_LAB_MAX_JOBS | trainings that may run at once in one app process | 1 |
+| POETRY_LAB_BROWSER_SECRET | the key Gradio encrypts the browser's visitor id with | a fixed string |
+| POETRY_LAB_MAX_UPLOAD_MB, _MAX_FILES, _MAX_MINUTES, _MAX_PARAMETERS, _MAX_DISTINCT_CHARS, _MAX_PROMPT_CHARS | Limits below | see Limits |
+
+The command line is a local tool and applies none of the Limits; the app's session applies all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+LN2 = math.log(2)  # nats per bit: losses are kept in nats and shown in both
+MAX_FILE_PARAMETERS = 50_000_000  # a model file larger than this is refused before loading (files built to exhaust memory)
+
+
+def shipped(*parts: str) -> Path:
+    """A file that ships with Poetry Lab: the installed package's copy (a wheel carries one under
+    poetry_lab/_shipped), else the source tree's (`pretrained/`, `corpora/` beside the package)."""
+    packaged = PACKAGE.joinpath("_shipped", *parts)
+    return packaged if packaged.exists() else PACKAGE.parent.joinpath(*parts)
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 and math.isfinite(value) else default
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_mb: float = 10.0  # per file; Gradio's max_file_size enforces the same number
+    max_files: int = 20
+    max_minutes: float = 60.0  # one training job's time budget
+    max_parameters: int = 20_000_000  # a model larger than this trains too slowly on a shared CPU
+    max_distinct_chars: int = 10_000  # CJK poetry fits; a file of random code points does not
+    max_prompt_chars: int = 2_000  # a longer prompt keeps its end; the comparison view analyses it with each poem
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        return cls(
+            max_upload_mb=_number(env, "POETRY_LAB_MAX_UPLOAD_MB", 10.0),
+            max_files=int(_number(env, "POETRY_LAB_MAX_FILES", 20)),
+            max_minutes=_number(env, "POETRY_LAB_MAX_MINUTES", 60.0),
+            max_parameters=int(_number(env, "POETRY_LAB_MAX_PARAMETERS", 20_000_000)),
+            max_distinct_chars=int(_number(env, "POETRY_LAB_MAX_DISTINCT_CHARS", 10_000)),
+            max_prompt_chars=int(_number(env, "POETRY_LAB_MAX_PROMPT_CHARS", 2_000)),
+        )
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    if env.get("POETRY_LAB_HOME"):
+        return Path(env["POETRY_LAB_HOME"]).expanduser()
+    if env.get("SPACE_ID") and Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data/poetry_lab")
+    return Path.home() / ".poetry_lab"
+
+
+def _default_model(env: Mapping[str, str]) -> Path:
+    if env.get("POETRY_LAB_DEFAULT_MODEL"):
+        return Path(env["POETRY_LAB_DEFAULT_MODEL"])
+    base = shipped("pretrained", "base_forward.safetensors")
+    return base if base.is_file() else shipped("pretrained", "default.safetensors")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    default_model: Path
+    corpora_dirs: tuple[Path, ...] = ()  # POETRY_LAB_CORPORA, most preferred first
+    max_jobs: int = 1
+    browser_secret: str = "poetry-lab-visitor-id"
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            home=_home(env),
+            default_model=_default_model(env),
+            corpora_dirs=tuple(Path(p).expanduser() for p in env.get("POETRY_LAB_CORPORA", "").split(os.pathsep) if p),
+            max_jobs=max(1, int(_number(env, "POETRY_LAB_MAX_JOBS", 1))),
+            browser_secret=env.get("POETRY_LAB_BROWSER_SECRET") or "poetry-lab-visitor-id",
+            limits=Limits.from_env(env),
+        )
+
+
+def current() -> Settings:
+    """The settings as the environment says now."""
+    return Settings.from_env()
+
+
+def current_limits() -> Limits:
+    return Limits.from_env(os.environ)
+
+
+def home_dir() -> Path:
+    return current().home
+
+
+def default_model_path() -> Path:
+    """The model a session starts with: POETRY_LAB_DEFAULT_MODEL, else the shipped poetry base, else
+    the Sonnets stand-in."""
+    return current().default_model

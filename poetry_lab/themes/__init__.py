@@ -1,0 +1,1 @@
+"""Themes in a corpus: word lists, the theme methods, and LSTM embeddings."""

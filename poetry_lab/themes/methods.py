@@ -1,0 +1,305 @@
+"""Themes in a corpus of poems: four ways to find them, judged side by side on the same poems.
+
+A ThemePipeline is a scikit-learn style estimator made of pluggable steps, as in BERTopic:
+representation (poem texts -> vectors) -> clusterer (vectors -> themes) -> description (top words
+by class-based TF-IDF, or LDA's own word weights) -> typical poems (closest to the theme's centre).
+The four methods (`make_theme_pipeline(method, ...)`):
+
+    tfidf        TF-IDF bag of words + K-means (the baseline)
+    lda          LDA topic mixtures on word counts; a poem's theme is its dominant topic
+    elmo         ELMo-style embeddings from our character LMs (poetry_lab.themes.embeddings), standardised, + K-means
+    autoencoder  [LDA mixture x lda_weight | embedding], each standardised, compressed by a small
+                 autoencoder; K-means on its latent codes (the notebook's "LDA with an autoencoder")
+
+Public API (what the CLI and the app's Lab.themes call):
+    compare_methods(poems, n_themes=5, forward=None, backward=None, random_state=0, methods=METHODS,
+                    progress=None, cache=None, **options) -> (DataFrame, one row per method; dict[method, ThemePipeline])
+    make_theme_pipeline(method, n_themes=5, random_state=0, forward=None, backward=None, lda_weight=0.5,
+                        **embedding_options)  (backward_steps, backward_seconds, pooling, layers: LMEmbeddings)
+    ThemePipeline.fit(poems) / .predict(poems) / .transform(poems); fitted: labels_, sizes_, top_words_
+        [(word, weight)] per theme, typical_ (poem indices), topic_words_ (LDA's topics, or None), xy_
+        .summary() -> DataFrame (theme, size, top_words, typical, typical_lines)
+        .scores() -> dict (silhouette, coherence_npmi, coherence_npmi_chance, coherence_umass, sizes, top_words)
+        .place(new_poems) -> list[Placement]  (theme, its words, LDA mixture, the 5 nearest corpus poems)
+        .map_points(new_poems=(), new_labels=None) -> DataFrame for themes_figures.theme_map
+    suggest_k(X, k_range=range(2, 11), random_state=0) -> int  (the best K-means silhouette)
+
+forward/backward are ModelBundles; None: the shipped pretrained model and its shipped backward twin,
+or one trained on the reversed poems (embeddings.py). Themes are numbered from 0 here (the CLI and
+figures show 1..k). Headings (Roman numerals, titles in capitals) are removed before modelling.
+Silhouette is measured in each method's own space, so it compares poorly across methods (LDA's
+near one-hot mixtures score high whatever the themes); coherence (NPMI, UMass) uses the corpus's
+own document co-occurrences over each theme's top words, next to its chance level. User errors
+(too few poems, poems without words) raise PoetryLabError. Every step takes random_state; equal
+settings give equal themes (torch draws come from explicit generators). Tokenising, c-TF-IDF and
+coherence live in poetry_lab.themes.words (re-exported here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.themes.embeddings import (
+    FeatureAutoencoder,
+    LMEmbeddings,
+    default_models,
+)
+from poetry_lab.themes.words import (  # noqa: F401
+    ARCHAIC,
+    STOP_WORDS,
+    TOKEN,
+    DominantTopic,
+    chance_npmi,
+    check_poems,
+    class_tfidf,
+    coherence,
+    ctfidf_words,
+    find_topic_model,
+    first_line,
+    has_words,
+    make_topic_model,
+    poem_body,
+    top_terms,
+    usable_poems,
+    word_counter,
+)
+
+METHODS = {
+    "tfidf": "TF-IDF + K-means",
+    "lda": "LDA topics (dominant topic)",
+    "elmo": "LM embeddings + K-means",
+    "autoencoder": "LDA + LM embeddings -> autoencoder + K-means",
+}
+LM_METHODS = ("elmo", "autoencoder")  # the methods that read the poems with the character LMs (slower)
+
+
+def make_theme_pipeline(method: str, n_themes: int = 5, random_state=0, forward=None, backward=None,
+                        lda_weight: float = 0.5, **embedding_options) -> ThemePipeline:
+    """An unfitted pipeline for one of METHODS; embedding_options go to LMEmbeddings."""
+    kmeans = KMeans(n_clusters=n_themes, n_init=10, random_state=random_state)
+    if method == "tfidf":
+        return ThemePipeline(TfidfVectorizer(token_pattern=TOKEN, stop_words=STOP_WORDS, sublinear_tf=True), kmeans,
+                             name=method, random_state=random_state)
+    if method == "lda":
+        return ThemePipeline(make_topic_model(n_themes, random_state), DominantTopic(n_themes), top_words="lda",
+                             name=method, random_state=random_state)
+    if method not in METHODS:
+        raise PoetryLabError(f"Unknown theme method {method!r}: choose from {', '.join(METHODS)}.")
+    if forward is None:
+        forward, twin = default_models()
+        backward = backward if backward is not None else twin
+    emb = LMEmbeddings(forward, backward, random_state=random_state, **embedding_options)
+    if method == "elmo":
+        return ThemePipeline(make_pipeline(emb, StandardScaler()), kmeans, name=method, random_state=random_state)
+    # lda_weight=1 gives both blocks the same total variance (2H standardised embedding columns vs n_themes topics);
+    # LDA's near one-hot mixtures then decide alone (the themes equal LDA's on the Sonnets); at 0.25 the
+    # embeddings decide; the default 0.5 lets LDA lead with the embeddings moving the borders.
+    dims = forward.model.config.hidden + (backward or forward).model.config.hidden
+    union = FeatureUnion([("topics", make_pipeline(make_topic_model(n_themes, random_state), StandardScaler())),
+                          ("embeddings", make_pipeline(emb, StandardScaler()))],
+                         transformer_weights={"topics": lda_weight * (dims / n_themes) ** 0.5, "embeddings": 1.0})
+    return ThemePipeline(make_pipeline(union, FeatureAutoencoder(random_state=random_state)), kmeans, name=method,
+                         random_state=random_state)
+
+
+@dataclass
+class Placement:
+    """Where a new poem lands among the fitted themes."""
+
+    poem: str
+    first_line: str
+    theme: int
+    theme_words: list[str]
+    mixture: list[float] | None  # LDA topic shares (topic words: pipeline.topic_words_), where LDA is part
+    nearest: list[tuple[int, str, float]]  # (corpus poem index, its first line, distance), nearest first
+
+
+class ThemePipeline(BaseEstimator):
+    """representation -> clusterer -> top words and typical poems; see the module doc.
+
+    `representation` is any transformer over a list of poem texts (a TfidfVectorizer, a Pipeline);
+    `clusterer` has fit/predict and a distance-like transform (KMeans, DominantTopic). Both are fitted
+    in place, as scikit-learn's Pipeline does. top_words: "ctfidf" (class-based TF-IDF over the
+    themes) or "lda" (the topic model's word weights; themes are then its topics).
+    """
+
+    def __init__(self, representation, clusterer, top_words: str = "ctfidf", n_top_words: int = 10,
+                 n_typical: int = 3, name: str = "", random_state=0):
+        self.representation = representation
+        self.clusterer = clusterer
+        self.top_words = top_words
+        self.n_top_words = n_top_words
+        self.n_typical = n_typical
+        self.name = name
+        self.random_state = random_state
+
+    @property
+    def n_themes(self) -> int:
+        return int(self.clusterer.n_clusters)
+
+    def fit(self, poems, y=None) -> ThemePipeline:
+        poems = check_poems(poems, self.n_themes)
+        bodies = [poem_body(p) for p in poems]
+        start = time.perf_counter()
+        X = self.representation.fit_transform(bodies)
+        self.clusterer.fit(X)
+        self.poems_, self.X_, self.labels_ = poems, X, np.asarray(self.clusterer.predict(X))
+        self.sizes_ = np.bincount(self.labels_, minlength=self.n_themes)
+        dist = np.asarray(self.clusterer.transform(X))  # (n, k), smaller is closer to the theme
+        members = [np.flatnonzero(self.labels_ == t) for t in range(self.n_themes)]
+        self.typical_ = [[int(i) for i in sorted(m, key=lambda i: dist[i, t])][: self.n_typical]
+                         for t, m in enumerate(members)]
+        self._describe(bodies)
+        several = 2 <= len(np.unique(self.labels_)) < len(poems)
+        self.silhouette_ = float(silhouette_score(X, self.labels_)) if several else float("nan")
+        self.neighbours_ = NearestNeighbors(n_neighbors=min(5, len(poems))).fit(X)
+        self.projector_ = self._map_projection(X)
+        self.xy_ = self._xy(X)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _map_projection(self, X) -> PCA:
+        """PCA to (at most) 2D for the map; ARPACK centres a large sparse TF-IDF without making it dense."""
+        arpack = sp.issparse(X) and X.shape[0] * X.shape[1] > 4_000_000
+        X = X.toarray() if sp.issparse(X) and not arpack else X
+        with np.errstate(divide="ignore", invalid="ignore"):  # identical poems: no variance to explain
+            return PCA(min(2, X.shape[0] - arpack, X.shape[1] - arpack), svd_solver="arpack" if arpack else "full",
+                       random_state=self.random_state).fit(X)
+
+    def _xy(self, X) -> np.ndarray:
+        xy = self.projector_.transform(X)
+        return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))  # a one-word vocabulary gives one axis
+
+    def _describe(self, bodies: list[str]) -> None:
+        """Top words per theme (and per LDA topic), and their coherence against the chance level."""
+        self.counter_ = word_counter().fit(bodies)
+        counts, vocab = self.counter_.transform(bodies), self.counter_.get_feature_names_out()
+        topics = find_topic_model(self.representation)
+        self.topic_words_ = None
+        if topics is not None:
+            self.topic_words_ = top_terms(topics[-1].components_, topics[0].get_feature_names_out(), self.n_top_words)
+        drop = len(bodies) >= 10  # leave out one-poem words once there are enough poems
+        words = ctfidf_words(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop)
+        self.top_words_ = self.topic_words_ if self.top_words == "lda" and topics is not None else words
+        self.coherence_ = coherence([[w for w, _ in ws] for ws in self.top_words_], counts, vocab)
+        self.coherence_["npmi_chance"] = chance_npmi(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop,
+                                                     self.random_state)
+
+    def transform(self, poems) -> np.ndarray:
+        return self.representation.transform([poem_body(p) for p in poems])
+
+    def predict(self, poems) -> np.ndarray:
+        return np.asarray(self.clusterer.predict(self.transform(poems)))
+
+    def scores(self) -> dict:
+        c = self.coherence_
+        return {"method": self.name, "silhouette": self.silhouette_, "coherence_npmi": c["npmi"],
+                "coherence_npmi_chance": c["npmi_chance"], "coherence_umass": c["umass"], "sizes": self.sizes_.tolist(),
+                "top_words": [[w for w, _ in ws] for ws in self.top_words_]}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per theme: theme, size, top_words (text), typical (corpus indices), typical_lines."""
+        return pd.DataFrame({
+            "theme": range(self.n_themes),
+            "size": self.sizes_,
+            "top_words": [", ".join(w for w, _ in ws) for ws in self.top_words_],
+            "typical": self.typical_,
+            "typical_lines": [" / ".join(first_line(self.poems_[i]) for i in idx) for idx in self.typical_],
+        })
+
+    def place(self, new_poems) -> list[Placement]:
+        """Theme, LDA mixture (if any) and nearest corpus poems of each new poem."""
+        new_poems = list(new_poems)
+        if not new_poems:
+            return []
+        analyse = self.counter_.build_analyzer()
+        if any(not analyse(poem_body(p)) for p in new_poems):
+            raise PoetryLabError("A poem to place has no words to compare with the corpus.")
+        X = self.transform(new_poems)
+        themes = np.asarray(self.clusterer.predict(X))
+        topics = find_topic_model(self.representation)
+        mix = None if topics is None else topics.transform([poem_body(p) for p in new_poems])
+        dist, idx = self.neighbours_.kneighbors(X)
+        return [Placement(poem=p, first_line=first_line(p), theme=int(t), theme_words=[w for w, _ in self.top_words_[t]],
+                          mixture=None if mix is None else [float(v) for v in mix[k]],
+                          nearest=[(int(i), first_line(self.poems_[i]), float(d)) for i, d in zip(idx[k], dist[k])])
+                for k, (p, t) in enumerate(zip(new_poems, themes))]
+
+    def map_points(self, new_poems=(), new_labels=None) -> pd.DataFrame:
+        """x, y, theme, theme_words, first_line, kind ("corpus" or "new"), label: for themes_figures.theme_map."""
+        words = [", ".join(w for w, _ in ws[:4]) for ws in self.top_words_]
+        rows = [{"x": float(x), "y": float(y), "theme": int(t), "theme_words": words[t], "first_line": first_line(p),
+                 "kind": "corpus", "label": ""} for (x, y), t, p in zip(self.xy_, self.labels_, self.poems_)]
+        new_poems = list(new_poems)
+        if new_poems:
+            X = self.transform(new_poems)
+            xy, themes = self._xy(X), self.clusterer.predict(X)
+            labels = list(new_labels) if new_labels is not None else [f"new {k + 1}" for k in range(len(new_poems))]
+            rows += [{"x": float(x), "y": float(y), "theme": int(t), "theme_words": words[t], "first_line": first_line(p),
+                      "kind": "new", "label": lab} for (x, y), t, p, lab in zip(xy, themes, new_poems, labels)]
+        return pd.DataFrame(rows, columns=["x", "y", "theme", "theme_words", "first_line", "kind", "label"])
+
+
+def suggest_k(X, k_range=range(2, 11), random_state=0) -> int:
+    """The number of K-means clusters with the best silhouette score over k_range (ties: fewer)."""
+    n = X.shape[0]
+    ks = [k for k in k_range if 2 <= k < n]
+    if not ks:
+        raise PoetryLabError(f"There are too few poems ({n}) to compare numbers of themes: give at least 3.")
+    scores = [silhouette_score(X, KMeans(k, n_init=10, random_state=random_state).fit_predict(X)) for k in ks]
+    return ks[int(np.argmax(scores))]
+
+
+def _fit_key(poems_key: str, method: str, n_themes: int, forward, backward, random_state, options: dict) -> tuple:
+    """What a fitted method depends on; models by identity (a cache entry keeps them alive, so ids stay unique)."""
+    models = (id(forward), id(backward)) if method in LM_METHODS else ()
+    return (poems_key, method, int(n_themes), repr(random_state), models, repr(sorted(options.items())))
+
+
+def compare_methods(poems, n_themes: int = 5, forward=None, backward=None, random_state=0, methods=tuple(METHODS),
+                    progress: Callable[[float, str], None] | None = None, cache: MutableMapping | None = None,
+                    **options) -> tuple[pd.DataFrame, dict[str, ThemePipeline]]:
+    """Fit each method on the same poems: the comparison table and the fitted pipelines.
+
+    Table columns: method, description, silhouette, coherence_npmi, coherence_npmi_chance (the same
+    measure for random themes of the same sizes), coherence_umass, sizes, largest_share, seconds (of
+    the fit). The embedding methods share one backward model and one set of vectors (cached per
+    process). progress(fraction done, method) is called before each method. cache: a mapping the
+    caller keeps (and bounds); methods fitted before on the same poems and settings come from it.
+    """
+    poems = check_poems(poems, n_themes)
+    poems_key = hashlib.sha256("\x00".join(poems).encode("utf-8", "surrogatepass")).hexdigest()
+    fitted, rows = {}, []
+    for i, method in enumerate(methods):
+        key = _fit_key(poems_key, method, n_themes, forward, backward, random_state, options)
+        if cache is not None and key in cache:
+            row, fitted[method] = cache[key]
+            rows.append(row)
+            continue
+        if progress is not None:
+            progress(i / len(methods), method)
+        start = time.perf_counter()
+        pipe = make_theme_pipeline(method, n_themes, random_state, forward, backward, **options).fit(poems)
+        fitted[method] = pipe
+        s = {key: v for key, v in pipe.scores().items() if key not in ("method", "top_words")}
+        rows.append({"method": method, "description": METHODS[method], **s, "largest_share": max(s["sizes"]) / len(poems),
+                     "seconds": time.perf_counter() - start})
+        if cache is not None:
+            cache[key] = (rows[-1], pipe)
+    return pd.DataFrame(rows), fitted
