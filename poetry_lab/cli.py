@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from poetry_lab.errors import PoetryLabError
-
-LN2 = math.log(2)
+from poetry_lab.settings import LN2
 
 
 def _floats(text: str) -> list[float]:

@@ -19,8 +19,8 @@ from poetry_lab.analysis.metrics import (
     ngrams,
     repeated_lines,
     sample_metrics,
-    words,
 )
+from poetry_lab.data.text import words
 
 PASSAGE = "The sails go out, and so do we"  # 30 characters, once in POEM_TEXT's second stanza
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from poetry_lab.core.model import CharLSTM, ModelConfig, build_model
-from poetry_lab.core.sampling import FastCell, SampleConfig, sample
+from poetry_lab.core.sampling import FastCell, NumpyCell, SampleConfig, pick, sample
 from poetry_lab.core.vocab import UNKNOWN, Vocab
 from poetry_lab.errors import PoetryLabError
 
@@ -45,6 +46,32 @@ def test_fast_cell_matches_forward_step_by_step(cell):
             logits, state = cell_.step(idx[:, t], state)
         assert logits.shape == (3, V)
         assert torch.allclose(logits, full[:, t], atol=1e-4), f"step {t}"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_numpy_cell_matches_forward_step_by_step(cell):
+    V, H = 19, 20
+    model = build_model(ModelConfig(vocab_size=V, cell=cell, hidden=H, emb_dim=8, layers=2), seed=4, device=CPU).eval()
+    idx = torch.randint(0, V, (3, 25), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full, _, _ = model(idx)
+    numpy_cell = NumpyCell(FastCell(model))
+    zeros = torch.zeros(3, H)
+    state = numpy_cell.state([(zeros, zeros) if cell == "lstm" else zeros for _ in range(2)])
+    for t in range(idx.size(1)):
+        logits, state = numpy_cell.step(idx[:, t].numpy(), state)
+        assert np.allclose(logits, full[:, t].numpy(), atol=1e-4), f"step {t}"
+
+
+def test_pick_top_k_and_top_p_keep_only_the_likeliest():
+    logits = np.log(np.array([[0.0, 0.5, 0.3, 0.15, 0.05]], np.float32) + 1e-12)
+    temps = np.array([1.0], np.float32)
+    for u in np.linspace(0, 0.999, 50):
+        assert pick(logits, temps, float(u), top_k=2)[0][0] in (1, 2)
+        assert pick(logits, temps, float(u), top_p=0.5)[0][0] == 1  # 0.5 alone reaches top_p
+        assert pick(logits, temps, float(u), top_p=0.8)[0][0] in (1, 2)
+    ids, logp = pick(logits, np.array([0.0], np.float32), 0.9)
+    assert ids[0] == 1 and logp[0] == pytest.approx(np.log(0.5), abs=1e-5)
 
 
 def test_temperature_zero_is_greedy_decoding(tiny_bundle):
@@ -208,11 +235,23 @@ def test_sampling_leaves_the_model_in_eval_mode_and_unchanged(tiny_bundle):
 
 
 @pytest.mark.parametrize("lines", [None, 2])
-def test_the_numpy_loop_writes_what_the_torch_loop_writes(tiny_bundle, lines):
-    # top_k = the whole vocabulary changes nothing but takes the torch loop: same draws, same poems
+def test_top_k_over_the_whole_vocabulary_changes_nothing(tiny_bundle, lines):
     V = len(tiny_bundle.vocab)
     plain = sample(tiny_bundle.model, tiny_bundle.vocab, "The", SampleConfig(temperatures=(0, 0.7, 1.3), max_chars=120, lines=lines, seed=5))
-    torch_loop = sample(tiny_bundle.model, tiny_bundle.vocab, "The", SampleConfig(temperatures=(0, 0.7, 1.3), max_chars=120, lines=lines, seed=5, top_k=V))
-    assert [s.continuation for s in plain] == [s.continuation for s in torch_loop]
-    assert [s.bits_per_char for s in plain] == pytest.approx([s.bits_per_char for s in torch_loop], rel=1e-4)
+    all_k = sample(tiny_bundle.model, tiny_bundle.vocab, "The", SampleConfig(temperatures=(0, 0.7, 1.3), max_chars=120, lines=lines, seed=5, top_k=V))
+    assert [s.continuation for s in plain] == [s.continuation for s in all_k]
+    assert [s.bits_per_char for s in plain] == pytest.approx([s.bits_per_char for s in all_k], rel=1e-4)
     assert len({s.continuation for s in plain}) == 3
+
+
+def test_a_gru_model_samples_through_the_same_loop():
+    vocab = Vocab.from_text("the rose is red\n")
+    model = build_model(ModelConfig(vocab_size=len(vocab), cell="gru", hidden=16, emb_dim=8, layers=2), seed=1, device=CPU).eval()
+    greedy = sample(model, vocab, "the", SampleConfig(temperatures=(0.0,), max_chars=30))[0].continuation
+    ids = list(map(int, vocab.encode("\n\nthe")))
+    expected = []
+    for _ in range(30):
+        nxt = int(_next_logits(model, ids).argmax())
+        expected.append(nxt)
+        ids.append(nxt)
+    assert greedy == vocab.decode(expected)

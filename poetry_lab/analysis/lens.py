@@ -17,13 +17,14 @@ import torch.nn.functional as F
 from poetry_lab.analysis.metrics import (
     CorpusIndex,
     copied_ngram_share,
+    copy_end,
     distinct_n,
-    words,
 )
 from poetry_lab.analysis.poetics import analyse_poem, in_dictionary
 from poetry_lab.core.model import CharLSTM
 from poetry_lab.core.sampling import Sample, SampleConfig, sample
 from poetry_lab.core.vocab import Vocab
+from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
 
 SWEEP_TEMPERATURES = (0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5)
@@ -120,8 +121,8 @@ def _source_preview(corpus: str, at: int, length: int) -> tuple[int, str]:
 def copy_highlights(generated: str, index: CorpusIndex | str, min_chars: int = 20) -> list[dict]:
     """The passages of `generated`, at least `min_chars` long, that occur verbatim in the corpus.
 
-    Maximal and non-overlapping, found left to right by growing a window as in
-    metrics.longest_copy_span, then trimmed to whole words. Each: {"start", "end" (offsets in
+    Maximal and non-overlapping, found left to right by growing a window with
+    metrics.copy_end, then trimmed to whole words. Each: {"start", "end" (offsets in
     `generated`), "text", "corpus_start" (first occurrence in the corpus), "source" (the poem
     around it, a blank-line block), "source_start"}.
     """
@@ -130,12 +131,10 @@ def copy_highlights(generated: str, index: CorpusIndex | str, min_chars: int = 2
     corpus = index.text if isinstance(index, CorpusIndex) else index
     out, i, n = [], 0, len(generated)
     while i + min_chars <= n:
-        if generated[i:i + min_chars] not in corpus:
+        end = copy_end(generated, i, corpus, min_chars)
+        if end == i:
             i += 1
             continue
-        end = i + min_chars
-        while end < n and generated[i:end + 1] in corpus:  # every prefix of a match is a match
-            end += 1
         s, e = _trim_to_words(generated, i, end)
         if e - s >= min_chars:
             at = corpus.find(generated[s:e])

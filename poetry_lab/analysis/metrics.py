@@ -6,16 +6,9 @@ All functions are pure. Words are lowercased runs of letters, with inner apostro
 
 from __future__ import annotations
 
-import re
+from poetry_lab.data.text import words
 
-# Letters only ([^\W\d_] is "a word character that is not a digit or underscore"), joined by ' or ’.
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 INDEX_N = 4  # the n-gram length CorpusIndex builds up front (the copied-4-gram share)
-
-
-def words(text: str) -> list[str]:
-    """The lowercased words of `text`, in order."""
-    return _WORD.findall(text.lower())
 
 
 def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
@@ -54,23 +47,32 @@ def _corpus_text(index: CorpusIndex | str) -> str:
     return index.text if isinstance(index, CorpusIndex) else index
 
 
+def copy_end(generated: str, start: int, corpus: str, min_chars: int = 1) -> int:
+    """Where the longest passage of `generated` that starts at `start` and occurs verbatim in `corpus`
+    ends, if it is at least `min_chars` long; else `start`. The one copy search: every prefix of a
+    match is a match, so the window only grows."""
+    end = start + min_chars
+    if end > len(generated) or generated[start:end] not in corpus:
+        return start
+    while end < len(generated) and generated[start:end + 1] in corpus:
+        end += 1
+    return end
+
+
 def longest_copy_span(generated: str, index: CorpusIndex | str) -> tuple[int, int]:
     """(start, length) of the longest substring of `generated` that occurs verbatim in the corpus.
 
     Character level and case sensitive, whitespace included. Ties go to the earliest start;
-    (0, 0) when nothing matches. Uses O(len(generated) + length) substring searches: at each start
-    only a window longer than the best so far is worth testing, and every success grows the best
-    by one while every failure moves the start on by one.
+    (0, 0) when nothing matches. At each start only a window longer than the best so far is worth
+    testing, so the search makes O(len(generated) + length) substring tests.
     """
     corpus = _corpus_text(index)
     best_start, best_len = 0, 0
-    n = len(generated)
     i = 0
-    while i + best_len < n:
-        # If generated[i:i+k] occurs in the corpus so do all its prefixes, so growing from the
-        # current best length finds the longest match at i whenever that beats the best.
-        while i + best_len < n and generated[i:i + best_len + 1] in corpus:
-            best_start, best_len = i, best_len + 1
+    while i + best_len < len(generated):
+        end = copy_end(generated, i, corpus, best_len + 1)
+        if end > i:
+            best_start, best_len = i, end - i
         i += 1
     return best_start, best_len
 

@@ -31,9 +31,8 @@ from poetry_lab.analysis.pronounce import (  # noqa: F401 - part of this module'
     variants,
 )
 from poetry_lab.data.corpus import split_poems
+from poetry_lab.data.text import WORD_WITH_ELISIONS, is_heading
 
-_TOKEN = re.compile(r"['’]?[^\W\d_]+(?:['’][^\W\d_]+)*['’]?")
-_HEADING = re.compile(r"^\s*(?:[IVXLCDM]+|\d+)\.?\s*$")
 _VOWELS = re.compile(r"[aeiouy]+")
 RHYME_WINDOW = 4  # a line rhymes with one of the 4 lines before it (couplets, ABAB, ABBA, AABBA)
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -243,7 +242,7 @@ def verse_lines(text: str) -> list[str]:
     out, block_start = [], True
     for line in text.splitlines():
         letters = [c for c in line if c.isalpha()]
-        heading = _HEADING.match(line) or (len(letters) > 1 and all(c.isupper() for c in letters))
+        heading = is_heading(line)
         if letters and not (block_start and heading):
             out.append(line.rstrip())
         block_start = not line.strip() or (block_start and bool(heading))
@@ -264,7 +263,7 @@ def _line_options(tokens: list[str], readings: list[tuple]) -> list[tuple[str, .
 def analyse_poem(text: str) -> PoemAnalysis:
     """Rhyme scheme, metre and per-line syllables and stress of one poem (blank lines are ignored)."""
     lines = verse_lines(text)
-    tokens = [_TOKEN.findall(line) for line in lines]
+    tokens = [WORD_WITH_ELISIONS.findall(line) for line in lines]
     readings = [[word_readings(t) for t in toks] for toks in tokens]
     options = [_line_options(toks, rs) for toks, rs in zip(tokens, readings)]
     if not lines:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from poetry_lab.core.model import CharLSTM
 from poetry_lab.core.vocab import Vocab
 from poetry_lab.errors import PoetryLabError
+from poetry_lab.settings import LN2
 
 MAX_TEMPERATURE = 5.0
 MAX_CHARS = 20_000
@@ -118,68 +118,105 @@ class FastCell:
         return torch.addmm(self.head_b, x, self.head_w), new_state
 
 
-class NumpyLSTM:
-    """The same LSTM step in NumPy, for the sampling loop: a small batch is bound by per-call
-    overhead, which is several times lower in NumPy than in torch (benchmarks/suite/generation.py).
-    Gates are reordered to (input, forget, output, cell) so one call computes the three sigmoids.
+class NumpyCell:
+    """The same step in NumPy, for the sampling loop: a small batch is bound by per-call overhead,
+    which is several times lower in NumPy than in torch (benchmarks/suite/generation.py).
+    LSTM gates are reordered to (input, forget, output, cell) so one call computes the three sigmoids.
+    State per layer: (h, c) for an LSTM, h for a GRU, as (B, H) float32 arrays.
     """
 
     def __init__(self, cell: FastCell):
+        self.lstm = cell.lstm
         self.layers = []
-        for i, (w_ih, w_hh, b_in, _) in enumerate(cell.layers):
+        for i, (w_ih, w_hh, b_in, b_hh) in enumerate(cell.layers):
             H = w_hh.shape[0]
-            perm = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
+            perm = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H] if self.lstm else np.arange(3 * H)
             w_in = np.ascontiguousarray(w_ih.float().numpy()[:, perm])
-            bias = np.zeros(4 * H, np.float32) if i == 0 else b_in.float().numpy()[perm]  # layer 0: folded in the table
-            self.layers.append((w_in, np.ascontiguousarray(w_hh.float().numpy()[:, perm]), bias, H))
+            bias = np.zeros(len(perm), np.float32) if i == 0 else b_in.float().numpy()[perm]  # layer 0: folded in the table
+            self.layers.append((w_in, np.ascontiguousarray(w_hh.float().numpy()[:, perm]), bias, b_hh.float().numpy(), H))
         self.head_w, self.head_b = cell.head_w.float().numpy(), cell.head_b.float().numpy()
 
+    def state(self, torch_state: list) -> list:
+        """CharLSTM.forward's state (torch tensors) as this cell's NumPy state."""
+        return [tuple(t.float().cpu().numpy().copy() for t in s) if self.lstm else s.float().cpu().numpy().copy()
+                for s in torch_state]
+
     def step(self, idx: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+        """idx (B,) -> logits (B, V), new state."""
         new_state, x = [], None
-        for i, (w_in, w_hh, bias, H) in enumerate(self.layers):
-            h, c = state[i]
+        for i, (w_in, w_hh, bias, b_hh, H) in enumerate(self.layers):
             g = w_in[idx] if i == 0 else x @ w_in + bias
-            g += h @ w_hh
-            s = np.tanh(g[:, : 3 * H] * 0.5) * 0.5 + 0.5  # sigmoid
-            c = s[:, H : 2 * H] * c + s[:, :H] * np.tanh(g[:, 3 * H :])
-            h = s[:, 2 * H :] * np.tanh(c)
-            new_state.append((h, c))
+            if self.lstm:
+                h, c = state[i]
+                g += h @ w_hh
+                s = np.tanh(g[:, : 3 * H] * 0.5) * 0.5 + 0.5  # sigmoid
+                c = s[:, H : 2 * H] * c + s[:, :H] * np.tanh(g[:, 3 * H :])
+                h = s[:, 2 * H :] * np.tanh(c)
+                new_state.append((h, c))
+            else:
+                h = state[i]
+                gh = h @ w_hh + b_hh
+                rz = np.tanh((g[:, : 2 * H] + gh[:, : 2 * H]) * 0.5) * 0.5 + 0.5
+                n = np.tanh(g[:, 2 * H :] + rz[:, :H] * gh[:, 2 * H :])
+                h = (1 - rz[:, H:]) * n + rz[:, H:] * h
+                new_state.append(h)
             x = h
         return x @ self.head_w + self.head_b, new_state
 
 
-def _numpy_loop(model: CharLSTM, logits: torch.Tensor, state: list, cfg: SampleConfig, gen: torch.Generator,
-                newline: int, prev_blank: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The plain-sampling loop (LSTM, no top-k/top-p) in NumPy: the same picks as `_pick`, the same draws."""
-    cell = NumpyLSTM(FastCell(model))
+def pick(logits: np.ndarray, temperatures: np.ndarray, u: float, top_k: int | None = None,
+         top_p: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Choose one id per row of `logits` (B, V): argmax where the temperature is 0, else the inverse
+    of the row's cumulative distribution at `u` (one uniform number shared by all rows), after top-k
+    and top-p. Returns (ids, log-probabilities of the ids at temperature 1). The unknown symbol (id 0)
+    is never chosen.
+    """
+    lg = logits.astype(np.float32, copy=True)
+    lg[:, 0] = -np.inf
+    z = lg - lg.max(1, keepdims=True)
+    scaled = z * (1.0 / np.maximum(temperatures, 1e-6))[:, None]
+    V = lg.shape[1]
+    if top_k is not None and top_k < V:
+        kth = np.partition(scaled, V - top_k, axis=1)[:, V - top_k : V - top_k + 1]
+        scaled = np.where(scaled < kth, -np.inf, scaled)
+    e = np.exp(scaled - scaled.max(1, keepdims=True))
+    if top_p is not None and top_p < 1.0:
+        probs = e / e.sum(1, keepdims=True)
+        order = np.argsort(-probs, axis=1, kind="stable")
+        sorted_p = np.take_along_axis(probs, order, 1)
+        outside = sorted_p.cumsum(1) - sorted_p >= top_p  # keeps the smallest set reaching top_p
+        np.put_along_axis(probs, order, np.where(outside, 0.0, sorted_p), 1)
+        e = probs
+    cdf = np.cumsum(e, 1)
+    drawn = np.minimum((cdf <= u * cdf[:, -1:]).sum(1), V - 1)
+    ids = np.where(temperatures == 0, z.argmax(1), drawn)
+    rows = np.arange(len(ids))
+    return ids, z[rows, ids] - np.log(np.exp(z).sum(1))
+
+
+def _loop(model: CharLSTM, logits: np.ndarray, state: list, cfg: SampleConfig, gen: torch.Generator,
+          newline: int, prev_blank: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The sampling loop: one step per character for every row at once, stopping at max_chars or
+    when every row has written its lines."""
+    cell = NumpyCell(FastCell(model))
     B, n = logits.shape[0], cfg.max_chars
     temps = np.asarray(cfg.temperatures, np.float32)
-    inv = (1.0 / np.maximum(temps, 1e-6))[:, None]
     us = torch.rand(n, generator=gen).numpy()
-    lg = logits.float().cpu().numpy().copy()
-    st = [tuple(t.float().cpu().numpy().copy() for t in s) for s in state]
+    lg, st = logits, cell.state(state)
     out = np.zeros((B, n), np.int64)
     nll = np.zeros(B, np.float64)
     line_ends = np.zeros(B, np.int64)
     length = np.full(B, n, np.int64)
     blank = np.full(B, prev_blank)
-    rows = np.arange(B)
     t = 0
     for t in range(n):
-        lg[:, 0] = -np.inf  # never write the unknown symbol
-        top = lg.max(1, keepdims=True)
-        z = lg - top
-        e = np.exp(z * inv)
-        cdf = np.cumsum(e, 1)
-        drawn = np.minimum((cdf <= us[t] * cdf[:, -1:]).sum(1), lg.shape[1] - 1)
-        nxt = np.where(temps == 0, z.argmax(1), drawn)
-        logp = z[rows, nxt] - np.log(np.exp(z).sum(1))  # at temperature 1
+        nxt, logp = pick(lg, temps, us[t], cfg.top_k, cfg.top_p)
         active = t < length
         nll += np.where(active, -logp, 0.0)
         out[:, t] = nxt
         if cfg.lines is not None:
             is_nl = nxt == newline
-            line_ends += is_nl & ~blank
+            line_ends += is_nl & ~blank  # a line ends at a newline after some text
             blank = is_nl
             length = np.where(active & (line_ends >= cfg.lines), t + 1, length)
             if (length <= t + 1).all():
@@ -192,72 +229,25 @@ def _expand_state(state: list, b: int) -> list:
     return [tuple(t.expand(b, -1).contiguous() for t in s) if isinstance(s, tuple) else s.expand(b, -1).contiguous() for s in state]
 
 
-def _pick(logits: torch.Tensor, temps: torch.Tensor, cfg: SampleConfig, u: torch.Tensor) -> torch.Tensor:
-    """Choose one id per row: argmax where temperature is 0, else inverse-CDF sampling at `u`."""
-    greedy = logits.argmax(-1)
-    scaled = logits / temps.clamp_min(1e-6).unsqueeze(1)
-    if cfg.top_k is not None and cfg.top_k < scaled.size(-1):
-        kth = scaled.topk(cfg.top_k, dim=-1).values[:, -1:]
-        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-    probs = F.softmax(scaled, dim=-1)
-    if cfg.top_p is not None and cfg.top_p < 1.0:
-        sorted_p, order = probs.sort(dim=-1, descending=True)
-        outside = sorted_p.cumsum(-1) - sorted_p >= cfg.top_p  # keeps the smallest set reaching top_p
-        probs = probs.scatter(-1, order, sorted_p.masked_fill(outside, 0.0))
-    cdf = probs.cumsum(-1)
-    drawn = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
-    drawn = drawn.clamp_max(logits.size(-1) - 1)
-    return torch.where(temps == 0, greedy, drawn)
-
-
 @torch.inference_mode()
 def sample(model: CharLSTM, vocab: Vocab, prompt: str = "", config: SampleConfig | None = None) -> list[Sample]:
     """One Sample per temperature, all sampled as one batch from the same prompt and seed."""
     cfg = config or SampleConfig()
-    device = next(model.parameters()).device
     model.eval()
     unknown = vocab.unknown_chars(prompt)
     # A poem starts after a blank line; that is the context the model has seen before first lines.
     lead = "".join(c for c in "\n\n" if c in vocab)
     context = (lead + prompt)[-PROMPT_CONTEXT:] or vocab.chars[0]
-    ids = torch.as_tensor(vocab.encode(context), device=device).unsqueeze(0)  # (1, T)
+    ids = torch.as_tensor(vocab.encode(context), device=next(model.parameters()).device).unsqueeze(0)  # (1, T)
     logits, _, state = model(ids)
     B = len(cfg.temperatures)
-    temps = torch.tensor(cfg.temperatures, device=device)
     state = _expand_state(state, B)
-    logits = logits[:, -1].expand(B, -1).clone()
+    logits = logits[:, -1].expand(B, -1).float().cpu().numpy().copy()
     gen = torch.Generator(device="cpu")
     gen.manual_seed(cfg.seed) if cfg.seed is not None else gen.seed()
-    newline = vocab.stoi.get("\n", -1)
     at_line_start = prompt.endswith("\n") or not prompt
-    if model.config.cell == "lstm" and cfg.top_k is None and (cfg.top_p is None or cfg.top_p >= 1.0):
-        out, nll, length, t = _numpy_loop(model, logits, state, cfg, gen, newline, at_line_start)
-        return _samples(vocab, prompt, cfg, out, nll, length, t, unknown)
-    cell = FastCell(model)
-    out = torch.zeros(B, cfg.max_chars, dtype=torch.long)
-    nll = torch.zeros(B, dtype=torch.float64)
-    line_ends = torch.zeros(B, dtype=torch.long)
-    length = torch.full((B,), cfg.max_chars, dtype=torch.long)
-    prev_blank = torch.full((B,), at_line_start, dtype=torch.bool)
-    for t in range(cfg.max_chars):
-        logits[:, 0] = float("-inf")  # never write the unknown symbol
-        u = torch.rand(1, generator=gen).to(device)
-        nxt = _pick(logits, temps, cfg, u)
-        logp = F.log_softmax(logits, -1).gather(1, nxt.unsqueeze(1)).squeeze(1)
-        active = t < length
-        nll += torch.where(active, -logp, torch.zeros_like(logp)).double().cpu()
-        out[:, t] = nxt.cpu()
-        if cfg.lines is not None:
-            is_nl = nxt.cpu() == newline
-            ended = is_nl & ~prev_blank  # a line ends at a newline after some text
-            line_ends += ended.long()
-            prev_blank = is_nl
-            done_now = active & (line_ends >= cfg.lines)
-            length = torch.where(done_now, torch.full_like(length, t + 1), length)
-            if bool((length <= t + 1).all()):
-                break
-        logits, state = cell.step(nxt, state)
-    return _samples(vocab, prompt, cfg, out.numpy(), nll.numpy(), length.numpy(), t, unknown)
+    out, nll, length, t = _loop(model, logits, state, cfg, gen, vocab.stoi.get("\n", -1), at_line_start)
+    return _samples(vocab, prompt, cfg, out, nll, length, t, unknown)
 
 
 def _samples(vocab: Vocab, prompt: str, cfg: SampleConfig, out, nll, length, t: int, unknown: list[str]) -> list[Sample]:
@@ -265,6 +255,6 @@ def _samples(vocab: Vocab, prompt: str, cfg: SampleConfig, out, nll, length, t: 
     for b, temp in enumerate(cfg.temperatures):
         n = int(min(length[b], t + 1))
         text = vocab.decode(out[b, :n].tolist())
-        bits = float(nll[b]) / max(n, 1) / math.log(2)
+        bits = float(nll[b]) / max(n, 1) / LN2
         samples.append(Sample(temperature=temp, prompt=prompt, continuation=text, bits_per_char=bits, unknown_chars=unknown))
     return samples

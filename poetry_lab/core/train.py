@@ -20,8 +20,7 @@ import torch
 from poetry_lab.core.model import CharLSTM, State, detach_state
 from poetry_lab.core.train_state import TrainerStateMixin
 from poetry_lab.errors import PoetryLabError
-
-LN2 = math.log(2.0)
+from poetry_lab.settings import LN2
 
 
 @dataclass

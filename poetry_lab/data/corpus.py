@@ -12,6 +12,7 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
+from poetry_lab.data.text import WORD, is_heading
 from poetry_lab.errors import PoetryLabError
 
 # Signatures of file types a poet might upload by mistake (renamed to .txt or not).
@@ -34,8 +35,6 @@ _WESTERN = set("àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿœšž
 _CENTRAL_EUROPEAN = {"cp1250", "iso8859_2", "mac_latin2", "cp852"}  # Polish, Czech, ...: trust the detector
 # Control characters other than tab and newline carry no poetry; they are dropped.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")
-_ROMAN = re.compile(r"^\s*[IVXLCDM]+\.?\s*$")
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 
 
 def decode_bytes(data: bytes, name: str = "the file") -> str:
@@ -130,13 +129,7 @@ def _is_heading(block: str) -> bool:
     lines = block.split("\n")
     if len(lines) > 2:
         return False
-    first = lines[0].strip()
-    if _ROMAN.match(first) or re.fullmatch(r"\d+\.?", first):
-        return True
-    if len(block) > 80:  # checked first: a block may be one enormous line
-        return False
-    letters = [c for c in block if c.isalpha()]
-    return bool(letters) and all(c.isupper() for c in letters)
+    return all(is_heading(line) for line in lines if line.strip())
 
 
 def is_separator(block: str) -> bool:
@@ -206,7 +199,7 @@ class Corpus:
         return CorpusStats(
             chars=len(self.text),
             distinct_chars=len(set(self.text)),
-            words=len(_WORD.findall(self.text)),
+            words=len(WORD.findall(self.text)),
             lines=self.text.count("\n"),
             poems=len(self.poems),
         )

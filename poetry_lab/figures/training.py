@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-LN2 = math.log(2)
+from poetry_lab.settings import LN2
+
 MAX_TRAIN_POINTS = 2_000  # more points than pixels only slow the browser down
 EMPTY_LOSS_MESSAGE = "Press Start to train: the curve appears here"
 EMPTY_COMPARE_MESSAGE = "Generate samples to compare temperatures here"

@@ -26,6 +26,7 @@ from poetry_lab.runs.record import MODEL, RunRecorder
 from poetry_lab.core.sampling import SampleConfig, sample
 from poetry_lab.core.train import Progress, Trainer
 from poetry_lab.runs.prepare import PreparedRun
+from poetry_lab.settings import LN2
 
 log = logging.getLogger(__name__)
 _slots_lock = threading.Lock()
@@ -205,7 +206,7 @@ class TrainingJob:
         try:
             result = self.run.trainer.fit()
             self.recorder.finish(result)
-            best = "" if result.best_val is None else f": best validation loss {result.best_val:.3f} nats/char ({result.best_val / math.log(2):.3f} bits/char)"
+            best = "" if result.best_val is None else f": best validation loss {result.best_val:.3f} nats/char ({result.best_val / LN2:.3f} bits/char)"
             state = "stopped" if result.stop_reason == "cancelled" else "done"
             why = {"budget": "time is up", "epochs": "all epochs done", "early_stop": "validation stopped improving",
                    "cancelled": "stopped", "steps": "all steps done"}.get(result.stop_reason, result.stop_reason)

@@ -19,6 +19,7 @@ from poetry_lab.settings import Limits
 from poetry_lab.core.model import CharLSTM, ModelConfig, build_model, pick_device
 from poetry_lab.core.train import TrainConfig, Trainer, TrainResult
 from poetry_lab.core.vocab import Vocab
+from poetry_lab.settings import LN2
 
 
 @dataclass
@@ -117,22 +118,26 @@ def check_limits(corpus: Corpus, model_config: dict, tc: TrainConfig, base: Mode
                                  "Choose a smaller hidden size or fewer layers.")
 
 
+def now_iso() -> str:
+    """The one date format of run records and model facts: UTC, to the second, ISO 8601."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def facts_record(base: dict, **facts) -> dict:
+    """The one builder of what a model file records about how it was made: the facts of the model
+    it started from, updated with `facts`, plus the best validation loss in bits and the date."""
+    out = {**base, **facts}
+    best = out.get("best_val_loss")
+    out["best_val_bits_per_char"] = None if best is None else best / LN2
+    out["date"] = now_iso()
+    return out
+
+
 def training_facts(run: PreparedRun, result: TrainResult) -> dict:
-    """What a model file records about how it was made."""
-    best = result.best_val
-    return {
-        **run.bundle.facts,
-        "corpus": run.corpus.name,
-        "corpus_chars": len(run.corpus.text),
-        "train_chars": len(run.train_text),
-        "val_chars": len(run.val_text),
-        "steps": result.steps,
-        "epochs": round(result.epochs, 3),
-        "best_step": result.best_step,
-        "best_val_loss": best,
-        "best_val_bits_per_char": None if best is None else best / math.log(2),
-        "train_seconds": round(result.elapsed, 1),
-        "stop_reason": result.stop_reason,
-        "train_config": run.trainer.config.to_dict(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    """The facts of a finished training run (see facts_record)."""
+    return facts_record(
+        run.bundle.facts, corpus=run.corpus.name, corpus_chars=len(run.corpus.text), train_chars=len(run.train_text),
+        val_chars=len(run.val_text), steps=result.steps, epochs=round(result.epochs, 3), best_step=result.best_step,
+        best_val_loss=result.best_val, train_seconds=round(result.elapsed, 1), stop_reason=result.stop_reason,
+        train_config=run.trainer.config.to_dict(),
+    )

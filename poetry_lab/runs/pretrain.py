@@ -44,6 +44,8 @@ from poetry_lab.core.model import CharLSTM, ModelConfig, build_model, pick_devic
 from poetry_lab.runs.record import load_resume, save_resume
 from poetry_lab.core.train import TrainConfig, Trainer
 from poetry_lab.core.vocab import Vocab
+from poetry_lab.settings import LN2
+from poetry_lab.runs.prepare import facts_record
 
 # What poets type, whether or not the corpus has much of it.
 POET_CHARS = (
@@ -143,7 +145,7 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
     earlier = dict(header["facts"].get("continued_from") or {}) if header else dict(start.facts) if start is not None else {}
 
     def facts(steps: int, best_val: float | None, elapsed: float) -> dict:
-        return {
+        return facts_record({}, **{
             "name": f"poetry base ({cfg.direction})",
             "direction": cfg.direction,
             "corpus": source,
@@ -155,7 +157,6 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
             "epochs": round(earlier.get("epochs", 0) + steps / trainer.steps_per_epoch, 4),
             "train_chars_seen": steps * trainer.streams * trainer.seq_len + earlier.get("train_chars_seen", 0),
             "best_val_loss": best_val,
-            "best_val_bits_per_char": None if best_val is None else best_val / math.log(2),
             "train_seconds": round(elapsed + earlier.get("train_seconds", 0), 1),
             "parameters": model.num_params(),
             "train_config": tc.to_dict(),
@@ -165,12 +166,11 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
             "command": _launcher(env) + " " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "continued_from": earlier or None,
             "pretrain": {"source": source, "config": asdict(cfg)},  # what --resume needs to rebuild the data
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+        })
 
     def on_eval(t: Trainer, p) -> None:
         log(f"{p.elapsed:7.0f}s step {p.step:6d} epoch {p.epoch:.3f} train {p.train_loss:.4f} val {p.val_loss:.4f} "
-            f"({p.val_loss / math.log(2):.4f} bits) {p.chars_per_s:,.0f} chars/s")
+            f"({p.val_loss / LN2:.4f} bits) {p.chars_per_s:,.0f} chars/s")
         if out is not None and env.is_main and t.best_step == p.step:  # just improved
             save_base(out, ModelBundle(model=model, vocab=vocab, facts=facts(p.step, p.val_loss, p.elapsed)), t.best_state)
 

@@ -30,15 +30,11 @@ from poetry_lab.errors import PoetryLabError
 from poetry_lab.files import atomic_write, atomic_write_text
 from poetry_lab.core.train import Progress, TrainConfig, Trainer, TrainResult
 from poetry_lab.core.train_state import TrainingState
-from poetry_lab.runs.prepare import PreparedRun, training_facts
+from poetry_lab.runs.prepare import PreparedRun, facts_record, now_iso, training_facts
 
 RUN_RECORD, CORPUS, METRICS, MODEL, RESUME = "run.json", "corpus.txt", "metrics.csv", "model.safetensors", "resume.safetensors"
 RESUME_FORMAT = "poetry_lab.resume/1"
 METRICS_HEADER = "step,epoch,elapsed_s,lr,train_loss,val_loss,train_bpc,val_bpc\n"  # losses in nats/char, bpc in bits
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def save_resume(path: Path, state: TrainingState, bundle: ModelBundle, train_config: TrainConfig) -> Path:
@@ -159,8 +155,8 @@ class RunRecorder:
             self.on_checkpoint(*self.last_checkpoint)
 
     def _save_best(self, trainer: Trainer) -> None:
-        facts = {**self.run.bundle.facts, "corpus": self.run.corpus.name, "best_step": trainer.best_step,
-                 "best_val_loss": trainer.best_val, "partial": True}
+        facts = facts_record(self.run.bundle.facts, corpus=self.run.corpus.name, best_step=trainer.best_step,
+                             best_val_loss=trainer.best_val, partial=True)
         self._save_model(facts, trainer.best_state)
         self._saved_best_step = trainer.best_step
 

@@ -30,7 +30,6 @@ FeatureAutoencoder (a transformer: features -> latent codes)
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 import warnings
@@ -47,10 +46,10 @@ from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.core.model import CharLSTM
 from poetry_lab.core.train import TrainConfig
 from poetry_lab.data.corpus import Corpus
+from poetry_lab.data.text import WORD
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import default_model_path
 
-WORD = r"[^\W\d_]+(?:['’][^\W\d_]+)*"  # letters, with inner apostrophes (corpus._WORD)
 _LEAD = "\n\n"  # poems start after a blank line in the training text: the context they are read in
 _BATCH_CHARS = 32_000  # padded characters per forward batch
 _CACHE: OrderedDict[str, ModelBundle] = OrderedDict()
@@ -60,7 +59,7 @@ _VECTORS: OrderedDict[str, np.ndarray] = OrderedDict()  # embeddings already com
 
 
 def _word_spans(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in re.finditer(WORD, text)]
+    return [m.span() for m in WORD.finditer(text)]
 
 
 def train_backward(forward: ModelBundle, poems: list[str], steps: int = 400, seconds: float | None = 45.0,

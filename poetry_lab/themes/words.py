@@ -16,8 +16,6 @@ Pure functions over texts and scikit-learn count matrices; poetry_lab.themes.met
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.decomposition import LatentDirichletAllocation
@@ -26,6 +24,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
+from poetry_lab.data.text import is_heading
 from poetry_lab.errors import PoetryLabError
 
 # Early modern function words that English stop lists miss; they would top every theme otherwise.
@@ -34,13 +33,12 @@ ARCHAIC = ("thou thee thy thine thyself ye hath doth dost hast art shalt shall w
 STOP_WORDS = sorted(ENGLISH_STOP_WORDS | set(ARCHAIC))
 # Words of two letters or more, but not the tail of an elision: "feed'st", "o'er", "I'll" give no "st", "er", "ll".
 TOKEN = r"(?u)(?<![^\W\d_]['’])\b[^\W\d_]{2,}\b"
-_HEADING = re.compile(r"^\s*(?:[IVXLCDM]+|\d+)\.?\s*$")
 
 
 def poem_body(poem: str) -> str:
     """The poem without a heading line (a Roman numeral, a number or a title in capitals)."""
     lines = poem.strip("\n").split("\n")
-    if len(lines) > 1 and (_HEADING.match(lines[0]) or (lines[0].strip().isupper() and len(lines[0]) <= 80)):
+    if len(lines) > 1 and is_heading(lines[0]):
         return "\n".join(lines[1:])
     return "\n".join(lines)
 

@@ -13,9 +13,9 @@ import pandas as pd
 from poetry_lab.analysis.lens import confidence_html, copies_html
 from poetry_lab.figures.themes import theme_colour
 from poetry_lab.runs.jobs import JobSnapshot
+from poetry_lab.settings import LN2
 from poetry_lab.themes.words import first_line
 
-LN2 = math.log(2)
 SAMPLES_SHOWN = 12  # training samples kept on screen, newest first
 STANZA_WHOLE = 6  # rhyme letters are grouped by stanza; longer stanzas in fours, as a sonnet is read
 _BEATS = {"1": "/", "0": "x", "2": "\\", "?": "?"}  # scansion marks: stressed, unstressed, secondary, unknown
