@@ -1,4 +1,5 @@
-"""Launching the real app (`python app.py --port N`) in a subprocess, shared by the app tests."""
+"""Shared by the app tests: launching the real app (`python app.py --port N`) in a subprocess, and calling
+page handlers as the page does."""
 
 from __future__ import annotations
 
@@ -70,3 +71,32 @@ def upload(url: str, name: str, data: bytes) -> str:
 
 def as_file(path: str) -> dict:
     return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+# --- page handlers called as the page calls them ---------------------------------------------
+OUTPUTS = {  # each page handler's outputs, in the order the tests read them
+    "model_summary": ("summary",), "download_model": ("file", "status"), "load_model": ("status", "summary"),
+    "load_corpus": ("stats", "warnings", "preview", "status"), "start_training": ("status", "timer"),
+    "stop_training": ("status",), "poll_training": ("plot", "status", "samples", "timer", "summary"),
+    "identify_visitor": ("visitor", "table", "chooser", "status"), "refresh_runs": ("table", "chooser", "status"),
+    "load_run": ("status", "summary"), "resume_run": ("status", "timer"),
+    "poll_training_and_runs": ("plot", "status", "samples", "timer", "summary", "table", "chooser"),
+    "compare": ("plain", "confidence", "copies", "bars", "download", "status"), "sweep": ("plot", "download", "status"),
+    "themes": ("map", "themes", "placed", "table", "compared", "words", "status"),
+}
+
+
+def ui(handler, session, **inputs):
+    """A page handler called through SessionRegistry.action, as the page calls it (named inputs, the
+    error boundary). Its outputs come back in OUTPUTS order, gr.skip() for those it leaves as they
+    are; a handler with one output answers it bare."""
+    import gradio as gr
+
+    from poetry_lab.app.ui.sessions import SessionRegistry
+
+    names = OUTPUTS[handler.__name__]
+    wired = SessionRegistry(factory=lambda key: session).action(
+        handler, inputs={k: k for k in inputs}, outputs={n: n for n in names}, status="status" if "status" in names else names[0])
+    answer = wired["fn"](*inputs.values(), None)
+    out = tuple(answer.get(n, gr.skip()) for n in names)
+    return out if len(out) > 1 else out[0]

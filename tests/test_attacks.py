@@ -158,7 +158,7 @@ def test_own_uploads_work_in_every_shape_a_client_sends(attacked):
         event, payload = call(url, "load_corpus", [[value], None, None], session="owner")
         assert event == "complete" and payload[0]["chars"] >= len(POEM_TEXT) - 2, payload
     event, payload = call(url, "ui_load_corpus", [[as_file(path)], None, None], session="owner")
-    assert event == "complete" and "mine.txt" in str(payload[0])
+    assert event == "complete" and "mine.txt" in str(payload[0]), payload
     # The same bytes uploaded by a second visitor: Gradio gives the same path, and it is theirs to use too.
     assert upload(url, "mine.txt", POEM_TEXT.encode()) == path
     assert call(url, "load_corpus", [[as_file(path)], None, None], session="second owner")[0] == "complete"

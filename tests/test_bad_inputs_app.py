@@ -19,7 +19,7 @@ import pytest
 from apphelpers import running_app, wait_for
 from conftest import POEM_TEXT
 
-from poetry_lab.app.session import Lab
+from poetry_lab.app.session import Session
 from poetry_lab.errors import PoetryLabError
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -209,7 +209,7 @@ def test_oversized_file_is_refused_by_gradio_and_by_the_library(app, client, tmp
     assert response.status_code == 413 and "maximum allowed size" in response.text
     # The library applies the same limit to files that reach it by another way.
     monkeypatch.setenv("POETRY_LAB_MAX_UPLOAD_MB", "1")
-    lab = Lab(home=tmp_path / "home")
+    lab = Session(home=tmp_path / "home")
     with pytest.raises(PoetryLabError, match=r"'big.txt' is 2 MB: files may be at most 1 MB"):
         lab.load_corpus(files=[big])
     with pytest.raises(PoetryLabError, match=r"at most 1 MB"):

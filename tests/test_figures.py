@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import pandas as pd
 import pytest
 
 from poetry_lab.figures.training import (
@@ -118,7 +119,7 @@ RESULTS = [
 
 
 def test_temperature_bars_has_one_panel_per_metric_and_one_bar_per_temperature():
-    d = temperature_bars(RESULTS).to_dict()
+    d = temperature_bars(pd.DataFrame(RESULTS)).to_dict()
     assert len(d["data"]) == len(TEMPERATURE_METRICS)
     for i, (trace, (key, name)) in enumerate(zip(d["data"], TEMPERATURE_METRICS), start=1):
         assert trace["type"] == "bar" and trace["name"] == name
@@ -129,7 +130,7 @@ def test_temperature_bars_has_one_panel_per_metric_and_one_bar_per_temperature()
 
 
 def test_temperature_bars_tolerate_none():
-    d = temperature_bars(RESULTS).to_dict()
+    d = temperature_bars(pd.DataFrame(RESULTS)).to_dict()
     copied = d["data"][1]
     assert list(copied["y"]) == [0.6, None, 0.1]
     assert list(copied["text"]) == ["0.6", "n/a", "0.1"]
@@ -137,11 +138,11 @@ def test_temperature_bars_tolerate_none():
 
 def test_a_panel_without_values_says_so():
     results = [{**r, "copied_4gram_share": None} for r in RESULTS]
-    notes = [a for a in temperature_bars(results).to_dict()["layout"]["annotations"] if a["text"] == "not available"]
+    notes = [a for a in temperature_bars(pd.DataFrame(results)).to_dict()["layout"]["annotations"] if a["text"] == "not available"]
     assert len(notes) == 1 and notes[0]["xref"] == "x2 domain"
 
 
 def test_temperature_bars_with_no_results():
-    d = temperature_bars([]).to_dict()
+    d = temperature_bars(None).to_dict()
     assert d["data"] == []
     assert EMPTY_COMPARE_MESSAGE in [a["text"] for a in d["layout"]["annotations"]]

@@ -1,4 +1,4 @@
-"""Lab: one user's session (corpus, training, comparison) through its typed methods."""
+"""Session: one user's session (corpus, training, comparison) through its typed methods."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import pytest
 from conftest import POEM_TEXT
 
-from poetry_lab.app.session import Lab, parse_temperatures
+from poetry_lab.app.session import Session, parse_temperatures
 from poetry_lab.errors import PoetryLabError
 
 KEYS = {"temperature", "text", "bits_per_char", "copied_4gram_share", "longest_copy", "distinct_2", "repeated_lines"}
@@ -16,16 +16,16 @@ KEYS = {"temperature", "text", "bits_per_char", "copied_4gram_share", "longest_c
 @pytest.fixture
 def lab(tmp_path, tiny_model_path, monkeypatch):
     monkeypatch.setenv("POETRY_LAB_DEFAULT_MODEL", str(tiny_model_path))
-    lab = Lab("test-session", home=tmp_path)
+    lab = Session("test-session", home=tmp_path)
     yield lab
     lab.close()
 
 
 def test_compare_works_on_the_default_model_before_any_training(lab):
     out = lab.compare("The rose", "0.2, 1.0", chars=60, seed=3)
-    assert [r["temperature"] for r in out] == [0.2, 1.0]
+    assert [r.temperature for r in out] == [0.2, 1.0]
     for r in out:
-        assert KEYS <= set(r) and r["text"].startswith("The rose")
+        assert KEYS <= set(r.to_json()) and r.text.startswith("The rose")
     assert lab.compare("The rose", "0.2,1.0", chars=60, seed=3) == out  # one seed, same poems
 
 
@@ -109,21 +109,21 @@ def test_bundled_corpus_must_be_a_catalog_name_not_a_path(lab):
 def test_compare_lens_adds_rhyme_metre_confidence_and_copies(lab):
     plain = lab.compare("The rose", "0.2, 1.0", chars=60, seed=3)
     out = lab.compare_lens("The rose", "0.2, 1.0", chars=60, seed=3)
-    assert [{k: r[k] for k in plain[0]} for r in out] == plain  # the same poems and numbers as compare()
+    assert [{k: getattr(r, k) for k in plain[0].to_json()} for r in out] == [p.to_json() for p in plain]  # the same poems and numbers as compare()
     for r in out:
-        assert r["prompt_len"] == 8 and r["analysis"]["rhyme_scheme"] and r["analysis"]["metre"]
-        assert len(r["confidence"]) == 60 and "".join(c["char"] for c in r["confidence"]) == r["text"][8:]
-        assert all(0 < c["prob"] <= 1 and len(c["top"]) == 3 for c in r["confidence"])
-        assert r["copies"] is None  # the tiny model's training text is not a bundled corpus
+        assert r.prompt_len == 8 and r.analysis.rhyme_scheme and r.analysis.metre
+        assert len(r.confidence) == 60 and "".join(c["char"] for c in r.confidence) == r.text[8:]
+        assert all(0 < c["prob"] <= 1 and len(c["top"]) == 3 for c in r.confidence)
+        assert r.copies is None  # the tiny model's training text is not a bundled corpus
 
 
 def test_compare_lens_finds_copies_once_the_training_text_is_known(lab, tiny_model_path):
     lab.load_corpus(text=POEM_TEXT)
-    lab.load_model_file(tiny_model_path)  # the Lab now knows what the model was trained on
+    lab.load_model_file(tiny_model_path)  # the session now knows what the model was trained on
     line = "The bee is busy in the hall;"
     (r,) = lab.compare_lens(line, "0.2", chars=20, seed=1)
-    assert r["copies"] and r["copies"][0]["start"] == 0 and r["copies"][0]["text"].startswith(line)
-    assert line in r["copies"][0]["source"]
+    assert r.copies and r.copies[0]["start"] == 0 and r.copies[0]["text"].startswith(line)
+    assert line in r.copies[0]["source"]
 
 
 def test_sweep_rows_and_limits(lab):
@@ -175,7 +175,7 @@ def test_themes_tfidf_places_the_last_comparison_without_fitting_again(lab):
     first = lab.themes("tfidf", 3, progress=lambda fraction, text: said.append(text))
     assert first.method == "tfidf" and first.n_themes == 3 and sorted(first.summary["size"]) == [4, 4, 4]
     assert first.placements == [] and set(first.points["kind"]) == {"corpus"} and len(first.table) == 1
-    lab.compare("The ship", "0.5, 1.0", chars=80, seed=1)  # the Lab remembers these poems for the map
+    lab.compare("The ship", "0.5, 1.0", chars=80, seed=1)  # the session remembers these poems for the map
     assert [t for t, _ in lab.last_poems] == [0.5, 1.0]
     again = lab.themes("tfidf", 3, progress=lambda fraction, text: said.append(text))
     assert sum("fitting" in s for s in said) == 1  # the second call used the fitted method
@@ -212,7 +212,7 @@ def test_themes_embeddings_wait_for_this_sessions_training(lab):
     from types import SimpleNamespace
 
     _topic_poems(lab)
-    lab.job = SimpleNamespace(running=True, best_bundle=lambda: None, stop=lambda: None, join=lambda timeout=None: True)
+    lab.training.job = SimpleNamespace(running=True, best_bundle=lambda: None, stop=lambda: None, join=lambda timeout=None: True)
     with pytest.raises(PoetryLabError, match="training is running"):
         lab.themes("elmo", 3)
     assert lab.themes("tfidf", 3).n_themes == 3  # the fast methods still work
@@ -222,16 +222,16 @@ def test_comparison_shows_each_poems_theme_after_themes_ran(lab):
     from poetry_lab.app.ui import render
 
     _topic_poems(lab)
-    assert "theme" not in lab.compare_lens("The ship", "0.5", chars=60, seed=1)[0]  # no themes yet
+    assert lab.compare_lens("The ship", "0.5", chars=60, seed=1)[0].theme is None  # no themes yet
     report = lab.themes("tfidf", 3)
     out = lab.compare_lens("The ship sails the sea", "0.5, 1.0", chars=60, seed=1)
     for r in out:
-        t = r["theme"]
-        assert 1 <= t["theme"] <= 3 and t["words"] and t["nearest"] in {lab.corpus.poems[i].split("\n")[0] for i in range(12)}
+        t = r.theme
+        assert 1 <= t.theme <= 3 and t.words and t.nearest in {lab.corpus.poems[i].split("\n")[0] for i in range(12)}
     assert report.n_themes == 3
     assert "nearest poem in your corpus" in render.compare_html(out)
     lab.load_corpus(text=POEM_TEXT)  # another corpus: the old themes no longer apply
-    assert "theme" not in lab.compare_lens("The ship", "0.5", chars=60, seed=1)[0]
+    assert lab.compare_lens("The ship", "0.5", chars=60, seed=1)[0].theme is None
 
 
 def test_repeated_poems_are_pointed_out(lab):

@@ -3,7 +3,8 @@ no file reaches into sys.path, and the installable package declares what require
 
 The parts, from the bottom up (a part may import the parts below it and itself, never above):
 
-    errors, settings, files   the base: one error type, every setting, the one atomic writer
+    errors, settings, files,  the base: one error type, every setting, the one atomic writer,
+    store                     the one store of shared read-only resources
     core                      vocabulary, model, sampling, trainer, model files, distributed training
     data                      reading a poet's text, the catalog of corpora
     analysis                  copying and diversity numbers, pronunciation, rhyme and metre, the lens
@@ -26,8 +27,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "poetry_lab"
-LAYERS = ["errors", "settings", "files", "core", "data", "analysis", "compose", "runs", "themes", "figures", "app", "cli"]
-BASE = {"errors", "settings", "files"}
+LAYERS = ["errors", "settings", "files", "store", "core", "data", "analysis", "compose", "runs", "themes", "figures", "app", "cli"]
+BASE = {"errors", "settings", "files", "store"}
 RANK = {name: (0 if name in BASE else i) for i, name in enumerate(LAYERS)}
 PURE = {"figures": BASE}  # parts that may import no other part of the package but the base
 

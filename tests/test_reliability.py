@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import POEM_TEXT
 
-from poetry_lab.app.session import Lab
+from poetry_lab.app.session import Session
 from poetry_lab.core.model import CharLSTM
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.runs import jobs
@@ -48,13 +48,13 @@ def training_threads() -> list[threading.Thread]:
 @pytest.fixture
 def lab(tmp_path, monkeypatch, tiny_model_path):
     monkeypatch.setenv("POETRY_LAB_DEFAULT_MODEL", str(tiny_model_path))
-    made = Lab(session="reliability", home=tmp_path / "home")
+    made = Session(session="reliability", home=tmp_path / "home")
     made.load_corpus(text=POEM_TEXT * 4)
     yield made
     made.close()
 
 
-def start_wait_stop(lab: Lab) -> None:
+def start_wait_stop(lab: Session) -> None:
     lab.start_training("quick", minutes=1, start_from="scratch", advanced=SETTINGS)
     deadline = time.monotonic() + 30
     while lab.job.snapshot().step < 1 and lab.job.running and time.monotonic() < deadline:
@@ -92,7 +92,7 @@ def test_ten_stop_start_cycles_leave_nothing_behind(lab):
 def test_a_job_that_cannot_write_its_run_frees_its_slot(lab, tmp_path):
     """A run folder that cannot be made (here: under a file) must not keep the server's only job slot."""
     (tmp_path / "not_a_folder").write_text("")
-    blocked = Lab(session="blocked", home=tmp_path / "not_a_folder" / "home")
+    blocked = Session(session="blocked", home=tmp_path / "not_a_folder" / "home")
     blocked.load_corpus(text=POEM_TEXT * 4)
     for _ in range(3):
         with pytest.raises(PoetryLabError, match="Cannot write the training run to disk"):

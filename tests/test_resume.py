@@ -16,9 +16,10 @@ import warnings
 
 import pytest
 import torch
+from apphelpers import ui
 from conftest import POEM_TEXT, REPO_ROOT
 
-from poetry_lab.app.session import Lab
+from poetry_lab.app.session import Session
 from poetry_lab.cli import main
 from poetry_lab.core.checkpoint import load_model
 from poetry_lab.core.train import TrainConfig
@@ -220,7 +221,7 @@ def test_listing_survives_damaged_run_directories(tmp_path, capsys):
 @pytest.fixture
 def two_visitors(tmp_path, tiny_model_path, monkeypatch):
     monkeypatch.setenv("POETRY_LAB_DEFAULT_MODEL", str(tiny_model_path))
-    a, b = Lab("tab-a", home=tmp_path), Lab("tab-b", home=tmp_path)
+    a, b = Session("tab-a", home=tmp_path), Session("tab-b", home=tmp_path)
     ids = a.use_visitor(None), b.use_visitor(None)
     yield a, b, ids
     a.close()
@@ -247,7 +248,7 @@ def test_visitors_see_only_their_runs_and_resume_through_the_lab(two_visitors, t
         with pytest.raises(PoetryLabError):
             b.load_run(bad)
 
-    later = Lab("a-new-page-load", home=tmp_path)  # a reload (or a restarted server): a new session, same browser id
+    later = Session("a-new-page-load", home=tmp_path)  # a reload (or a restarted server): a new session, same browser id
     later.use_visitor(id_a)
     assert [r.id for r in later.list_runs()] == [run.id]
     assert "Loaded the best model" in later.load_run(run.id) and later.bundle.model.config.hidden == 16
@@ -283,16 +284,16 @@ def test_interrupted_runs_and_the_handlers(two_visitors):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # gr.Warning outside an app
-        visitor, table, chooser, status = handlers.identify_visitor(a, id_a)
+        visitor, table, chooser, status = ui(handlers.identify_visitor, a, visitor=id_a)
         assert visitor == id_a and list(table["run"]) == [run.id] and chooser.value == run.id
         assert table["status"][0] == "interrupted"
         assert handlers.api_list_runs(a)[0]["resumable"] is True
-        assert "no run called" in handlers.load_run(a, "../x")[0]
-        status, timer = handlers.resume_run(a, run.id)
+        assert "no run called" in ui(handlers.load_run, a, chooser="../x")[0]
+        status, timer = ui(handlers.resume_run, a, chooser=run.id)
         assert "Training resumed" in status and timer.active is True
         a.stop_training()
         assert a.job.join(timeout=30)
-        out = handlers.poll_training_and_runs(a, run.id)
+        out = ui(handlers.poll_training_and_runs, a, chooser=run.id)
         assert len(out) == 7 and out[3].active is False and out[5]["status"][0] == "stopped"
 
 

@@ -17,7 +17,7 @@ import pytest
 from apphelpers import REPO_ROOT, as_file, call, running_app, upload
 from conftest import POEM_TEXT
 
-from poetry_lab.app.session import Lab
+from poetry_lab.app.session import Session
 from poetry_lab.app.ui.uploads import REFUSED
 from poetry_lab.core.checkpoint import ModelBundle, load_model
 
@@ -123,7 +123,7 @@ def _named(root: Path, token: str) -> list[Path]:
 
 def test_the_library_names_its_own_files(tmp_path, tiny_bundle):
     """A model's corpus name comes from upload names; the download file name keeps only safe characters."""
-    lab = Lab(session="../../x/\u202e", home=tmp_path / "home")
+    lab = Session(session="../../x/\u202e", home=tmp_path / "home")
     assert lab.home.resolve().is_relative_to((tmp_path / "home" / "sessions").resolve())
     lab._bundle = ModelBundle(tiny_bundle.model, tiny_bundle.vocab, {"corpus": "../../../escape/\u202e☃ /etc/passwd"})
     path = lab.model_file()

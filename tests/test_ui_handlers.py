@@ -14,13 +14,15 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from apphelpers import ui
 
 from poetry_lab.analysis.lens import copy_highlights
 from poetry_lab.analysis.metrics import CorpusIndex
-from poetry_lab.analysis.poetics import analyse_poem, to_json
-from poetry_lab.app.session import Lab
+from poetry_lab.analysis.poetics import analyse_poem
+from poetry_lab.app.results import PoemView
+from poetry_lab.app.session import Session
 from poetry_lab.app.ui import handlers, render
-from poetry_lab.app.ui.sessions import SessionRegistry
+from poetry_lab.app.ui.sessions import INTERNAL_ERROR, SessionRegistry
 from poetry_lab.app.ui.uploads import REFUSED, UploadLedger
 
 SKIP = gr.skip()
@@ -41,9 +43,16 @@ def _quiet_toasts():
 def lab(tmp_path, monkeypatch, tiny_model_path):
     monkeypatch.setenv("POETRY_LAB_DEFAULT_MODEL", str(tiny_model_path))
     monkeypatch.setenv("POETRY_LAB_HOME", str(tmp_path / "home"))
-    made = Lab(session="test", home=tmp_path / "home")
+    made = Session(session="test", home=tmp_path / "home")
     yield made
     made.close()
+
+
+def poem(**fields) -> PoemView:
+    """A comparison poem for the render helpers: no copying known, nothing repeated, unless told."""
+    base = dict(temperature=1.0, text="", bits_per_char=1.0, copied_4gram_share=None, longest_copy="", longest_copy_chars=0,
+                distinct_2=1.0, repeated_lines=0, unknown_chars="")
+    return PoemView(**{**base, **fields})
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> str:
@@ -54,30 +63,30 @@ def write(tmp_path: Path, name: str, data: bytes) -> str:
 
 # --- model ----------------------------------------------------------------------------------
 def test_model_summary_names_the_default_model(lab):
-    assert "Current model:" in handlers.model_summary(lab) and "parameters" in handlers.model_summary(lab)
+    assert "Current model:" in ui(handlers.model_summary, lab) and "parameters" in ui(handlers.model_summary, lab)
 
 
 def test_model_summary_without_any_model_explains(lab, monkeypatch, tmp_path):
     monkeypatch.setenv("POETRY_LAB_DEFAULT_MODEL", str(tmp_path / "missing.safetensors"))
-    assert "No model is loaded yet" in handlers.model_summary(lab)
+    assert "No model is loaded yet" in ui(handlers.model_summary, lab)
 
 
 def test_download_then_load_model_file(lab):
-    path, status = handlers.download_model(lab)
+    path, status = ui(handlers.download_model, lab)
     assert Path(path).is_file() and path.endswith(".safetensors") and "Ready" in status
-    message, summary = handlers.load_model(lab, path)
+    message, summary = ui(handlers.load_model, lab, path=path)
     assert "Loaded" in message and summary.startswith("**Current model:**")
 
 
 def test_load_model_rejects_garbage_and_nothing(lab, tmp_path):
-    status, summary = handlers.load_model(lab, write(tmp_path, "bad.safetensors", b"not a model"))
+    status, summary = ui(handlers.load_model, lab, path=write(tmp_path, "bad.safetensors", b"not a model"))
     assert status.startswith("⚠️") and summary == SKIP
-    assert "Choose a .safetensors" in handlers.load_model(lab, None)[0]
+    assert "Choose a .safetensors" in ui(handlers.load_model, lab, path=None)[0]
 
 
 # --- corpus ---------------------------------------------------------------------------------
 def test_load_pasted_text_shows_stats_warnings_and_escaped_preview(lab, poem_text):
-    stats, warns, preview, status = handlers.load_corpus(lab, None, "<b>Bold</b>\n" + poem_text, None)
+    stats, warns, preview, status = ui(handlers.load_corpus, lab, files=None, text="<b>Bold</b>\n" + poem_text, bundled=None)
     assert "| characters |" in stats and "poems" in stats
     assert "fine-tunes the loaded model" in warns and "⚠️" not in warns  # 3 KB: a note that automatic fine-tunes
     assert "&lt;b&gt;Bold&lt;/b&gt;" in preview and "<b>" not in preview
@@ -86,7 +95,7 @@ def test_load_pasted_text_shows_stats_warnings_and_escaped_preview(lab, poem_tex
 
 def test_load_uploaded_files(lab, tmp_path, poem_text):
     files = [write(tmp_path, "a.txt", poem_text.encode()), write(tmp_path, "b.md", poem_text.encode())]
-    stats, _, _, status = handlers.load_corpus(lab, files, "", None)
+    stats, _, _, status = ui(handlers.load_corpus, lab, files=files, text="", bundled=None)
     assert "| characters |" in stats and "a.txt, b.md" in status
 
 
@@ -95,23 +104,23 @@ def test_load_uploaded_files(lab, tmp_path, poem_text):
     (None, "   \n  ", "There is no text yet"),
 ])
 def test_load_nothing_explains(lab, files, text, expected):
-    *others, status = handlers.load_corpus(lab, files, text, None)
+    *others, status = ui(handlers.load_corpus, lab, files=files, text=text, bundled=None)
     assert expected in status and others == [SKIP, SKIP, SKIP]
 
 
 def test_empty_upload_is_refused_plainly(lab, tmp_path):
-    *_, status = handlers.load_corpus(lab, [write(tmp_path, "empty.txt", b"")], "", None)
+    *_, status = ui(handlers.load_corpus, lab, files=[write(tmp_path, "empty.txt", b"")], text="", bundled=None)
     assert status.startswith("⚠️") and "empty" in status and "Traceback" not in status
 
 
 def test_binary_upload_is_refused_plainly(lab, tmp_path):
     binary = bytes(range(256)) * 64 + b"\x00\x00\x89PNG"
-    *_, status = handlers.load_corpus(lab, [write(tmp_path, "picture.txt", b"\x89PNG\r\n\x1a\n" + binary)], "", None)
+    *_, status = ui(handlers.load_corpus, lab, files=[write(tmp_path, "picture.txt", b"\x89PNG\r\n\x1a\n" + binary)], text="", bundled=None)
     assert status.startswith("⚠️") and ("text" in status) and lab.corpus is None
 
 
 def test_bundled_accepts_only_catalog_names(lab):
-    *_, status = handlers.load_corpus(lab, None, "", "/etc/passwd")
+    *_, status = ui(handlers.load_corpus, lab, files=None, text="", bundled="/etc/passwd")
     assert "no bundled corpus called" in status and lab.corpus is None
 
 
@@ -122,58 +131,58 @@ def test_bundled_list_leaves_out_huge_corpora():
 def test_bundled_sonnets(lab):
     if "sonnets" not in [n for _, n in handlers.bundled_corpora()]:
         pytest.skip("the shared corpora are not on this machine")
-    stats, _, preview, _ = handlers.load_corpus(lab, None, "", "sonnets")
+    stats, _, preview, _ = ui(handlers.load_corpus, lab, files=None, text="", bundled="sonnets")
     assert "95,455" in stats and "pl-poem" in preview
 
 
 # --- training -------------------------------------------------------------------------------
-ADVANCED_EMPTY = [""] + [None] * 9
+ADVANCED_EMPTY = {"cell": ""}  # every other advanced field left empty
 
 
 def test_start_without_corpus_says_what_to_do(lab):
-    status, timer = handlers.start_training(lab, "quick", None, "auto", *ADVANCED_EMPTY)
+    status, timer = ui(handlers.start_training, lab, preset="quick", minutes=None, start_from="auto", **ADVANCED_EMPTY)
     assert "Load a corpus first" in status and timer == SKIP
 
 
 def test_start_with_bad_preset_and_minutes(lab, poem_text):
-    handlers.load_corpus(lab, None, poem_text, None)
-    assert "Unknown preset" in handlers.start_training(lab, "huge", None, "auto", *ADVANCED_EMPTY)[0]
-    assert "time budget" in handlers.start_training(lab, "quick", -3, "scratch", *ADVANCED_EMPTY)[0]
+    ui(handlers.load_corpus, lab, files=None, text=poem_text, bundled=None)
+    assert "Unknown preset" in ui(handlers.start_training, lab, preset="huge", minutes=None, start_from="auto", **ADVANCED_EMPTY)[0]
+    assert "time budget" in ui(handlers.start_training, lab, preset="quick", minutes=-3, start_from="scratch", **ADVANCED_EMPTY)[0]
 
 
 def test_idle_poll_switches_the_timer_off(lab):
-    fig, progress, samples, timer, summary = handlers.poll_training(lab)
+    fig, progress, samples, timer, summary = ui(handlers.poll_training, lab)
     assert isinstance(fig, go.Figure) and "No training yet" in progress
     assert isinstance(timer, gr.Timer) and timer.active is False and "Current model" in summary
 
 
 def test_train_poll_stop_and_adopt(lab, poem_text):
-    handlers.load_corpus(lab, None, poem_text, None)
-    advanced = ["gru", 1, 32, 0.0, 32, 8, 0.01, None, None, 3]
-    status, timer = handlers.start_training(lab, "quick", 0.2, "scratch", *advanced)
+    ui(handlers.load_corpus, lab, files=None, text=poem_text, bundled=None)
+    advanced = dict(cell="gru", layers=1, hidden=32, dropout=0.0, seq_len=32, batch_size=8, lr=0.01, seed=3)
+    status, timer = ui(handlers.start_training, lab, preset="quick", minutes=0.2, start_from="scratch", **advanced)
     assert status.startswith("Training started") and timer.active is True
     assert lab.job.run.bundle.model.config.cell == "gru" and lab.job.run.bundle.model.config.hidden == 32
-    assert "already running" in handlers.start_training(lab, "quick", 0.2, "scratch", *advanced)[0]
-    assert "Stopping" in handlers.stop_training(lab)
+    assert "already running" in ui(handlers.start_training, lab, preset="quick", minutes=0.2, start_from="scratch", **advanced)[0]
+    assert "Stopping" in ui(handlers.stop_training, lab)
     assert lab.job.join(timeout=30)
-    fig, progress, samples, timer, summary = handlers.poll_training(lab)
+    fig, progress, samples, timer, summary = ui(handlers.poll_training, lab)
     assert timer.active is False and ("Stopped" in progress or "Finished" in progress)
-    assert "GRU 1x32" in summary  # the Lab adopted the trained model
+    assert "GRU 1x32" in summary  # the session adopted the trained model
     assert handlers.api_training_status(lab)["state"] in ("stopped", "done")
-    assert "No training is running" in handlers.stop_training(lab)
+    assert "No training is running" in ui(handlers.stop_training, lab)
 
 
 def test_poll_error_stops_the_timer_quietly(lab, monkeypatch, caplog):
-    monkeypatch.setattr(Lab, "training_status", lambda self: 1 / 0)
+    monkeypatch.setattr(Session, "training_status", lambda self: 1 / 0)
     with caplog.at_level(logging.ERROR):
-        fig, progress, _, timer, _ = handlers.poll_training(lab)
-    assert progress.startswith("⚠️") and handlers.INTERNAL_ERROR[:20] in progress and timer.active is False
+        fig, progress, _, timer, _ = ui(handlers.poll_training, lab)
+    assert progress.startswith("⚠️") and INTERNAL_ERROR[:20] in progress and timer.active is False
     assert "ZeroDivisionError" in caplog.text
 
 
 # --- comparison -----------------------------------------------------------------------------
 def test_compare_three_columns_and_a_download(lab):
-    html, conf, copies, bars, download, status = handlers.compare(lab, "The <rose>", "0.2, 0.7, 1.2", 60, "characters", 1, None, None)
+    html, conf, copies, bars, download, status = ui(handlers.compare, lab, prompt="The <rose>", temperatures="0.2, 0.7, 1.2", length=60, unit="characters", seed=1, top_k=None, top_p=None)
     assert html.count('class="pl-col"') == 3 and "The &lt;rose&gt;" in html and "<rose>" not in html
     assert isinstance(bars, go.Figure) and "Wrote 3 poems" in status
     assert html.count('class="pl-scan"') == 3 and html.count("rhyme <b>") == 3 and len(METRE.findall(html)) == 3
@@ -184,7 +193,7 @@ def test_compare_three_columns_and_a_download(lab):
 
 
 def test_confidence_view_colours_every_generated_letter(lab):
-    _, conf, _, _, _, _ = handlers.compare(lab, "The <rose>", "0.5, 1.0", 40, "characters", 2, None, None)
+    _, conf, _, _, _, _ = ui(handlers.compare, lab, prompt="The <rose>", temperatures="0.5, 1.0", length=40, unit="characters", seed=2, top_k=None, top_p=None)
     spans = re.findall(r'<span style="background:hsl\(\d+, 85%, 82%\)" title="([^"]+)">', conf)
     assert len(spans) == 80  # one per generated letter, none for the prompt
     assert all(re.search(r": \d+\.\d% \| likeliest: ", t) for t in spans)
@@ -193,9 +202,9 @@ def test_confidence_view_colours_every_generated_letter(lab):
 
 def test_copied_passages_are_marked_with_their_source(lab, tiny_model_path, poem_text):
     line = "The moon is white above the sea,"
-    handlers.load_corpus(lab, None, poem_text, None)
-    handlers.load_model(lab, str(tiny_model_path))  # the model of these poems: copies are checked against them
-    copies = handlers.compare(lab, line, "0.2, 1.0", 30, "characters", 1, None, None)[2]
+    ui(handlers.load_corpus, lab, files=None, text=poem_text, bundled=None)
+    ui(handlers.load_model, lab, path=str(tiny_model_path))  # the model of these poems: copies are checked against them
+    copies = ui(handlers.compare, lab, prompt=line, temperatures="0.2, 1.0", length=30, unit="characters", seed=1, top_k=None, top_p=None)[2]
     marks = re.findall(r'<mark title="Copied from the training text:\n([^"]*)">([^<]*)</mark>', copies)
     assert len(marks) >= 2 and all(text.startswith(line) and "II\nThe moon is white" in src for src, text in marks)
     assert copies.count('<details class="pl-source">') >= 2 and "<mark>The moon is white above the sea," in copies
@@ -205,27 +214,26 @@ def test_copied_passages_are_marked_with_their_source(lab, tiny_model_path, poem
 def test_copies_view_tells_a_quoted_prompt_from_the_model_copying(poem_text, prompt_len, yours):
     text = "The rose is red upon the wall, and more"
     copies = copy_highlights(text, CorpusIndex(poem_text))
-    html = render.copies_columns([{"temperature": 1.0, "text": text, "prompt_len": prompt_len, "copies": copies}])
+    html = render.copies_columns([poem(text=text, prompt_len=prompt_len, copies=copies)])
     assert [h["text"] for h in copies] == ["The rose is red upon the wall,"] and ("(your prompt)" in html) == yours
 
 
 def test_copies_without_a_training_text_say_so(lab):
-    copies = handlers.compare(lab, "The rose", "0.5", 30, "characters", 1, None, None)[2]
+    copies = ui(handlers.compare, lab, prompt="The rose", temperatures="0.5", length=30, unit="characters", seed=1, top_k=None, top_p=None)[2]
     assert "cannot be checked" in copies and "<mark title" not in copies
 
 
 def test_rhyme_scheme_and_metre_of_a_known_poem():
     from test_poetics import SONNET_18
 
-    result = {"temperature": 0.5, "text": SONNET_18, "analysis": to_json(analyse_poem(SONNET_18)), "bits_per_char": 1.0,
-              "copied_4gram_share": None, "distinct_2": 1.0, "repeated_lines": 0}
+    result = poem(temperature=0.5, text=SONNET_18, analysis=analyse_poem(SONNET_18), bits_per_char=1.0, distinct_2=1.0)
     html = render.compare_html([result])
     assert "rhyme <b>ABAB CDCD EFEF GG</b>" in html and "iambic pentameter, <b>0." in html
     assert html.count("data-scan=") == 14 and 'data-scan="A 10"' in html
     assert '<div class="pl-line">XVIII</div>' in html  # the heading is shown, not scanned
     assert "- rhyme scheme: ABAB CDCD EFEF GG" in render.compare_markdown([result], "", "")
     prose = "and the " * 40  # one long line: naming its nearest metre would mislead
-    result.update(text=prose, analysis=to_json(analyse_poem(prose)))
+    result.text, result.analysis = prose, analyse_poem(prose)
     assert "no steady metre (nearest: " in render.compare_html([result])
 
 
@@ -234,8 +242,8 @@ def test_compare_the_api_answer_keeps_its_keys(lab):
 
 
 def test_compare_is_reproducible_with_a_seed_and_counts_lines(lab):
-    first = handlers.compare(lab, "", "0.5, 1.0", 3, "lines", 7, 5, 0.9)[:3]
-    assert first == handlers.compare(lab, "", "0.5, 1.0", 3, "lines", 7, 5, 0.9)[:3]
+    first = ui(handlers.compare, lab, prompt="", temperatures="0.5, 1.0", length=3, unit="lines", seed=7, top_k=5, top_p=0.9)[:3]
+    assert first == ui(handlers.compare, lab, prompt="", temperatures="0.5, 1.0", length=3, unit="lines", seed=7, top_k=5, top_p=0.9)[:3]
 
 
 @pytest.mark.parametrize("temperatures, expected", [
@@ -244,66 +252,66 @@ def test_compare_is_reproducible_with_a_seed_and_counts_lines(lab):
     ("warm, cold", "numbers separated by commas"),
 ])
 def test_compare_bad_temperatures(lab, temperatures, expected):
-    *outputs, status = handlers.compare(lab, "", temperatures, 50, "characters", 1, None, None)
+    *outputs, status = ui(handlers.compare, lab, prompt="", temperatures=temperatures, length=50, unit="characters", seed=1, top_k=None, top_p=None)
     assert expected in status and status.startswith("⚠️") and outputs == [SKIP] * 5
 
 
 def test_unexpected_errors_become_one_plain_sentence(lab, monkeypatch, caplog):
-    monkeypatch.setattr(Lab, "compare_lens", lambda self, *a, **k: {}["boom"])
+    monkeypatch.setattr(Session, "compare_lens", lambda self, *a, **k: {}["boom"])
     with caplog.at_level(logging.ERROR):
-        status = handlers.compare(lab, "", "0.5", 50, "characters", 1, None, None)[5]
-    assert handlers.INTERNAL_ERROR in status and "KeyError" not in status and "KeyError" in caplog.text
+        status = ui(handlers.compare, lab, prompt="", temperatures="0.5", length=50, unit="characters", seed=1, top_k=None, top_p=None)[5]
+    assert INTERNAL_ERROR in status and "KeyError" not in status and "KeyError" in caplog.text
 
 
 # --- temperature sweep ----------------------------------------------------------------------
 def test_sweep_plots_and_offers_a_csv(lab):
-    fig, download, status = handlers.sweep(lab, "0.5, 1.0", 2, 40, 0)
+    fig, download, status = ui(handlers.sweep, lab, temperatures="0.5, 1.0", samples=2, chars=40, seed=0)
     assert isinstance(fig, go.Figure) and any(t.name == "bits per character mean" for t in fig.data)
     df = pd.read_csv(download.value["path"])
     assert download.value["path"].endswith(".csv") and len(df) == 4 and sorted(df["temperature"].unique()) == [0.5, 1.0]
     assert "Wrote 4 poems (2 temperatures x 2)" in status
 
 
-@pytest.mark.parametrize("args, expected", [
-    (("0.5", -1, 40, 0), "at least one poem"),
-    (("0.5", 2, -5, 0), "at least one poem"),
-    (("0.5, 1.0", 50, 5000, 0), "the limit is"),
-    (("hot, cold", 2, 40, 0), "numbers separated by commas"),
-    (("0.5, 9", 2, 40, 0), "out of range"),
+@pytest.mark.parametrize("temperatures, samples, chars, expected", [
+    ("0.5", -1, 40, "at least one poem"),
+    ("0.5", 2, -5, "at least one poem"),
+    ("0.5, 1.0", 50, 5000, "the limit is"),
+    ("hot, cold", 2, 40, "numbers separated by commas"),
+    ("0.5, 9", 2, 40, "out of range"),
 ])
-def test_sweep_errors_are_plain(lab, args, expected):
-    fig, download, status = handlers.sweep(lab, *args)
+def test_sweep_errors_are_plain(lab, temperatures, samples, chars, expected):
+    fig, download, status = ui(handlers.sweep, lab, temperatures=temperatures, samples=samples, chars=chars, seed=0)
     assert status.startswith("⚠️") and expected in status and (fig, download) == (SKIP, SKIP)
 
 
 def test_emptied_number_fields_mean_what_their_help_says(lab, poem_text):
     """Gradio 6 sends an emptied gr.Number as 0: 0 and empty both mean 'not set' (the default)."""
-    fig, download, status = handlers.sweep(lab, "0.5, 1.0", 0, 0, 0)  # 5 poems of 400 characters, a fresh seed
+    fig, download, status = ui(handlers.sweep, lab, temperatures="0.5, 1.0", samples=0, chars=0, seed=0)  # 5 poems of 400 characters, a fresh seed
     assert "Wrote 10 poems (2 temperatures x 5)" in status and "⚠" not in status
-    out = handlers.compare(lab, "The", "0.5, 1.0", 0, "characters", 0, 0, 0)
+    out = ui(handlers.compare, lab, prompt="The", temperatures="0.5, 1.0", length=0, unit="characters", seed=0, top_k=0, top_p=0)
     assert "400 characters, seed random, top-k off, top-p off" in out[-1] and "⚠" not in out[-1]
-    assert "8 lines" in handlers.compare(lab, "The", "0.5", None, "lines", None, None, None)[-1]
-    handlers.load_corpus(lab, None, poem_text, None)
-    status, timer = handlers.start_training(lab, "quick", 0, "auto", "", 0, 0, "", 0, 0, 0, 0, 0, 0)
+    assert "8 lines" in ui(handlers.compare, lab, prompt="The", temperatures="0.5", length=None, unit="lines", seed=None, top_k=None, top_p=None)[-1]
+    ui(handlers.load_corpus, lab, files=None, text=poem_text, bundled=None)
+    status, timer = ui(handlers.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)
     assert "⚠" not in status and timer.active, status
     lab.stop_training()
     lab.job.join(timeout=30)
-    assert "Dropout must be a number" in handlers.start_training(lab, "quick", 0, "auto", "", 0, 0, "lots", 0, 0, 0, 0, 0, 0)[0]
+    assert "Dropout must be a number" in ui(handlers.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="lots", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)[0]
 
 
 # --- themes ---------------------------------------------------------------------------------
 def test_themes_without_a_corpus_ask_for_one(lab):
-    *outputs, status = handlers.themes(lab, "tfidf", "3")
+    *outputs, status = ui(handlers.themes, lab, method="tfidf", n_themes="3")
     assert status.startswith("⚠️") and "Load your poems first" in status and outputs == [SKIP] * 6
-    assert "a whole number, or auto" in handlers.themes(lab, "tfidf", "many")[6]
+    assert "a whole number, or auto" in ui(handlers.themes, lab, method="tfidf", n_themes="many")[6]
 
 
 def test_themes_map_holds_the_corpus_and_the_compared_poems(lab):
     from test_themes import POEMS  # 12 poems on three topics
 
-    handlers.load_corpus(lab, None, "\n\n".join(POEMS), None)
-    handlers.compare(lab, "The <ship>", "0.5, 1.0", 60, "characters", 1, None, None)
-    fig, themes_html, placed, table, compared, words, status = handlers.themes(lab, "tfidf", "3")
+    ui(handlers.load_corpus, lab, files=None, text="\n\n".join(POEMS), bundled=None)
+    ui(handlers.compare, lab, prompt="The <ship>", temperatures="0.5, 1.0", length=60, unit="characters", seed=1, top_k=None, top_p=None)
+    fig, themes_html, placed, table, compared, words, status = ui(handlers.themes, lab, method="tfidf", n_themes="3")
     corpus = [t for t in fig.data if t.name.startswith("theme ")]
     assert len(corpus) == 3 and sum(len(t.x) for t in corpus) == 12
     (new,) = [t for t in fig.data if t.name == "new poems"]
@@ -318,10 +326,11 @@ def test_themes_map_holds_the_corpus_and_the_compared_poems(lab):
 def test_themes_auto_number_and_bind_passes_progress(lab, tmp_path):
     from test_themes import POEMS
 
-    handlers.load_corpus(lab, None, "\n\n".join(POEMS), None)
-    assert "Found 3 themes" in handlers.themes(lab, "lda", "auto")[6]
-    bound = SessionRegistry(factory=lambda key: Lab(session=key, home=tmp_path)).bind(handlers.themes)
-    params = inspect.signature(bound).parameters
+    ui(handlers.load_corpus, lab, files=None, text="\n\n".join(POEMS), bundled=None)
+    assert "Found 3 themes" in ui(handlers.themes, lab, method="lda", n_themes="auto")[6]
+    wired = SessionRegistry(factory=lambda key: Session(session=key, home=tmp_path)).action(
+        handlers.themes, inputs={"method": "m", "n_themes": "k"}, outputs={"status": "s"})
+    params = inspect.signature(wired["fn"]).parameters
     assert list(params) == ["method", "n_themes", "progress", "request"] and isinstance(params["progress"].default, gr.Progress)
 
 
@@ -345,7 +354,7 @@ def test_api_errors_are_gradio_errors_with_the_plain_message(lab):
 # --- sessions -------------------------------------------------------------------------------
 def test_bound_file_inputs_are_uploads_of_the_same_session(tmp_path, poem_text):
     ledger = UploadLedger()
-    registry = SessionRegistry(factory=lambda key: Lab(session=key, home=tmp_path / "home"), uploads=ledger)
+    registry = SessionRegistry(factory=lambda key: Session(session=key, home=tmp_path / "home"), uploads=ledger)
     bound = registry.bind(handlers.api_load_corpus, files=("files",))
     path = str(write(tmp_path, "p.txt", poem_text.encode()))
     a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
@@ -374,7 +383,7 @@ def test_bound_file_inputs_are_uploads_of_the_same_session(tmp_path, poem_text):
 
 
 def test_registry_keeps_one_lab_per_session(tmp_path):
-    registry = SessionRegistry(factory=lambda key: Lab(session=key, home=tmp_path))
+    registry = SessionRegistry(factory=lambda key: Session(session=key, home=tmp_path))
     a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
     assert registry.lab(a) is registry.lab(a) and registry.lab(a) is not registry.lab(b) and len(registry) == 2
     assert registry.lab(SimpleNamespace(session_hash=None)) is not registry.lab(SimpleNamespace(session_hash=None))
@@ -385,7 +394,7 @@ def test_registry_keeps_one_lab_per_session(tmp_path):
 
 
 def test_bind_passes_the_session_lab_and_describes_itself(tmp_path):
-    registry = SessionRegistry(factory=lambda key: Lab(session=key, home=tmp_path))
+    registry = SessionRegistry(factory=lambda key: Session(session=key, home=tmp_path))
     bound = registry.bind(handlers.api_compare)
     params = list(inspect.signature(bound).parameters)
     assert params == ["prompt", "temperatures", "chars", "seed", "top_k", "top_p", "request"]
@@ -396,8 +405,7 @@ def test_bind_passes_the_session_lab_and_describes_itself(tmp_path):
 
 def test_render_helpers_escape_everything():
     assert "&lt;i&gt;" in render.samples_html([(5, 0.5, "<i>x</i>")])
-    html = render.compare_html([{"temperature": 1.0, "text": "a & b", "longest_copy": "<q>", "bits_per_char": 2.0,
-                                 "copied_4gram_share": None, "distinct_2": 0.5, "repeated_lines": 0}])
+    html = render.compare_html([poem(text="a & b", longest_copy="<q>", bits_per_char=2.0, distinct_2=0.5)])
     assert "a &amp; b" in html and "&lt;q&gt;" in html and "training text unknown" in html
     assert render.duration(3725) == "1:02:05" and render.duration(None) == "unknown"
 

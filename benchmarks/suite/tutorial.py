@@ -194,7 +194,7 @@ def _markdown(sides: list[dict], ratios: list[dict], head: dict | None, text: st
         else:
             how = "interpolated between evaluations" if r["exact"] else "already there at its first evaluation: an upper bound"
             lines.append(f"- {LABELS[r['tutorial']]}: best {r['level']:.4f} nats/char at {r['tutorial_s']:.1f} s; Poetry "
-                         f"Lab reached it after {r['poetry_lab_s']:.2f} s ({how}): **{r['ratio']:.0f}x sooner**.")
+                         f"Session reached it after {r['poetry_lab_s']:.2f} s ({how}): **{r['ratio']:.0f}x sooner**.")
     if head is not None:
         lines.append(f"\nHeadline (the tutorial variant hardest to beat): Poetry Lab reaches the tutorial's best "
                      f"validation loss **{head['ratio']:.0f}x sooner**.")

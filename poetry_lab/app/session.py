@@ -1,83 +1,54 @@
-"""Lab: one user's session as a plain class with typed methods (corpus, training job, comparisons).
+"""Session: one user's workspace, composed of a model slot, a training slot and a themes slot.
 
-The app keeps one Lab per browser or API session; each UI handler calls one method here. Nothing
-here knows about widgets: answers are dataclasses and dicts that the UI turns into widget values.
+The app keeps one Session per browser tab or API client; each UI handler calls one method here.
+Nothing here knows about widgets: answers are typed (poetry_lab.app.results), and methods raise
+PoetryLabError for anything the user can fix.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poetry_lab.analysis import lens
 from poetry_lab.analysis.metrics import CorpusIndex, sample_metrics
-from poetry_lab.analysis.poetics import analyse_poem, to_json
-from poetry_lab.app.runs_slot import RunsMixin
-from poetry_lab.app.themes_slot import ThemesMixin
-from poetry_lab.core.checkpoint import (
-    ModelBundle,
-    load_model,
-    save_model,
-)
+from poetry_lab.analysis.poetics import analyse_poem
+from poetry_lab.app.model_slot import ModelSlot, model_summary, shared_model
+from poetry_lab.app.results import CorpusReport, PoemNumbers, PoemView, ThemeReport
+from poetry_lab.app.themes_slot import BACKWARD_STEPS, ThemesSlot
+from poetry_lab.app.training_slot import TrainingSlot
+from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.core.sampling import Sample, SampleConfig, sample
 from poetry_lab.core.train import TrainConfig
 from poetry_lab.data.catalog import load_catalog
-from poetry_lab.data.corpus import Corpus, CorpusStats, count_separators, load_corpus
+from poetry_lab.data.corpus import Corpus, count_separators, load_corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.runs.jobs import JobSnapshot, TrainingJob
+from poetry_lab.runs.listing import RunInfo
 from poetry_lab.runs.prepare import prepare_run
 from poetry_lab.runs.presets import (
+    FINETUNE_BELOW,
     FINETUNE_MODEL,
     FINETUNE_TRAIN,
+    SMALL_CORPUS,
+    TINY_CORPUS,
     get_preset,
     model_settings,
 )
 from poetry_lab.settings import current_limits, default_model_path, home_dir
+from poetry_lab.store import Store
+from poetry_lab.themes.embeddings import backward_twin
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SMALL_CORPUS = 100_000  # below this, a poet is warned that training from scratch will do poorly
-FINETUNE_BELOW = 500_000  # "automatic" fine-tunes the loaded model below this (benchmarks/bench_transfer.py)
-REFERENCE_MAX_CHARS = 5_000_000
-TINY_CORPUS = 20_000
-ADVANCED_KEYS = {"cell", "layers", "hidden", "dropout", "emb_dim"}, {"seq_len", "batch_size", "lr", "epochs", "patience", "seed"}
+MODEL_KEYS = {"cell", "layers", "hidden", "dropout", "emb_dim"}  # advanced settings that shape the model
+TRAIN_KEYS = {"seq_len", "batch_size", "lr", "epochs", "patience", "seed"}  # ... and those that shape the training
 LENS_CHARS = 4_000  # generated characters coloured by confidence: each is a span with a tooltip, ~150 bytes of HTML
 SWEEP_CHARS = 60_000  # characters one sweep may write in all: about 10 s on a small CPU with the default model
-@functools.lru_cache(maxsize=4)
-def _load_shared(path: str) -> ModelBundle:
-    """Models loaded from disk are shared read-only between sessions (sampling never changes them)."""
-    return load_model(path, device="cpu")
-
-
-@functools.lru_cache(maxsize=4)
-def _reference_for(name: str) -> CorpusIndex | None:
-    """The training text of a bundled corpus, for the copying checks; None if not on this machine.
-
-    Corpora too large to index in a web server's memory (the 121 M-character pretraining corpus) get None.
-    """
-    entry = next((e for e in load_catalog() if name.lower() in (e.name, e.file.lower())), None)
-    if entry is not None and entry.chars > REFERENCE_MAX_CHARS:
-        return None
-    try:
-        return CorpusIndex(load_corpus([name]).text)
-    except PoetryLabError:
-        return None
-
-
-@dataclass
-class CorpusReport:
-    name: str
-    stats: CorpusStats
-    warnings: list[str] = field(default_factory=list)
-    preview: list[str] = field(default_factory=list)  # the first poems, shortened
-
-    def to_json(self) -> dict:
-        return {"name": self.name, **asdict(self.stats), "warnings": list(self.warnings)}
 
 
 def corpus_warnings(corpus: Corpus, model: ModelBundle | None) -> list[str]:
@@ -113,67 +84,64 @@ def corpus_warnings(corpus: Corpus, model: ModelBundle | None) -> list[str]:
     return out
 
 
-class Lab(ThemesMixin, RunsMixin):
+class Session:
     """One user's workspace. Methods raise PoetryLabError for anything the user can fix."""
 
-    def __init__(self, session: str | None = None, home: Path | None = None):
+    def __init__(self, session: str | None = None, home: Path | None = None, store: Store | None = None):
         self.session = session or uuid.uuid4().hex[:12]
-        self.root = home or home_dir()  # runs: root/sessions/<session>/runs, or root/visitors/<id>/runs (use_visitor)
-        self.home = self.root / "sessions" / re.sub(r"[^A-Za-z0-9_-]", "_", self.session)
+        self.store = store or Store()
+        self.model = ModelSlot(self.store)
+        self.training = TrainingSlot(home or home_dir(), self.session)
+        self.themes_slot = ThemesSlot()
         self.corpus: Corpus | None = None
-        self.job: TrainingJob | None = None
-        self._bundle: ModelBundle | None = None  # None: the shared default model
-        self._reference: CorpusIndex | None = None
         self.last_poems: list[tuple[float, str]] = []  # (temperature, text) of the last comparison, for the themes map
-        self._themes_cache: dict = {}  # themes.compare_methods's fitted methods, oldest first
-        self._theme_pipe = None  # the themes last shown, for the comparison view's theme labels
-        self._adopted: TrainingJob | None = None  # the finished job whose model became the loaded model
+
+    @property
+    def job(self) -> TrainingJob | None:
+        return self.training.job
+
+    @property
+    def home(self) -> Path:
+        return self.training.home
 
     # --- models ------------------------------------------------------------------------------
     @property
     def bundle(self) -> ModelBundle:
         """The model used for generation: a running job's best snapshot, else the loaded model."""
-        if self.job is not None:
-            if not self.job.running:
-                self.finish_job()
-            elif (best := self.job.best_bundle()) is not None:
-                return best
-        if self._bundle is None:
-            path = default_model_path()
-            if not path.is_file():
-                raise PoetryLabError("No model is loaded yet: train one on your poems or load a model file.")
-            self._bundle = _load_shared(str(path))
-            self._reference = _reference_for(self._bundle.facts.get("corpus", "")) if self._bundle.facts.get("corpus") else None
-        return self._bundle
+        live = self.training.live_model()
+        if live is not None:
+            return live
+        self.finish_job()
+        return self.model.bundle
+
+    def finish_job(self) -> None:
+        """Adopt a finished job's model as the loaded model, once: a model loaded later replaces it."""
+        best = self.training.take_finished()
+        if best is not None:
+            self.model.use(best, self.training.reference)
 
     def model_summary(self) -> str:
-        b = self.bundle
-        c, f = b.model.config, b.facts
-        best = f.get("best_val_loss")
-        loss = f", validation {best:.3f} nats/char" if isinstance(best, (int, float)) else ""
-        return f"{c.cell.upper()} {c.layers}x{c.hidden}, {b.model.num_params():,} parameters, trained on {f.get('corpus', 'unknown text')}{loss}"
+        return model_summary(self.bundle)
 
     def load_model_file(self, path: str | Path) -> str:
-        if self.job is not None and self.job.running:
-            raise PoetryLabError("A training is running and its model is the one in use. Stop it first, then load the file.")
+        self.training.refuse_if_running("A training is running and its model is the one in use. Stop it first, then load the file.")
         self.finish_job()  # adopt a finished job first, so the file loaded now replaces its model
-        self._bundle = load_model(path, device="cpu")
-        self._reference = CorpusIndex(self.corpus.text) if self.corpus is not None else None
+        self.model.load_file(path, self.corpus.text if self.corpus is not None else None)
         return f"Loaded {Path(path).name}: {self.model_summary()}"
 
     def model_file(self) -> Path:
         """The current model as one .safetensors file (for download)."""
-        job = self.job
+        job = self.training.job
         in_use = job is not None and (job.running or self.bundle is job.best_bundle())  # not replaced by a loaded file
         saved = job.snapshot().model_path if in_use else None
         if saved:
             return Path(saved)
-        b = self.bundle
-        name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(b.facts.get("corpus", "model")))[:40] or "model"
-        return save_model(self.home / "downloads" / f"poetry_lab_{name}.safetensors", b)
+        self.bundle  # noqa: B018 - adopts a finished job's model first
+        return self.model.save_copy(self.home / "downloads")
 
     # --- corpus ------------------------------------------------------------------------------
-    def load_corpus(self, files: list[str] | None = None, text: str | None = None, bundled: str | None = None, lowercase: bool = False) -> CorpusReport:
+    def load_corpus(self, files: list[str] | None = None, text: str | None = None, bundled: str | None = None,
+                    lowercase: bool = False) -> CorpusReport:
         if bundled and bundled.lower() not in {e.name for e in load_catalog()}:
             # A bundled name must never be a path: API clients must not read the server's files.
             raise PoetryLabError(f"There is no bundled corpus called '{bundled}'.")
@@ -189,20 +157,21 @@ class Lab(ThemesMixin, RunsMixin):
         return CorpusReport(name=corpus.name, stats=corpus.stats, warnings=corpus_warnings(corpus, model), preview=preview)
 
     # --- training ----------------------------------------------------------------------------
-    def start_training(self, preset: str = "quick", minutes: float | None = None, start_from: str = "auto", advanced: dict | None = None) -> str:
+    def start_training(self, preset: str = "quick", minutes: float | None = None, start_from: str = "auto",
+                       advanced: dict | None = None) -> str:
+        """Train on the loaded corpus in the background. `advanced`: settings that override the preset's
+        (MODEL_KEYS and TRAIN_KEYS); None or "" keeps the preset's choice."""
         if self.corpus is None:
             raise PoetryLabError("Load a corpus first: upload your poems, paste them, or pick a bundled corpus.")
-        if self.job is not None and self.job.running:
-            raise PoetryLabError("A training is already running. Stop it first, or wait until it finishes.")
+        self.training.refuse_if_running("A training is already running. Stop it first, or wait until it finishes.")
         p = get_preset(preset)
         model_kw, train_kw = model_settings(p, len(self.corpus.text)), dict(p.train)
-        for key, value in (advanced or {}).items():
-            if value is None or value == "":
-                continue
-            if key in ADVANCED_KEYS[0]:
-                model_kw[key] = value
-            elif key in ADVANCED_KEYS[1]:
-                train_kw[key] = value
+        advanced = {k: v for k, v in (advanced or {}).items() if v is not None and v != ""}
+        unknown = set(advanced) - MODEL_KEYS - TRAIN_KEYS
+        if unknown:
+            raise PoetryLabError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
+        model_kw.update({k: v for k, v in advanced.items() if k in MODEL_KEYS})
+        train_kw.update({k: v for k, v in advanced.items() if k in TRAIN_KEYS})
         if train_kw.get("epochs"):
             train_kw["minutes"] = minutes  # whichever limit comes first, if both are given
         elif minutes is not None:
@@ -215,82 +184,92 @@ class Lab(ThemesMixin, RunsMixin):
             raise PoetryLabError("Start from must be 'scratch' or 'loaded'.")
         base = self.bundle if start_from == "loaded" else None
         if base is not None:  # a gentler start that keeps what the base model knows, unless asked otherwise
-            if not (advanced or {}).get("lr"):
+            if "lr" not in advanced:
                 train_kw.update(FINETUNE_TRAIN)
-            if (advanced or {}).get("dropout") in (None, ""):
+            if "dropout" not in advanced:
                 model_kw.update(FINETUNE_MODEL)
         run = prepare_run(self.corpus, model_kw, TrainConfig(**train_kw), base=base, limits=current_limits())
-        out = self.home / "runs" / uuid.uuid4().hex[:8]
-        job = TrainingJob(run, out)
-        job.start()
-        self.job, self._reference = job, CorpusIndex(self.corpus.text)
+        self.training.start(run)
         how = "fine-tuning the loaded model" if base is not None else "from scratch"
         return f"Training started ({p.name}, {how}, {train_kw.get('minutes') or '-'} min budget)."
 
     def training_status(self) -> JobSnapshot:
-        return self.job.snapshot() if self.job is not None else JobSnapshot(state="idle", message="No training yet.")
+        return self.training.status()
 
     def stop_training(self) -> str:
-        if self.job is None or not self.job.running:
-            return "No training is running."
-        self.job.stop()
-        return "Stopping: the best model so far is kept."
+        return self.training.stop()
 
-    def finish_job(self) -> None:
-        """Adopt a finished job's model as the loaded model, once: a model loaded later replaces it."""
-        if self.job is not None and not self.job.running and self._adopted is not self.job:
-            best = self.job.best_bundle()
-            if best is not None:
-                self._bundle = best
-            self._adopted = self.job
+    # --- runs kept on disk -------------------------------------------------------------------
+    def use_visitor(self, visitor_id: str | None) -> str:
+        return self.training.use_visitor(visitor_id)
+
+    def list_runs(self) -> list[RunInfo]:
+        return self.training.list_runs()
+
+    def load_run(self, run_id: str | None) -> str:
+        """Make the run's best model the loaded model."""
+        info, bundle, reference = self.training.load_run(run_id)
+        self.model.use(bundle, reference)
+        loss = "" if info.best_val_loss is None else f" (validation loss {info.best_val_loss:.3f} nats/char)"
+        return f"Loaded the best model of run {info.id}{loss}."
+
+    def resume_run(self, run_id: str | None) -> str:
+        """Continue an interrupted or stopped run as this session's training job."""
+        info, _ = self.training.resume_run(run_id)
+        left = "" if info.minutes_left is None else f", {info.minutes_left:g} min of its budget left"
+        return f"Training resumed: run {info.id} goes on from step {info.steps}{left}."
 
     # --- generation --------------------------------------------------------------------------
-    def compare(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
-                seed: int | None = 0, top_k: int | None = None, top_p: float | None = None, lines: int | None = None) -> list[dict]:
-        _, samples = self._sample(prompt, temperatures, chars, seed, top_k, top_p, lines)
-        return [self._numbers(s) for s in samples]
+    def _reference(self) -> CorpusIndex | None:
+        """The copy index of the text the current model learnt from: a running job's corpus, else the model slot's."""
+        return self.training.reference if self.training.running else self.model.reference
 
-    def _sample(self, prompt, temperatures, chars, seed, top_k, top_p, lines) -> tuple[ModelBundle, list[Sample]]:
-        """compare()'s poems and the model that wrote them (while training, the best snapshot can change)."""
+    def compare(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
+                seed: int | None = 0, top_k: int | None = None, top_p: float | None = None, lines: int | None = None) -> list[PoemNumbers]:
+        """One poem per temperature, from the same prompt and seed, each with its numbers."""
+        _, samples, reference = self._sample(prompt, temperatures, chars, seed, top_k, top_p, lines)
+        return [PoemNumbers(**self._numbers(s, reference)) for s in samples]
+
+    def _sample(self, prompt, temperatures, chars, seed, top_k, top_p, lines) -> tuple[ModelBundle, list[Sample], CorpusIndex | None]:
+        """compare()'s poems, the model that wrote them (while training, the best snapshot can change)
+        and the copy index of its training text."""
         temps = parse_temperatures(temperatures)
         if not 1 <= len(temps) <= 6:
             raise PoetryLabError("Compare between 1 and 6 temperatures at once.")
-        self.finish_job()
         bundle = self.bundle
+        reference = self._reference()
         cfg = SampleConfig(temperatures=temps, max_chars=int(chars or 400) if not lines else min(int(chars or 2000), 20_000),
                            lines=int(lines) if lines else None, top_k=int(top_k) if top_k else None,
                            top_p=float(top_p) if top_p else None, seed=None if seed is None or seed == "" else int(seed))
         prompt = (prompt or "")[-current_limits().max_prompt_chars:]  # its end: what the model remembers anyway
         samples = sample(bundle.model, bundle.vocab, prompt, cfg)
         self.last_poems = [(s.temperature, s.text) for s in samples]
-        return bundle, samples
+        return bundle, samples, reference
 
-    def _numbers(self, s: Sample) -> dict:
+    @staticmethod
+    def _numbers(s: Sample, reference: CorpusIndex | None) -> dict:
         return {"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4),
-                **sample_metrics(s.continuation, self._reference), "unknown_chars": "".join(s.unknown_chars)}
+                **sample_metrics(s.continuation, reference), "unknown_chars": "".join(s.unknown_chars)}
 
     def compare_lens(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
                      seed: int | None = 0, top_k: int | None = None, top_p: float | None = None,
-                     lines: int | None = None) -> list[dict]:
-        """compare()'s poems, each with what the poet's lens shows besides its numbers:
-
-        - "analysis": poetics.to_json of the whole text, prompt included (rhyme scheme, metre and
-          its regularity, syllables and stress per line);
-        - "confidence": lens.char_confidence of the first LENS_CHARS generated characters, under
-          the model that wrote them (items after the prompt: char, prob, top alternatives);
-        - "copies": lens.copy_highlights of the whole text (the prompt can be a quotation), or
-          None when the training text is unknown;
-        - "prompt_len": where the generated text starts.
+                     lines: int | None = None) -> list[PoemView]:
+        """compare()'s poems, each with what the poet's lens shows besides its numbers: the rhyme and
+        metre of the whole text (prompt included), the model's confidence in the first LENS_CHARS
+        generated letters, the passages copied from the training text (None when it is unknown), and,
+        once the Themes tab has found themes in the loaded corpus, each poem's theme.
         """
-        bundle, samples = self._sample(prompt, temperatures, chars, seed, top_k, top_p, lines)
-        results = []
+        bundle, samples, reference = self._sample(prompt, temperatures, chars, seed, top_k, top_p, lines)
+        views = []
         for s in samples:
             n = len(s.prompt)
-            results.append({**self._numbers(s), "prompt_len": n, "analysis": to_json(analyse_poem(s.text)),
-                            "confidence": lens.char_confidence(bundle.model, bundle.vocab, s.text[:n + LENS_CHARS], n),
-                            "copies": None if self._reference is None else lens.copy_highlights(s.text, self._reference)})
-        self._add_themes(results)
-        return results
+            views.append(PoemView(**self._numbers(s, reference), prompt_len=n, analysis=analyse_poem(s.text),
+                                  confidence=lens.char_confidence(bundle.model, bundle.vocab, s.text[:n + LENS_CHARS], n),
+                                  copies=None if reference is None else lens.copy_highlights(s.text, reference)))
+        placed = self.themes_slot.place([v.text for v in views], hash(self.corpus.text)) if self.corpus is not None else None
+        for view, theme in zip(views, placed or []):
+            view.theme = theme
+        return views
 
     def sweep(self, temperatures: str | list[float] = lens.SWEEP_TEMPERATURES, samples: int | None = 5, chars: int | None = 400,
               seed: int | None = 0, prompt: str = "") -> pd.DataFrame:
@@ -308,16 +287,29 @@ class Lab(ThemesMixin, RunsMixin):
         if total > SWEEP_CHARS:
             raise PoetryLabError(f"That sweep would write {total:,} characters; the limit is {SWEEP_CHARS:,} "
                                  "(temperatures x poems x length). Ask for fewer or shorter poems.")
-        self.finish_job()
         bundle = self.bundle
         return lens.sweep(bundle.model, bundle.vocab, temps, int(samples), int(chars),
-                          None if seed is None or seed == "" else int(seed), self._reference, prompt or "")
+                          None if seed is None or seed == "" else int(seed), self._reference(), prompt or "")
+
+    # --- themes ------------------------------------------------------------------------------
+    def themes(self, method: str = "tfidf", n_themes: int | None = 5, progress: Callable[[float, str], None] | None = None,
+               backward_steps: int = BACKWARD_STEPS) -> ThemeReport:
+        """Themes in the loaded corpus (see ThemesSlot.find), and where the last comparison's poems fall."""
+        if self.corpus is None:
+            raise PoetryLabError("Load your poems first (tab Your poems, or a bundled corpus such as the Sonnets): "
+                                 "themes are found among the poems of a corpus.")
+        return self.themes_slot.find(self.corpus.poems, hash(self.corpus.text), method, n_themes, self._theme_models,
+                                     self.training.running, self.last_poems, progress, backward_steps)
+
+    def _theme_models(self) -> tuple[ModelBundle, ModelBundle | None]:
+        """The current model, and the shipped backward twin of the default model while it is the current one."""
+        forward = self.bundle
+        twin = backward_twin(default_model_path()) if self.model.is_default() else None
+        return forward, (shared_model(self.store, twin) if twin is not None else None)
 
     def close(self) -> None:
         """End of the session: stop its job. Its run directory (config, metrics, model) is kept."""
-        if self.job is not None:
-            self.job.stop()
-            self.job.join(timeout=10)
+        self.training.close()
 
 
 def parse_temperatures(value: str | list[float]) -> list[float]:

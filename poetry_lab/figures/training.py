@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
@@ -21,7 +22,7 @@ EMPTY_COMPARE_MESSAGE = "Generate samples to compare temperatures here"
 _LAYOUT = dict(template="plotly_white", margin=dict(l=55, r=55, t=60, b=40),
                legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0))
 
-# (key in Lab.compare's results, panel title); the order of the panels.
+# (column of temperature_bars's results, panel title); the order of the panels.
 TEMPERATURE_METRICS = (
     ("bits_per_char", "bits per character"),
     ("copied_4gram_share", "copied 4-word phrases"),
@@ -104,11 +105,11 @@ def _fmt(value) -> str:
     return f"{value:d}" if isinstance(value, int) else f"{value:.3g}"
 
 
-def temperature_bars(results: Sequence[dict]) -> go.Figure:
+def temperature_bars(results: pd.DataFrame | None) -> go.Figure:
     """The comparison numbers against temperature: one small bar panel per metric (TEMPERATURE_METRICS).
 
-    results: Lab.compare's dicts (keys temperature, bits_per_char, copied_4gram_share, distinct_2,
-    repeated_lines). Each panel has one bar per result, in the given order, labelled by temperature
+    results: one row per poem, columns temperature and the TEMPERATURE_METRICS keys (the app's
+    PoemNumbers fields; a missing column counts as missing values). Each panel has one bar per result, in the given order, labelled by temperature
     (categories, so the bars are evenly spaced). A None or missing value gives no bar and the label
     "n/a"; a panel with no values at all says "not available" (for instance no training text to
     check copying against). Bars are coloured from cool (low temperature) to warm.
@@ -117,16 +118,16 @@ def temperature_bars(results: Sequence[dict]) -> go.Figure:
                         horizontal_spacing=0.07)
     fig.update_layout(height=300, showlegend=False, bargap=0.25, **_LAYOUT)
     fig.update_annotations(font_size=12)  # the subplot titles
-    if not results:
+    if results is None or results.empty:
         fig.add_annotation(text=EMPTY_COMPARE_MESSAGE, xref="paper", yref="paper", x=0.5, y=0.5,
                            showarrow=False, font=dict(size=14, color="grey"))
         return fig
-    temps = [float(r["temperature"]) for r in results]
+    temps = [float(t) for t in results["temperature"]]
     labels = [f"{t:g}" for t in temps]
     lo, hi = min(temps), max(temps)
     colors = sample_colorscale("RdBu_r", [0.5 if hi == lo else 0.1 + 0.8 * (t - lo) / (hi - lo) for t in temps])
     for col, (key, name) in enumerate(TEMPERATURE_METRICS, start=1):
-        values = [r.get(key) for r in results]
+        values = results[key].tolist() if key in results else [None] * len(temps)
         values = [v if _finite(v) else None for v in values]
         fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=colors, text=[_fmt(v) for v in values],
                              textposition="outside", cliponaxis=False,

@@ -47,7 +47,11 @@ DEFAULT_PRESET = "balanced"
 FINETUNE_TRAIN = {"lr": 1e-3, "warmup_steps": 10}
 FINETUNE_MODEL = {"dropout": 0.0}
 
-SMALL_TEXT_CHARS = 500_000
+# Corpus sizes, in characters, that change what training does or what a poet is told (one place for all).
+TINY_CORPUS = 20_000  # a new model would mostly memorise it: the poet is told that "automatic" fine-tunes
+SMALL_CORPUS = 100_000  # below this, the poet is told that training from scratch will do poorly
+FINETUNE_BELOW = 500_000  # "automatic" fine-tunes the loaded model below this (benchmarks/bench_transfer.py)
+SMALL_TEXT_CHARS = 500_000  # a new model gets stronger dropout below this
 SMALL_TEXT_DROPOUT = 0.3  # alice.txt (130k chars) overfits within minutes at 0.1; 0.3 reached 1.35 nats/char
 
 

@@ -1,4 +1,4 @@
-"""The Gradio app, as a thin layer over poetry_lab.app.session.Lab: `create_demo()` builds it, app.py launches it.
+"""The Gradio app, as a thin layer over poetry_lab.app.session.Session: `create_demo()` builds it, app.py launches it.
 
 Gradio 6 takes the theme and CSS at launch: `demo.launch(theme=THEME, css=CSS, ...)`.
 """
@@ -78,26 +78,27 @@ then teach it your own poems in **Your poems** and **Train**.
 
 def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
     """The app. `uploads` is the ledger that `screened_uploads` keeps: launch with both (see app.py)."""
-    sessions = SessionRegistry(uploads=uploads)  # one Lab per browser tab or API client; see sessions.py
+    sessions = SessionRegistry(uploads=uploads)  # one Session per browser tab or API client; see sessions.py
     bind = sessions.bind
     with gr.Blocks(title="Poetry Lab", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
         model_md = gr.Markdown(elem_id="model-summary")
         with gr.Tabs():
             with gr.Tab("Compare temperatures", id="compare"):
-                create_compare_tab(bind)
+                create_compare_tab(sessions)
             with gr.Tab("Temperature sweep", id="sweep"):
-                create_sweep_tab(bind)
+                create_sweep_tab(sessions)
             with gr.Tab("Your poems", id="corpus"):
-                create_corpus_tab(bind)
+                create_corpus_tab(sessions)
             with gr.Tab("Train", id="train"):
-                list_runs_at_load = create_train_tab(bind, model_md)
+                list_runs_at_load = create_train_tab(sessions, model_md)
             with gr.Tab("Themes", id="themes"):
-                create_themes_tab(bind)
+                create_themes_tab(sessions)
             with gr.Tab("Model file", id="model"):
-                create_model_tab(bind, model_md)
+                create_model_tab(sessions, model_md)
 
-        demo.load(bind(handlers.model_summary), outputs=[model_md], api_name="ui_model_summary", api_visibility="undocumented")
+        demo.load(**sessions.action(handlers.model_summary, outputs=dict(summary=model_md), status="summary"),
+                  api_name="ui_model_summary", api_visibility="undocumented")
         list_runs_at_load(demo)
         demo.unload(sessions.close)
         # The JSON API: one endpoint per action, per session like the page (one gradio_client.Client = one session).

@@ -3,11 +3,10 @@ plainly (with rhyme and metre), by the model's confidence in each letter, or wit
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gradio as gr
 
 from poetry_lab.app.ui import handlers, render
+from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.figures import training as figures
 from poetry_lab.settings import current_limits
 
@@ -29,7 +28,7 @@ and syllable count; hover a line to see its stresses (/ stressed, x unstressed).
 """
 
 
-def create_compare_tab(bind: Callable) -> None:
+def create_compare_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         prompt = gr.Textbox(label="Prompt: how the poems begin", value="Shall I compare thee", lines=2, scale=3,
@@ -61,8 +60,10 @@ def create_compare_tab(bind: Callable) -> None:
     gr.Markdown(NUMBERS, elem_classes="pl-muted")
     download = gr.DownloadButton("Download these poems (Markdown)", visible=False, elem_id="compare-download")
     with gr.Accordion("The numbers as charts", open=False):
-        bars = gr.Plot(figures.temperature_bars([]), show_label=False, elem_id="compare-bars")
+        bars = gr.Plot(figures.temperature_bars(None), show_label=False, elem_id="compare-bars")
 
-    gr.on([run.click, prompt.submit, temps.submit], bind(handlers.compare),
-          inputs=[prompt, temps, length, unit, seed, top_k, top_p], outputs=[results, confidence, copies, bars, download, status],
+    gr.on([run.click, prompt.submit, temps.submit],
+          **sessions.action(handlers.compare,
+                            inputs=dict(prompt=prompt, temperatures=temps, length=length, unit=unit, seed=seed, top_k=top_k, top_p=top_p),
+                            outputs=dict(plain=results, confidence=confidence, copies=copies, bars=bars, download=download, status=status)),
           api_name="ui_compare", api_visibility="undocumented", concurrency_limit=2)

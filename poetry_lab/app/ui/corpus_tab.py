@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gradio as gr
 
 from poetry_lab.app.ui import handlers
+from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.settings import current_limits
 
 INTRO = """
@@ -15,7 +14,7 @@ text, or pick a collection that comes with Poetry Lab, or combine them. Separate
 """
 
 
-def create_corpus_tab(bind: Callable) -> None:
+def create_corpus_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     limits = current_limits()
     with gr.Row():
@@ -33,5 +32,7 @@ def create_corpus_tab(bind: Callable) -> None:
     gr.Markdown("**The first poems, as the model will see them:**")
     preview = gr.HTML(elem_id="corpus-preview")
 
-    gr.on([load.click, files.upload, bundled.input], bind(handlers.load_corpus, files=("files",)), inputs=[files, text, bundled],
-          outputs=[stats, warnings, preview, status], api_name="ui_load_corpus", api_visibility="undocumented")
+    gr.on([load.click, files.upload, bundled.input],
+          **sessions.action(handlers.load_corpus, inputs=dict(files=files, text=text, bundled=bundled),
+                            outputs=dict(stats=stats, warnings=warnings, preview=preview, status=status), files=("files",)),
+          api_name="ui_load_corpus", api_visibility="undocumented")

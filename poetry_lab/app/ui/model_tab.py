@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gradio as gr
 
 from poetry_lab.app.ui import handlers
+from poetry_lab.app.ui.sessions import SessionRegistry
 
 INTRO = """
 A model is one `.safetensors` file holding everything it needs (its weights, its alphabet and how it was
@@ -15,7 +14,7 @@ to write with it again or to fine-tune it on new poems.
 """
 
 
-def create_model_tab(bind: Callable, model_md: gr.Markdown) -> None:
+def create_model_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column():
@@ -27,7 +26,8 @@ def create_model_tab(bind: Callable, model_md: gr.Markdown) -> None:
                               elem_id="model-upload")
             load_status = gr.Markdown(elem_id="model-load-status")
 
-    prepare.click(bind(handlers.download_model), outputs=[file_out, download_status],
+    prepare.click(**sessions.action(handlers.download_model, outputs=dict(file=file_out, status=download_status)),
                   api_name="ui_download_model", api_visibility="undocumented")
-    file_in.upload(bind(handlers.load_model, files=("path",)), inputs=[file_in], outputs=[load_status, model_md],
+    file_in.upload(**sessions.action(handlers.load_model, inputs=dict(path=file_in), outputs=dict(status=load_status, summary=model_md),
+                                     files=("path",)),
                    api_name="ui_load_model", api_visibility="undocumented")

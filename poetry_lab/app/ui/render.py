@@ -1,4 +1,4 @@
-"""Pure helpers that turn Lab answers into Markdown or HTML for widgets. Every text from a user or a
+"""Pure helpers that turn a Session's answers into Markdown or HTML for widgets. Every text from a user or a
 model goes through html.escape; line breaks survive through `white-space: pre-wrap` (see CSS).
 """
 
@@ -7,10 +7,13 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import fields
 
 import pandas as pd
 
 from poetry_lab.analysis.lens import confidence_html, copies_html
+from poetry_lab.analysis.poetics import LineAnalysis, PoemAnalysis
+from poetry_lab.app.results import PoemNumbers, PoemView
 from poetry_lab.figures.themes import theme_colour
 from poetry_lab.runs.jobs import JobSnapshot
 from poetry_lab.settings import LN2
@@ -60,7 +63,7 @@ def corpus_stats_markdown(stats: dict, name: str = "") -> str:
 
 
 def warnings_markdown(warnings: Sequence[str]) -> str:
-    """The corpus notes (Lab.corpus_warnings): things to know, not errors, so no warning sign."""
+    """The corpus notes (Session.corpus_warnings): things to know, not errors, so no warning sign."""
     if not warnings:
         return "Ready to train on: nothing to note about this text."
     return "\n".join(f"- {_esc(w)}" for w in warnings)
@@ -101,30 +104,35 @@ def _share(value) -> str:
     return "n/a (training text unknown)" if value is None else f"{value:.0%}"
 
 
-def _metrics_rows(r: dict) -> str:
-    rows = [("surprise (bits per character)", _number(r.get("bits_per_char"))),
-            ("copied 4-word phrases", _share(r.get("copied_4gram_share"))),
-            ("distinct word pairs", _number(r.get("distinct_2"), "{:.0%}")),
-            ("repeated lines", _number(r.get("repeated_lines"), "{:d}"))]
+def _metrics_rows(r: PoemNumbers) -> str:
+    rows = [("surprise (bits per character)", _number(r.bits_per_char)),
+            ("copied 4-word phrases", _share(r.copied_4gram_share)),
+            ("distinct word pairs", _number(r.distinct_2, "{:.0%}")),
+            ("repeated lines", _number(r.repeated_lines, "{:d}"))]
     return "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
 
 
-def verse_rows(text: str, analysis: dict | None) -> list[tuple[str, dict | None]]:
+def numbers_frame(poems: Sequence[PoemNumbers]) -> pd.DataFrame:
+    """The poems' numbers, one row per poem, for figures.training.temperature_bars."""
+    return pd.DataFrame([{f.name: getattr(p, f.name) for f in fields(PoemNumbers)} for p in poems])
+
+
+def verse_rows(text: str, analysis: PoemAnalysis | None) -> list[tuple[str, LineAnalysis | None]]:
     """Each line of `text` with its line analysis (None for blank lines and headings), matched in order."""
-    lines, k, out = (analysis or {}).get("lines") or [], 0, []
+    lines, k, out = analysis.lines if analysis is not None else [], 0, []
     for line in text.split("\n"):
-        found = k < len(lines) and line.rstrip() == lines[k]["text"]
+        found = k < len(lines) and line.rstrip() == lines[k].text
         out.append((line, lines[k] if found else None))
         k += found
     return out
 
 
-def rhyme_groups(rows: Sequence[tuple[str, dict | None]]) -> str:
+def rhyme_groups(rows: Sequence[tuple[str, LineAnalysis | None]]) -> str:
     """The rhyme letters as a poet reads them: a space between stanzas, long stanzas in fours ("ABAB CDCD EFEF GG")."""
     stanzas, current = [], ""
     for _, line in [*rows, ("", None)]:
         if line is not None:
-            current += line["rhyme"]
+            current += line.rhyme
         elif current:
             stanzas.append(current)
             current = ""
@@ -132,65 +140,63 @@ def rhyme_groups(rows: Sequence[tuple[str, dict | None]]) -> str:
     return " ".join(groups)
 
 
-def _scan_line(line: str, a: dict | None) -> str:
+def _scan_line(line: str, a: LineAnalysis | None) -> str:
     """One line of the poem; a verse line carries its rhyme letter and syllables (shown in the margin by CSS)."""
     if a is None:
         return f'<div class="pl-line">{_esc(line) or "<br>"}</div>'
-    beats = " ".join(_BEATS.get(c, c) for c in a["stress"])
-    title = f'{a["syllables"]} syllables: {beats} · fits the metre {a["metre_score"]:.2f}'
-    if a.get("unknown_words"):
-        title += " · not in the dictionary: " + ", ".join(a["unknown_words"])
-    return (f'<div class="pl-line" data-scan="{_esc(a["rhyme"])} {a["syllables"]}" title="{_esc(title)}">'
+    beats = " ".join(_BEATS.get(c, c) for c in a.stress)
+    title = f"{a.syllables} syllables: {beats} · fits the metre {a.metre_score:.2f}"
+    if a.unknown_words:
+        title += " · not in the dictionary: " + ", ".join(a.unknown_words)
+    return (f'<div class="pl-line" data-scan="{_esc(a.rhyme)} {a.syllables}" title="{_esc(title)}">'
             f'{_esc(line) or "<br>"}</div>')
 
 
-def poetics_html(analysis: dict | None, rows: Sequence[tuple[str, dict | None]]) -> str:
+def poetics_html(analysis: PoemAnalysis | None, rows: Sequence[tuple[str, LineAnalysis | None]]) -> str:
     """The rhyme scheme and the metre with its regularity, over the poem."""
-    if not analysis or not analysis.get("metre"):
+    if analysis is None or not analysis.metre:
         return '<div class="pl-scan pl-muted">no lines of verse to scan</div>'
-    score, metre = analysis["metre_score"], _esc(analysis["metre"])
+    score, metre = analysis.metre_score, _esc(analysis.metre)
     metre = f"{metre}, <b>{score:.2f}</b>" if score >= STEADY_METRE else f"no steady metre (nearest: {metre}, {score:.2f})"
     return (f'<div class="pl-scan"><span title="lines with the same letter rhyme">rhyme <b>{_esc(rhyme_groups(rows))}</b></span>'
             f'<span title="how regularly the lines keep this metre: 1.00 is every line">{metre}</span></div>')
 
 
-def _column(r: dict, body: str, extra: str = "") -> str:
-    return f'<div class="pl-col"><h3>temperature {float(r["temperature"]):g}</h3>{body}{extra}</div>'
+def _column(r: PoemNumbers, body: str, extra: str = "") -> str:
+    return f'<div class="pl-col"><h3>temperature {float(r.temperature):g}</h3>{body}{extra}</div>'
 
 
 def _columns(cols: Sequence[str], head: str = "") -> str:
     return f'{head}<div class="pl-columns" style="--pl-cols:{len(cols)}">' + "".join(cols) + "</div>"
 
 
-def compare_html(results: Sequence[dict]) -> str:
+def compare_html(poems: Sequence[PoemView]) -> str:
     """The poems side by side: one column per temperature, rhyme and metre over the text, its numbers under it.
 
-    With an "analysis" (Lab.compare_lens), each verse line shows its rhyme letter and syllables in the margin.
+    With an analysis, each verse line shows its rhyme letter and syllables in the margin.
     """
-    if not results:
+    if not poems:
         return NO_RESULTS
     cols = []
-    for r in results:
-        copy = r.get("longest_copy") or ""
+    for r in poems:
         copied = (f'<div class="pl-copy"><span>longest passage copied from the training text:</span>'
-                  f'<q>{_esc(copy)}</q></div>' if copy else "")
-        text, analysis = r.get("text", ""), r.get("analysis")
-        if analysis is None:
-            poem = f'<pre class="pl-poem">{_esc(text)}</pre>'
+                  f'<q>{_esc(r.longest_copy)}</q></div>' if r.longest_copy else "")
+        if r.analysis is None:
+            poem = f'<pre class="pl-poem">{_esc(r.text)}</pre>'
         else:
-            rows = verse_rows(text, analysis)
-            poem = poetics_html(analysis, rows) + '<div class="pl-poem pl-scanned">' + "".join(_scan_line(*row) for row in rows) + "</div>"
+            rows = verse_rows(r.text, r.analysis)
+            poem = poetics_html(r.analysis, rows) + '<div class="pl-poem pl-scanned">' + "".join(_scan_line(*row) for row in rows) + "</div>"
         cols.append(_column(r, poem, f'<table class="pl-metrics">{_metrics_rows(r)}</table>{copied}{_theme_line(r)}'))
     return _columns(cols)
 
 
-def _theme_line(r: dict) -> str:
+def _theme_line(r: PoemView) -> str:
     """The poem's place among the corpus themes (after a run in the Themes tab)."""
-    t = r.get("theme")
-    if not t:
+    t = r.theme
+    if t is None:
         return ""
-    return (f'<div class="pl-copy pl-theme"><span>theme {int(t["theme"])}: {_esc(", ".join(t["words"]))}; '
-            f'nearest poem in your corpus:</span><q>{_esc(t["nearest"])}</q></div>')
+    return (f'<div class="pl-copy pl-theme"><span>theme {t.theme}: {_esc(", ".join(t.words))}; '
+            f'nearest poem in your corpus:</span><q>{_esc(t.nearest)}</q></div>')
 
 
 CONFIDENCE_LEGEND = ('<div class="pl-legend">Each letter the model wrote, coloured by the chance it gave that letter: '
@@ -198,15 +204,15 @@ CONFIDENCE_LEGEND = ('<div class="pl-legend">Each letter the model wrote, colour
                      'Hover a letter to see the likeliest letters it chose between. Your prompt is in grey.</div>')
 
 
-def confidence_columns(results: Sequence[dict]) -> str:
+def confidence_columns(poems: Sequence[PoemView]) -> str:
     """The confidence view: each generated letter on a colour from surprising (red) to expected (blue)."""
-    if not results:
+    if not poems:
         return NO_RESULTS
     cols = []
-    for r in results:
-        text, n, items = r.get("text", ""), int(r.get("prompt_len", 0)), r.get("confidence") or []
-        rest = text[n + len(items):]  # beyond Lab.LENS_CHARS: shown plainly
-        body = (f'<span class="pl-prompt">{_esc(text[:n])}</span>{confidence_html(items)}'
+    for r in poems:
+        n, items = r.prompt_len, r.confidence
+        rest = r.text[n + len(items):]  # beyond session.LENS_CHARS: shown plainly
+        body = (f'<span class="pl-prompt">{_esc(r.text[:n])}</span>{confidence_html(items)}'
                 + (f'<span class="pl-rest" title="not coloured: too long">{_esc(rest)}</span>' if rest else ""))
         cols.append(_column(r, f'<div class="pl-lens-text">{body}</div>'))
     return _columns(cols, CONFIDENCE_LEGEND)
@@ -226,40 +232,38 @@ def _source_html(h: dict, prompt_len: int = 0) -> str:
     return f'<details class="pl-source"><summary>“{_esc(shown)}”{whose}</summary><div class="pl-poem">{poem}</div></details>'
 
 
-def copies_columns(results: Sequence[dict]) -> str:
+def copies_columns(poems: Sequence[PoemView]) -> str:
     """The copied-passages view: copies marked in the poem, and under it the training poems they come from."""
-    if not results:
+    if not poems:
         return NO_RESULTS
     cols = []
-    for r in results:
-        text, copies = r.get("text", ""), r.get("copies")
-        if copies is None:
+    for r in poems:
+        if r.copies is None:
             note = '<p class="pl-muted">The training text of this model is unknown here, so copying cannot be checked.</p>'
-        elif not copies:
+        elif not r.copies:
             note = '<p class="pl-muted">Nothing copied: no passage of 20 characters or more is in the training text.</p>'
         else:
             note = ('<div class="pl-sources"><div class="pl-muted">Copied from the training text (open one to read its poem):</div>'
-                    + "".join(_source_html(h, int(r.get("prompt_len", 0))) for h in copies) + "</div>")
-        cols.append(_column(r, f'<div class="pl-lens-text">{copies_html(text, copies or [])}</div>', note))
+                    + "".join(_source_html(h, r.prompt_len) for h in r.copies) + "</div>")
+        cols.append(_column(r, f'<div class="pl-lens-text">{copies_html(r.text, r.copies or [])}</div>', note))
     return _columns(cols, COPIES_LEGEND)
 
 
-def compare_markdown(results: Sequence[dict], prompt: str, settings: str, model: str = "") -> str:
+def compare_markdown(poems: Sequence[PoemView], prompt: str, settings: str, model: str = "") -> str:
     """The comparison as a Markdown document for download."""
     out = ["# Poetry Lab: one prompt at several temperatures", "", f"- prompt: {prompt!r}", f"- settings: {settings}"]
     if model:
         out.append(f"- model: {model}")
-    for r in results:
-        out += ["", f"## temperature {float(r['temperature']):g}", "", "```text", r.get("text", ""), "```", "",
-                f"- bits per character: {_number(r.get('bits_per_char'), '{:.3f}')}",
-                f"- copied 4-word phrases: {_share(r.get('copied_4gram_share'))}",
-                f"- longest copied passage: {r.get('longest_copy') or '(none)'!r}",
-                f"- distinct word pairs: {_number(r.get('distinct_2'), '{:.3f}')}",
-                f"- repeated lines: {_number(r.get('repeated_lines'), '{:d}')}"]
-        analysis = r.get("analysis") or {}
-        if analysis.get("metre"):
-            out += [f"- rhyme scheme: {rhyme_groups(verse_rows(r.get('text', ''), analysis))}",
-                    f"- metre: {analysis['metre']}, regularity {analysis['metre_score']:.2f}"]
+    for r in poems:
+        out += ["", f"## temperature {float(r.temperature):g}", "", "```text", r.text, "```", "",
+                f"- bits per character: {_number(r.bits_per_char, '{:.3f}')}",
+                f"- copied 4-word phrases: {_share(r.copied_4gram_share)}",
+                f"- longest copied passage: {r.longest_copy or '(none)'!r}",
+                f"- distinct word pairs: {_number(r.distinct_2, '{:.3f}')}",
+                f"- repeated lines: {_number(r.repeated_lines, '{:d}')}"]
+        if r.analysis is not None and r.analysis.metre:
+            out += [f"- rhyme scheme: {rhyme_groups(verse_rows(r.text, r.analysis))}",
+                    f"- metre: {r.analysis.metre}, regularity {r.analysis.metre_score:.2f}"]
     return "\n".join(out) + "\n"
 
 

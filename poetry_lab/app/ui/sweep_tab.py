@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gradio as gr
 
 from poetry_lab.analysis.lens import SWEEP_TEMPERATURES
 from poetry_lab.app.ui import handlers
+from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.figures.lens import sweep_figure
 
 INTRO = """
@@ -25,7 +24,7 @@ perfectly regular). The CSV holds every poem with its numbers.
 """
 
 
-def create_sweep_tab(bind: Callable) -> None:
+def create_sweep_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         temps = gr.Textbox(label="Temperatures", value=", ".join(f"{t:g}" for t in SWEEP_TEMPERATURES), scale=2,
@@ -41,5 +40,7 @@ def create_sweep_tab(bind: Callable) -> None:
     download = gr.DownloadButton("Download every poem and its numbers (CSV)", visible=False, elem_id="sweep-download")
     gr.Markdown(PANELS, elem_classes="pl-muted")
 
-    gr.on([run.click, temps.submit], bind(handlers.sweep), inputs=[temps, samples, chars, seed],
-          outputs=[plot, download, status], api_name="sweep")
+    gr.on([run.click, temps.submit],
+          **sessions.action(handlers.sweep, inputs=dict(temperatures=temps, samples=samples, chars=chars, seed=seed),
+                            outputs=dict(plot=plot, download=download, status=status)),
+          api_name="sweep")

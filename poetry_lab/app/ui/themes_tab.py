@@ -2,17 +2,16 @@
 on a map with the poems of the last comparison as stars, each theme's words and typical poems.
 
 The event runs one at a time across the server (Gradio's default concurrency limit of 1 per event),
-so two visitors never fit embeddings at once; Lab.themes refuses the embedding methods while the
+so two visitors never fit embeddings at once; Session.themes refuses the embedding methods while the
 session's own training runs, and caches what it fitted so re-placing new poems is quick.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gradio as gr
 
 from poetry_lab.app.ui import handlers, render
+from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.figures import themes as themes_figures
 
 INTRO = """
@@ -43,7 +42,7 @@ in the method's own space; it compares poorly between methods (LDA always scores
 """
 
 
-def create_themes_tab(bind: Callable) -> None:
+def create_themes_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         method = gr.Radio(METHOD_CHOICES, value="tfidf", label="How to find themes", info=METHOD_HELP.strip(),
@@ -67,5 +66,7 @@ def create_themes_tab(bind: Callable) -> None:
     compared = gr.Plot(themes_figures.comparison_figure(None), show_label=False, elem_id="themes-compare")
     gr.Markdown(NUMBERS, elem_classes="pl-muted")
 
-    run.click(bind(handlers.themes), inputs=[method, k], outputs=[themes_map, themes_list, placed, table, compared, words, status],
+    run.click(**sessions.action(handlers.themes, inputs=dict(method=method, n_themes=k),
+                                outputs=dict(map=themes_map, themes=themes_list, placed=placed, table=table, compared=compared,
+                                             words=words, status=status)),
               api_name="themes")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import gradio as gr
 
 from poetry_lab.app.ui import handlers, render
-from poetry_lab.app.ui.sessions import visitor_state
+from poetry_lab.app.ui.sessions import SessionRegistry, visitor_state
 from poetry_lab.figures import training as figures
 from poetry_lab.runs.presets import DEFAULT_PRESET, PRESETS
 
@@ -30,7 +30,7 @@ START_FROM = [("Automatic (fine-tune for small corpora, otherwise a new model)",
               ("Scratch: a new model that knows nothing yet", "scratch")]
 
 
-def _advanced() -> list[gr.components.Component]:
+def _advanced() -> dict[str, gr.components.Component]:
     """The settings a preset chooses; an empty field keeps the preset's choice."""
     gr.Markdown("Leave a field empty (or 0) to keep the preset's choice.")
     with gr.Row():
@@ -51,10 +51,11 @@ def _advanced() -> list[gr.components.Component]:
         patience = gr.Number(label="Early-stopping patience", precision=0,
                              info="Stop after this many checks without improvement.")
         seed = gr.Number(label="Seed", precision=0, info="Same seed and settings, same model.")
-    return [cell, layers, hidden, dropout, seq_len, batch_size, lr, epochs, patience, seed]
+    return dict(cell=cell, layers=layers, hidden=hidden, dropout=dropout, seq_len=seq_len, batch_size=batch_size, lr=lr,
+                epochs=epochs, patience=patience, seed=seed)
 
 
-def _runs_section(bind: Callable, model_md: gr.Markdown, timer: gr.Timer):
+def _runs_section(sessions: SessionRegistry, model_md: gr.Markdown, timer: gr.Timer):
     """The visitor's runs: a table, a chooser, load and resume. Returns (table, chooser, status)."""
     with gr.Accordion("Your runs", open=True, elem_id="runs"):
         gr.Markdown(RUNS_INTRO)
@@ -65,17 +66,18 @@ def _runs_section(bind: Callable, model_md: gr.Markdown, timer: gr.Timer):
             resume = gr.Button("Resume training", elem_id="runs-resume", scale=1)
             refresh = gr.Button("Refresh", size="sm", elem_id="runs-refresh", scale=0)
         status = gr.Markdown(elem_id="runs-status")
-    refresh.click(bind(handlers.refresh_runs), inputs=[chooser], outputs=[table, chooser, status],
+    runs = dict(table=table, chooser=chooser, status=status)
+    refresh.click(**sessions.action(handlers.refresh_runs, inputs=dict(chooser=chooser), outputs=runs),
                   api_name="ui_refresh_runs", api_visibility="undocumented")
-    load.click(bind(handlers.load_run), inputs=[chooser], outputs=[status, model_md],
+    load.click(**sessions.action(handlers.load_run, inputs=dict(chooser=chooser), outputs=dict(status=status, summary=model_md)),
                api_name="ui_load_run", api_visibility="undocumented")
-    resume.click(bind(handlers.resume_run), inputs=[chooser], outputs=[status, timer],
+    resume.click(**sessions.action(handlers.resume_run, inputs=dict(chooser=chooser), outputs=dict(status=status, timer=timer)),
                  api_name="ui_resume_run", api_visibility="undocumented").then(
-        bind(handlers.refresh_runs), inputs=[chooser], outputs=[table, chooser, status], api_visibility="private")
-    return table, chooser, status
+        **sessions.action(handlers.refresh_runs, inputs=dict(chooser=chooser), outputs=runs), api_visibility="private")
+    return runs
 
 
-def create_train_tab(bind: Callable, model_md: gr.Markdown) -> Callable[[gr.Blocks], None]:
+def create_train_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> Callable[[gr.Blocks], None]:
     """Lays out the tab; returns `on_page_load(demo)`, which the app calls at the top level of its Blocks
     (outside any tab) to identify the visitor and list their runs when a page loads."""
     gr.Markdown(INTRO)
@@ -96,14 +98,18 @@ def create_train_tab(bind: Callable, model_md: gr.Markdown) -> Callable[[gr.Bloc
     gr.Markdown("**Samples written during training** (newest first), at a careful and a freer temperature:")
     samples = gr.HTML(render.samples_html([]), elem_id="train-samples")
     timer = gr.Timer(1.0, active=False)
-    runs_table, chooser, runs_status = _runs_section(bind, model_md, timer)
+    runs = _runs_section(sessions, model_md, timer)
+    chooser = runs["chooser"]
 
-    start.click(bind(handlers.start_training), inputs=[preset, minutes, start_from, *advanced], outputs=[progress, timer],
+    start.click(**sessions.action(handlers.start_training, inputs=dict(preset=preset, minutes=minutes, start_from=start_from, **advanced),
+                                  outputs=dict(status=progress, timer=timer)),
                 api_name="ui_start_training", api_visibility="undocumented").then(
-        bind(handlers.refresh_runs), inputs=[chooser], outputs=[runs_table, chooser, runs_status], api_visibility="private")
-    stop.click(bind(handlers.stop_training), outputs=[progress], api_name="ui_stop_training", api_visibility="undocumented")
-    timer.tick(bind(handlers.poll_training_and_runs), inputs=[chooser],
-               outputs=[plot, progress, samples, timer, model_md, runs_table, chooser],
+        **sessions.action(handlers.refresh_runs, inputs=dict(chooser=chooser), outputs=runs), api_visibility="private")
+    stop.click(**sessions.action(handlers.stop_training, outputs=dict(status=progress)),
+               api_name="ui_stop_training", api_visibility="undocumented")
+    timer.tick(**sessions.action(handlers.poll_training_and_runs, inputs=dict(chooser=chooser),
+                                 outputs=dict(plot=plot, status=progress, samples=samples, timer=timer, summary=model_md,
+                                              table=runs["table"], chooser=chooser)),
                api_name="ui_poll_training", api_visibility="undocumented", show_progress="hidden",
                concurrency_limit=None, trigger_mode="always_last")
 
@@ -111,7 +117,7 @@ def create_train_tab(bind: Callable, model_md: gr.Markdown) -> Callable[[gr.Bloc
         # Outside the tabs: a hidden tab's components mount only when it is opened, and the browser
         # state must have read its stored id before the load event sends it.
         visitor = visitor_state()
-        demo.load(bind(handlers.identify_visitor), inputs=[visitor], outputs=[visitor, runs_table, chooser, runs_status],
+        demo.load(**sessions.action(handlers.identify_visitor, inputs=dict(visitor=visitor), outputs=dict(visitor=visitor, **runs)),
                   api_name="ui_identify_visitor", api_visibility="undocumented")
 
     return on_page_load

@@ -1,0 +1,82 @@
+"""The model a session writes with, and the text it was trained on (for the copying checks).
+
+It is a model file the visitor loaded, a run's best model, a finished training's model, or else the
+shared default model (settings.default_model_path), which every session reads from the Store.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from poetry_lab.analysis.metrics import CorpusIndex
+from poetry_lab.core.checkpoint import ModelBundle, load_model, save_model
+from poetry_lab.data.catalog import load_catalog
+from poetry_lab.data.corpus import load_corpus
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.settings import default_model_path
+from poetry_lab.store import Store
+
+REFERENCE_MAX_CHARS = 5_000_000  # a training text larger than this is not indexed in a web server's memory
+
+
+def shared_model(store: Store, path: Path) -> ModelBundle:
+    """A model file loaded once per process and shared read-only (sampling never changes a model)."""
+    return store.get("model", str(path), lambda: load_model(path, device="cpu"))
+
+
+def bundled_reference(store: Store, name: str) -> CorpusIndex | None:
+    """The copy index of a bundled corpus by name; None if it is not on this machine or too large."""
+    def make() -> CorpusIndex | None:
+        entry = next((e for e in load_catalog() if name.lower() in (e.name, e.file.lower())), None)
+        if entry is not None and entry.chars > REFERENCE_MAX_CHARS:
+            return None
+        try:
+            return CorpusIndex(load_corpus([name]).text)
+        except PoetryLabError:
+            return None
+    return store.get("corpus index", name, make)
+
+
+def model_summary(bundle: ModelBundle) -> str:
+    c, f = bundle.model.config, bundle.facts
+    best = f.get("best_val_loss")
+    loss = f", validation {best:.3f} nats/char" if isinstance(best, (int, float)) else ""
+    return (f"{c.cell.upper()} {c.layers}x{c.hidden}, {bundle.model.num_params():,} parameters, "
+            f"trained on {f.get('corpus', 'unknown text')}{loss}")
+
+
+class ModelSlot:
+    def __init__(self, store: Store):
+        self.store = store
+        self.loaded: ModelBundle | None = None  # None: the shared default model
+        self.reference: CorpusIndex | None = None
+
+    def is_default(self) -> bool:
+        return self.loaded is None
+
+    @property
+    def bundle(self) -> ModelBundle:
+        if self.loaded is None:
+            path = default_model_path()
+            if not path.is_file():
+                raise PoetryLabError("No model is loaded yet: train one on your poems or load a model file.")
+            bundle = shared_model(self.store, path)
+            corpus = bundle.facts.get("corpus")
+            self.reference = bundled_reference(self.store, corpus) if corpus else None
+            return bundle
+        return self.loaded
+
+    def use(self, bundle: ModelBundle, reference: CorpusIndex | None) -> None:
+        self.loaded, self.reference = bundle, reference
+
+    def load_file(self, path: str | Path, corpus_text: str | None) -> ModelBundle:
+        """Load a model file; copying is then checked against the session's corpus, if any."""
+        self.use(load_model(path, device="cpu"), CorpusIndex(corpus_text) if corpus_text is not None else None)
+        return self.loaded
+
+    def save_copy(self, folder: Path) -> Path:
+        """The model as a .safetensors file in `folder`, named after its corpus."""
+        b = self.bundle
+        name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(b.facts.get("corpus", "model")))[:40] or "model"
+        return save_model(folder / f"poetry_lab_{name}.safetensors", b)

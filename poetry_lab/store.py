@@ -1,0 +1,65 @@
+"""Store: the shared read-only resources of one process, in one place, passed to whoever needs them.
+
+Loaded models, the training texts' copy indexes, poem embeddings: expensive to make, never changed
+once made, and safe to share between sessions. The app makes one Store in `create_demo` and hands it
+to every session; the command line makes its own. Each kind of resource is a small LRU table.
+
+`get(kind, key, make)` calls `make()` at most once per key, even when several threads ask at the same
+moment (the others wait for the first one), so the default model is never loaded twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+SIZES = {
+    "model": 4,  # loaded model files, by path
+    "corpus index": 4,  # copy indexes of training texts, by corpus name
+    "backward model": 4,  # backward twins trained for the embedding theme methods, by corpus and model
+    "embeddings": 8,  # poem vectors already computed, by model, poems and settings
+}
+
+
+class Store:
+    def __init__(self, sizes: dict[str, int] | None = None):
+        self.sizes = {**SIZES, **(sizes or {})}
+        self._tables: dict[str, OrderedDict] = {kind: OrderedDict() for kind in self.sizes}
+        self._lock = threading.Lock()
+        self._making: dict[tuple[str, Hashable], threading.Lock] = {}
+
+    def get(self, kind: str, key: Hashable, make: Callable[[], T]) -> T:
+        """The resource `key` of `kind`, made by `make()` the first time; None results are kept too."""
+        table = self._tables[kind]
+        with self._lock:
+            if key in table:
+                table.move_to_end(key)
+                return table[key]
+            making = self._making.setdefault((kind, key), threading.Lock())
+        with making:  # one maker per key; the others wait here and then find it made
+            with self._lock:
+                if key in table:
+                    table.move_to_end(key)
+                    return table[key]
+            try:
+                value = make()
+                with self._lock:
+                    table[key] = value
+                    while len(table) > self.sizes[kind]:
+                        table.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._making.pop((kind, key), None)
+            return value
+
+    def peek(self, kind: str, key: Hashable) -> object | None:
+        with self._lock:
+            return self._tables[kind].get(key)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(t) for t in self._tables.values())
