@@ -1,7 +1,7 @@
 """Core engine benchmarks (issue 2): validation loss under a wall-clock budget, and generation speed.
 
-    python benchmarks/bench_core.py --task all            # ~11 minutes on a 2-core CPU
-    python benchmarks/bench_core.py --task alice --minutes 1
+    python -m benchmarks.bench_core --task all            # ~11 minutes on a 2-core CPU
+    python -m benchmarks.bench_core --task alice --minutes 1
 
 Writes benchmarks/results/core.json and prints a Markdown table. Corpora come from ../shared/corpora
 (or POETRY_LAB_CORPORA). Splits: tinyshakespeare first 90% / last 10% (nanoGPT's), alice.txt

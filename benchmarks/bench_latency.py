@@ -1,6 +1,6 @@
 """What a user waits for: the app's first page and whole command-line processes, each run 5 times.
 
-    python benchmarks/bench_latency.py [--repeats 5] [--json FILE]
+    python -m benchmarks.bench_latency [--repeats 5] [--json FILE]
 
 Measures, as separate processes (imports included, nothing warm but the OS file cache):
 - `python app.py`: seconds from the start of the process to the first HTTP answer of `/`;

@@ -1,7 +1,7 @@
 """Lens benchmarks: how well poetics reads the Sonnets, and how long a temperature sweep takes.
 
-    python benchmarks/bench_lens.py                  # ~30 s on a 2-core CPU
-    python benchmarks/bench_lens.py --skip-sweep     # only the Sonnets report
+    python -m benchmarks.bench_lens                  # ~30 s on a 2-core CPU
+    python -m benchmarks.bench_lens --skip-sweep     # only the Sonnets report
 
 Sonnets report: how many sonnets get exactly the Shakespearean scheme ABABCDCDEFEFGG (sonnets 99
 and 126, with 15 and 12 lines, are left out of that count), the share of lines with exactly 10

@@ -1,7 +1,7 @@
 """Recipe ideas, side by side at equal steps (so a busy machine changes the time, not the result).
 
-    python benchmarks/bench_recipe.py                      # fine-tune the base on the Sonnets and Milton; scratch on tinyshakespeare
-    python benchmarks/bench_recipe.py --only finetune --finetune-steps 600
+    python -m benchmarks.bench_recipe                      # fine-tune the base on the Sonnets and Milton; scratch on tinyshakespeare
+    python -m benchmarks.bench_recipe --only finetune --finetune-steps 600
 
 Fine-tuning: the shipped base on the Sonnets and Milton (first 90% / last 10%), as many steps as 60 s gives on
 this machine (--finetune-steps). From scratch: the balanced preset on tinyshakespeare with nanoGPT's

@@ -1,8 +1,8 @@
 """Theme benchmark: the four theme methods end to end on the Sonnets, timed step by step, cold.
 
-    python benchmarks/bench_themes.py                      # ~35 s on an idle 2-core CPU
-    python benchmarks/bench_themes.py --check-determinism  # then fits everything again and compares labels
-    python benchmarks/bench_themes.py --threads 2 --k 8
+    python -m benchmarks.bench_themes                      # ~35 s on an idle 2-core CPU
+    python -m benchmarks.bench_themes --check-determinism  # then fits everything again and compares labels
+    python -m benchmarks.bench_themes --threads 2 --k 8
 
 Cold means from a fresh process: loading the pretrained forward model, training the backward model
 on the reversed poems (nothing shipped), embedding the poems, fitting the four methods, placing three

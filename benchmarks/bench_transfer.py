@@ -1,7 +1,7 @@
 """Transfer beats scratch: fine-tune the pretrained base for 60 s against training from scratch for 5 min.
 
-    python benchmarks/bench_transfer.py                       # Milton and the Sonnets, ~13 minutes
-    python benchmarks/bench_transfer.py --corpora milton --finetune-s 60 --scratch-s 300
+    python -m benchmarks.bench_transfer                       # Milton and the Sonnets, ~13 minutes
+    python -m benchmarks.bench_transfer --corpora milton --finetune-s 60 --scratch-s 300
 
 Each corpus: first 90% train, last 10% validation (an exact character cut). Both sides run in the
 same process, one after the other, and report the validation loss over the whole held-out 10%.

@@ -1,9 +1,9 @@
 """Load test: many visitors write poems while one trains, against the launched app on loopback.
 
-    python benchmarks/load_test.py                          # 20 sessions for 60 s; starts app.py itself
-    python benchmarks/load_test.py --sessions 6 --seconds 15
-    python benchmarks/load_test.py --url http://127.0.0.1:7860 --no-train
-    python benchmarks/load_test.py --think 3                # visitors who read each poem for 3 s
+    python -m benchmarks.load_test                          # 20 sessions for 60 s; starts app.py itself
+    python -m benchmarks.load_test --sessions 6 --seconds 15
+    python -m benchmarks.load_test --url http://127.0.0.1:7860 --no-train
+    python -m benchmarks.load_test --think 3                # visitors who read each poem for 3 s
 
 One gradio_client session loads a corpus (the bundled Sonnets, or a built-in stand-in) and starts a
 training ("auto": fine-tunes the loaded model); N other sessions call /compare in a loop (a short

@@ -1,8 +1,8 @@
 """Poetry Lab's benchmark suite: one command, one report.
 
-    python benchmarks/run_suite.py --quick                 # a few minutes: every section, small budgets
-    python benchmarks/run_suite.py --full                  # under an hour: the numbers to quote
-    python benchmarks/run_suite.py --quick --only presets,memory --out /tmp/suite
+    python -m benchmarks.run_suite --quick                 # a few minutes: every section, small budgets
+    python -m benchmarks.run_suite --full                  # under an hour: the numbers to quote
+    python -m benchmarks.run_suite --quick --only presets,memory --out /tmp/suite
 
 Sections, in this order (each is a module benchmarks/suite/<key>.py with TITLE and run(ctx) -> Section,
 see benchmarks/suite/common.py): tutorial, presets, throughput, generation, memory, growth. A module
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None, loader=load_section) -> int:
     args = parse_args(argv)
     ctx = Context(mode="full" if args.full else "quick", out_dir=args.out.resolve(), threads=args.threads)
     torch.set_num_threads(ctx.threads)
-    command = "python benchmarks/run_suite.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.run_suite " + " ".join(sys.argv[1:] if argv is None else argv)
     info = machine()
     print(f"{ctx.mode} mode, {ctx.threads} torch threads, sections: {', '.join(args.keys)}; writing to {ctx.out_dir}")
     outcomes = run_sections(ctx, args.keys, loader)

@@ -23,7 +23,8 @@ def _floats(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m poetry_lab", description="Train and explore character-level poetry models.")
+    prog = "poetry-lab" if Path(sys.argv[0]).name == "poetry-lab" else "python -m poetry_lab"
+    p = argparse.ArgumentParser(prog=prog, description="Train and explore character-level poetry models.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model on one or more text files (or bundled corpus names)")

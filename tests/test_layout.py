@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -116,3 +120,22 @@ def test_pyproject_pins_what_requirements_pin():
     declared = {re.split(r"[=<>~!]", d)[0].strip().lower(): d for d in project["dependencies"]}
     assert declared == pins
     assert project["scripts"]["poetry-lab"] == "poetry_lab.cli:main"
+
+
+def test_the_wheel_carries_the_shipped_files_and_the_command(tmp_path):
+    """`pip install .` gets the pretrained models and the corpus catalog inside the package."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("poetry_lab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {f"poetry_lab/_shipped/pretrained/{p.name}" for p in (ROOT / "pretrained").iterdir()}
+    assert shipped | {"poetry_lab/_shipped/corpora/catalog.json", "poetry_lab/core/model.py"} <= names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "poetry-lab = poetry_lab.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_the_poetry_lab_command_runs():
+    command = shutil.which("poetry-lab", path=str(Path(sys.executable).parent))
+    assert command, "poetry-lab is not installed beside this Python (pip install -e . or pip install .)"
+    out = subprocess.run([command, "analyse", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "usage: poetry-lab analyse" in out.stdout

@@ -1,6 +1,6 @@
 """Section: generation speed, Poetry Lab's sampler vs the tutorials' re-feed-the-window loop.
 
-    .venv/bin/python benchmarks/suite/generation.py     # quick mode, prints the section's Markdown
+    .venv/bin/python -m benchmarks.suite.generation     # quick mode, prints the section's Markdown
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Section: the tutorials' method vs Poetry Lab's trainer, validation loss over the same training time.
 
-    .venv/bin/python benchmarks/suite/tutorial.py     # quick mode, prints the section's Markdown
+    .venv/bin/python -m benchmarks.suite.tutorial     # quick mode, prints the section's Markdown
 """
 
 from __future__ import annotations

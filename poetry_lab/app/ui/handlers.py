@@ -1,9 +1,12 @@
-"""Handlers: widget values -> one Session call -> widget values. Plain functions, testable without a server.
+"""Handlers: named widget values -> one Session call -> named widget values. Plain functions, testable
+without a server.
 
-Each takes the session's session first (SessionRegistry.bind supplies it). UI handlers never raise: a
-PoetryLabError becomes a toast plus a status line, and anything unexpected is logged with its
-traceback and shown as one short sentence. API handlers (`api_*`) answer JSON and turn errors into
-gr.Error, which a client receives as an error carrying the same plain message.
+Each takes the Session first (SessionRegistry supplies it). A page handler takes its inputs by name
+(keyword arguments, wired to widgets by name in its tab through SessionRegistry.action) and answers
+a dict of named outputs; an output it leaves out keeps its value. SessionRegistry.action is the
+page's error boundary: a PoetryLabError becomes a toast plus the status line, anything unexpected
+is logged and shown as one short sentence. API handlers (`api_*`) answer JSON (the one place where
+results become dicts) and turn errors into gr.Error, which a client receives with the same message.
 """
 
 from __future__ import annotations
