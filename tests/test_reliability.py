@@ -103,7 +103,7 @@ def test_a_job_that_cannot_write_its_run_frees_its_slot(lab, tmp_path):
 
 def test_files_handed_out_for_download_do_not_pile_up(tmp_path):
     """Each download or comparison writes a file for Gradio to copy; an hour later it is gone."""
-    from poetry_lab.app.ui.handlers import SCRATCH_MAX_AGE_S, scratch_path
+    from poetry_lab.app.ui.shared import SCRATCH_MAX_AGE_S, scratch_path
 
     first = scratch_path("poems.md")
     first.write_text("a poem")

@@ -20,6 +20,7 @@ from apphelpers import ui
 from conftest import POEM_TEXT, REPO_ROOT
 
 from poetry_lab.app.session import Session
+from poetry_lab.app.ui import api, train_tab
 from poetry_lab.cli import main
 from poetry_lab.core.checkpoint import load_model
 from poetry_lab.core.train import TrainConfig
@@ -268,8 +269,7 @@ def test_visitors_see_only_their_runs_and_resume_through_the_lab(two_visitors, t
 
 
 def test_interrupted_runs_and_the_handlers(two_visitors):
-    from poetry_lab.app.ui import handlers
-
+    
     a, _, (id_a, _) = two_visitors
     a.load_corpus(text=POEM_TEXT)
     a.start_training("quick", minutes=1, start_from="scratch", advanced={"hidden": 16, "batch_size": 4, "seq_len": 16})
@@ -284,16 +284,16 @@ def test_interrupted_runs_and_the_handlers(two_visitors):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # gr.Warning outside an app
-        visitor, table, chooser, status = ui(handlers.identify_visitor, a, visitor=id_a)
+        visitor, table, chooser, status = ui(train_tab.identify_visitor, a, visitor=id_a)
         assert visitor == id_a and list(table["run"]) == [run.id] and chooser.value == run.id
         assert table["status"][0] == "interrupted"
-        assert handlers.api_list_runs(a)[0]["resumable"] is True
-        assert "no run called" in ui(handlers.load_run, a, chooser="../x")[0]
-        status, timer = ui(handlers.resume_run, a, chooser=run.id)
+        assert api.api_list_runs(a)[0]["resumable"] is True
+        assert "no run called" in ui(train_tab.load_run, a, chooser="../x")[0]
+        status, timer = ui(train_tab.resume_run, a, chooser=run.id)
         assert "Training resumed" in status and timer.active is True
         a.stop_training()
         assert a.job.join(timeout=30)
-        out = ui(handlers.poll_training_and_runs, a, chooser=run.id)
+        out = ui(train_tab.poll_training_and_runs, a, chooser=run.id)
         assert len(out) == 7 and out[3].active is False and out[5]["status"][0] == "stopped"
 
 

@@ -1,4 +1,5 @@
-"""The UI handlers called directly, as plain functions: widget values in, widget values out."""
+"""The page handlers of every tab and the API handlers, called without a server: named widget values in,
+named widget values out, through the same error boundary as the page (apphelpers.ui)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,17 @@ from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.analysis.poetics import analyse_poem
 from poetry_lab.app.results import PoemView
 from poetry_lab.app.session import Session
-from poetry_lab.app.ui import handlers, render
+from poetry_lab.app.ui import (
+    api,
+    compare_tab,
+    corpus_tab,
+    model_tab,
+    render,
+    shared,
+    sweep_tab,
+    themes_tab,
+    train_tab,
+)
 from poetry_lab.app.ui.sessions import INTERNAL_ERROR, SessionRegistry
 from poetry_lab.app.ui.uploads import REFUSED, UploadLedger
 
@@ -63,30 +74,30 @@ def write(tmp_path: Path, name: str, data: bytes) -> str:
 
 # --- model ----------------------------------------------------------------------------------
 def test_model_summary_names_the_default_model(lab):
-    assert "Current model:" in ui(handlers.model_summary, lab) and "parameters" in ui(handlers.model_summary, lab)
+    assert "Current model:" in ui(model_tab.model_summary, lab) and "parameters" in ui(model_tab.model_summary, lab)
 
 
 def test_model_summary_without_any_model_explains(lab, monkeypatch, tmp_path):
     monkeypatch.setenv("POETRY_LAB_DEFAULT_MODEL", str(tmp_path / "missing.safetensors"))
-    assert "No model is loaded yet" in ui(handlers.model_summary, lab)
+    assert "No model is loaded yet" in ui(model_tab.model_summary, lab)
 
 
 def test_download_then_load_model_file(lab):
-    path, status = ui(handlers.download_model, lab)
+    path, status = ui(model_tab.download_model, lab)
     assert Path(path).is_file() and path.endswith(".safetensors") and "Ready" in status
-    message, summary = ui(handlers.load_model, lab, path=path)
+    message, summary = ui(model_tab.load_model, lab, path=path)
     assert "Loaded" in message and summary.startswith("**Current model:**")
 
 
 def test_load_model_rejects_garbage_and_nothing(lab, tmp_path):
-    status, summary = ui(handlers.load_model, lab, path=write(tmp_path, "bad.safetensors", b"not a model"))
+    status, summary = ui(model_tab.load_model, lab, path=write(tmp_path, "bad.safetensors", b"not a model"))
     assert status.startswith("⚠️") and summary == SKIP
-    assert "Choose a .safetensors" in ui(handlers.load_model, lab, path=None)[0]
+    assert "Choose a .safetensors" in ui(model_tab.load_model, lab, path=None)[0]
 
 
 # --- corpus ---------------------------------------------------------------------------------
 def test_load_pasted_text_shows_stats_warnings_and_escaped_preview(lab, poem_text):
-    stats, warns, preview, status = ui(handlers.load_corpus, lab, files=None, text="<b>Bold</b>\n" + poem_text, bundled=None)
+    stats, warns, preview, status = ui(corpus_tab.load_corpus, lab, files=None, text="<b>Bold</b>\n" + poem_text, bundled=None)
     assert "| characters |" in stats and "poems" in stats
     assert "fine-tunes the loaded model" in warns and "⚠️" not in warns  # 3 KB: a note that automatic fine-tunes
     assert "&lt;b&gt;Bold&lt;/b&gt;" in preview and "<b>" not in preview
@@ -95,7 +106,7 @@ def test_load_pasted_text_shows_stats_warnings_and_escaped_preview(lab, poem_tex
 
 def test_load_uploaded_files(lab, tmp_path, poem_text):
     files = [write(tmp_path, "a.txt", poem_text.encode()), write(tmp_path, "b.md", poem_text.encode())]
-    stats, _, _, status = ui(handlers.load_corpus, lab, files=files, text="", bundled=None)
+    stats, _, _, status = ui(corpus_tab.load_corpus, lab, files=files, text="", bundled=None)
     assert "| characters |" in stats and "a.txt, b.md" in status
 
 
@@ -104,34 +115,34 @@ def test_load_uploaded_files(lab, tmp_path, poem_text):
     (None, "   \n  ", "There is no text yet"),
 ])
 def test_load_nothing_explains(lab, files, text, expected):
-    *others, status = ui(handlers.load_corpus, lab, files=files, text=text, bundled=None)
+    *others, status = ui(corpus_tab.load_corpus, lab, files=files, text=text, bundled=None)
     assert expected in status and others == [SKIP, SKIP, SKIP]
 
 
 def test_empty_upload_is_refused_plainly(lab, tmp_path):
-    *_, status = ui(handlers.load_corpus, lab, files=[write(tmp_path, "empty.txt", b"")], text="", bundled=None)
+    *_, status = ui(corpus_tab.load_corpus, lab, files=[write(tmp_path, "empty.txt", b"")], text="", bundled=None)
     assert status.startswith("⚠️") and "empty" in status and "Traceback" not in status
 
 
 def test_binary_upload_is_refused_plainly(lab, tmp_path):
     binary = bytes(range(256)) * 64 + b"\x00\x00\x89PNG"
-    *_, status = ui(handlers.load_corpus, lab, files=[write(tmp_path, "picture.txt", b"\x89PNG\r\n\x1a\n" + binary)], text="", bundled=None)
+    *_, status = ui(corpus_tab.load_corpus, lab, files=[write(tmp_path, "picture.txt", b"\x89PNG\r\n\x1a\n" + binary)], text="", bundled=None)
     assert status.startswith("⚠️") and ("text" in status) and lab.corpus is None
 
 
 def test_bundled_accepts_only_catalog_names(lab):
-    *_, status = ui(handlers.load_corpus, lab, files=None, text="", bundled="/etc/passwd")
+    *_, status = ui(corpus_tab.load_corpus, lab, files=None, text="", bundled="/etc/passwd")
     assert "no bundled corpus called" in status and lab.corpus is None
 
 
 def test_bundled_list_leaves_out_huge_corpora():
-    assert all(name != "gutenberg_poetry" for _, name in handlers.bundled_corpora())
+    assert all(name != "gutenberg_poetry" for _, name in shared.bundled_corpora())
 
 
 def test_bundled_sonnets(lab):
-    if "sonnets" not in [n for _, n in handlers.bundled_corpora()]:
+    if "sonnets" not in [n for _, n in shared.bundled_corpora()]:
         pytest.skip("the shared corpora are not on this machine")
-    stats, _, preview, _ = ui(handlers.load_corpus, lab, files=None, text="", bundled="sonnets")
+    stats, _, preview, _ = ui(corpus_tab.load_corpus, lab, files=None, text="", bundled="sonnets")
     assert "95,455" in stats and "pl-poem" in preview
 
 
@@ -140,49 +151,49 @@ ADVANCED_EMPTY = {"cell": ""}  # every other advanced field left empty
 
 
 def test_start_without_corpus_says_what_to_do(lab):
-    status, timer = ui(handlers.start_training, lab, preset="quick", minutes=None, start_from="auto", **ADVANCED_EMPTY)
+    status, timer = ui(train_tab.start_training, lab, preset="quick", minutes=None, start_from="auto", **ADVANCED_EMPTY)
     assert "Load a corpus first" in status and timer == SKIP
 
 
 def test_start_with_bad_preset_and_minutes(lab, poem_text):
-    ui(handlers.load_corpus, lab, files=None, text=poem_text, bundled=None)
-    assert "Unknown preset" in ui(handlers.start_training, lab, preset="huge", minutes=None, start_from="auto", **ADVANCED_EMPTY)[0]
-    assert "time budget" in ui(handlers.start_training, lab, preset="quick", minutes=-3, start_from="scratch", **ADVANCED_EMPTY)[0]
+    ui(corpus_tab.load_corpus, lab, files=None, text=poem_text, bundled=None)
+    assert "Unknown preset" in ui(train_tab.start_training, lab, preset="huge", minutes=None, start_from="auto", **ADVANCED_EMPTY)[0]
+    assert "time budget" in ui(train_tab.start_training, lab, preset="quick", minutes=-3, start_from="scratch", **ADVANCED_EMPTY)[0]
 
 
 def test_idle_poll_switches_the_timer_off(lab):
-    fig, progress, samples, timer, summary = ui(handlers.poll_training, lab)
+    fig, progress, samples, timer, summary = ui(train_tab.poll_training, lab)
     assert isinstance(fig, go.Figure) and "No training yet" in progress
     assert isinstance(timer, gr.Timer) and timer.active is False and "Current model" in summary
 
 
 def test_train_poll_stop_and_adopt(lab, poem_text):
-    ui(handlers.load_corpus, lab, files=None, text=poem_text, bundled=None)
+    ui(corpus_tab.load_corpus, lab, files=None, text=poem_text, bundled=None)
     advanced = dict(cell="gru", layers=1, hidden=32, dropout=0.0, seq_len=32, batch_size=8, lr=0.01, seed=3)
-    status, timer = ui(handlers.start_training, lab, preset="quick", minutes=0.2, start_from="scratch", **advanced)
+    status, timer = ui(train_tab.start_training, lab, preset="quick", minutes=0.2, start_from="scratch", **advanced)
     assert status.startswith("Training started") and timer.active is True
     assert lab.job.run.bundle.model.config.cell == "gru" and lab.job.run.bundle.model.config.hidden == 32
-    assert "already running" in ui(handlers.start_training, lab, preset="quick", minutes=0.2, start_from="scratch", **advanced)[0]
-    assert "Stopping" in ui(handlers.stop_training, lab)
+    assert "already running" in ui(train_tab.start_training, lab, preset="quick", minutes=0.2, start_from="scratch", **advanced)[0]
+    assert "Stopping" in ui(train_tab.stop_training, lab)
     assert lab.job.join(timeout=30)
-    fig, progress, samples, timer, summary = ui(handlers.poll_training, lab)
+    fig, progress, samples, timer, summary = ui(train_tab.poll_training, lab)
     assert timer.active is False and ("Stopped" in progress or "Finished" in progress)
     assert "GRU 1x32" in summary  # the session adopted the trained model
-    assert handlers.api_training_status(lab)["state"] in ("stopped", "done")
-    assert "No training is running" in ui(handlers.stop_training, lab)
+    assert api.api_training_status(lab)["state"] in ("stopped", "done")
+    assert "No training is running" in ui(train_tab.stop_training, lab)
 
 
 def test_poll_error_stops_the_timer_quietly(lab, monkeypatch, caplog):
     monkeypatch.setattr(Session, "training_status", lambda self: 1 / 0)
     with caplog.at_level(logging.ERROR):
-        fig, progress, _, timer, _ = ui(handlers.poll_training, lab)
+        fig, progress, _, timer, _ = ui(train_tab.poll_training, lab)
     assert progress.startswith("⚠️") and INTERNAL_ERROR[:20] in progress and timer.active is False
     assert "ZeroDivisionError" in caplog.text
 
 
 # --- comparison -----------------------------------------------------------------------------
 def test_compare_three_columns_and_a_download(lab):
-    html, conf, copies, bars, download, status = ui(handlers.compare, lab, prompt="The <rose>", temperatures="0.2, 0.7, 1.2", length=60, unit="characters", seed=1, top_k=None, top_p=None)
+    html, conf, copies, bars, download, status = ui(compare_tab.compare, lab, prompt="The <rose>", temperatures="0.2, 0.7, 1.2", length=60, unit="characters", seed=1, top_k=None, top_p=None)
     assert html.count('class="pl-col"') == 3 and "The &lt;rose&gt;" in html and "<rose>" not in html
     assert isinstance(bars, go.Figure) and "Wrote 3 poems" in status
     assert html.count('class="pl-scan"') == 3 and html.count("rhyme <b>") == 3 and len(METRE.findall(html)) == 3
@@ -193,7 +204,7 @@ def test_compare_three_columns_and_a_download(lab):
 
 
 def test_confidence_view_colours_every_generated_letter(lab):
-    _, conf, _, _, _, _ = ui(handlers.compare, lab, prompt="The <rose>", temperatures="0.5, 1.0", length=40, unit="characters", seed=2, top_k=None, top_p=None)
+    _, conf, _, _, _, _ = ui(compare_tab.compare, lab, prompt="The <rose>", temperatures="0.5, 1.0", length=40, unit="characters", seed=2, top_k=None, top_p=None)
     spans = re.findall(r'<span style="background:hsl\(\d+, 85%, 82%\)" title="([^"]+)">', conf)
     assert len(spans) == 80  # one per generated letter, none for the prompt
     assert all(re.search(r": \d+\.\d% \| likeliest: ", t) for t in spans)
@@ -202,9 +213,9 @@ def test_confidence_view_colours_every_generated_letter(lab):
 
 def test_copied_passages_are_marked_with_their_source(lab, tiny_model_path, poem_text):
     line = "The moon is white above the sea,"
-    ui(handlers.load_corpus, lab, files=None, text=poem_text, bundled=None)
-    ui(handlers.load_model, lab, path=str(tiny_model_path))  # the model of these poems: copies are checked against them
-    copies = ui(handlers.compare, lab, prompt=line, temperatures="0.2, 1.0", length=30, unit="characters", seed=1, top_k=None, top_p=None)[2]
+    ui(corpus_tab.load_corpus, lab, files=None, text=poem_text, bundled=None)
+    ui(model_tab.load_model, lab, path=str(tiny_model_path))  # the model of these poems: copies are checked against them
+    copies = ui(compare_tab.compare, lab, prompt=line, temperatures="0.2, 1.0", length=30, unit="characters", seed=1, top_k=None, top_p=None)[2]
     marks = re.findall(r'<mark title="Copied from the training text:\n([^"]*)">([^<]*)</mark>', copies)
     assert len(marks) >= 2 and all(text.startswith(line) and "II\nThe moon is white" in src for src, text in marks)
     assert copies.count('<details class="pl-source">') >= 2 and "<mark>The moon is white above the sea," in copies
@@ -219,7 +230,7 @@ def test_copies_view_tells_a_quoted_prompt_from_the_model_copying(poem_text, pro
 
 
 def test_copies_without_a_training_text_say_so(lab):
-    copies = ui(handlers.compare, lab, prompt="The rose", temperatures="0.5", length=30, unit="characters", seed=1, top_k=None, top_p=None)[2]
+    copies = ui(compare_tab.compare, lab, prompt="The rose", temperatures="0.5", length=30, unit="characters", seed=1, top_k=None, top_p=None)[2]
     assert "cannot be checked" in copies and "<mark title" not in copies
 
 
@@ -238,12 +249,12 @@ def test_rhyme_scheme_and_metre_of_a_known_poem():
 
 
 def test_compare_the_api_answer_keeps_its_keys(lab):
-    assert set(handlers.api_compare(lab, "The", "0.5", 20, 1, None, None)[0]) == RESULT_KEYS | {"longest_copy_chars", "unknown_chars"}
+    assert set(api.api_compare(lab, "The", "0.5", 20, 1, None, None)[0]) == RESULT_KEYS | {"longest_copy_chars", "unknown_chars"}
 
 
 def test_compare_is_reproducible_with_a_seed_and_counts_lines(lab):
-    first = ui(handlers.compare, lab, prompt="", temperatures="0.5, 1.0", length=3, unit="lines", seed=7, top_k=5, top_p=0.9)[:3]
-    assert first == ui(handlers.compare, lab, prompt="", temperatures="0.5, 1.0", length=3, unit="lines", seed=7, top_k=5, top_p=0.9)[:3]
+    first = ui(compare_tab.compare, lab, prompt="", temperatures="0.5, 1.0", length=3, unit="lines", seed=7, top_k=5, top_p=0.9)[:3]
+    assert first == ui(compare_tab.compare, lab, prompt="", temperatures="0.5, 1.0", length=3, unit="lines", seed=7, top_k=5, top_p=0.9)[:3]
 
 
 @pytest.mark.parametrize("temperatures, expected", [
@@ -252,20 +263,20 @@ def test_compare_is_reproducible_with_a_seed_and_counts_lines(lab):
     ("warm, cold", "numbers separated by commas"),
 ])
 def test_compare_bad_temperatures(lab, temperatures, expected):
-    *outputs, status = ui(handlers.compare, lab, prompt="", temperatures=temperatures, length=50, unit="characters", seed=1, top_k=None, top_p=None)
+    *outputs, status = ui(compare_tab.compare, lab, prompt="", temperatures=temperatures, length=50, unit="characters", seed=1, top_k=None, top_p=None)
     assert expected in status and status.startswith("⚠️") and outputs == [SKIP] * 5
 
 
 def test_unexpected_errors_become_one_plain_sentence(lab, monkeypatch, caplog):
     monkeypatch.setattr(Session, "compare_lens", lambda self, *a, **k: {}["boom"])
     with caplog.at_level(logging.ERROR):
-        status = ui(handlers.compare, lab, prompt="", temperatures="0.5", length=50, unit="characters", seed=1, top_k=None, top_p=None)[5]
+        status = ui(compare_tab.compare, lab, prompt="", temperatures="0.5", length=50, unit="characters", seed=1, top_k=None, top_p=None)[5]
     assert INTERNAL_ERROR in status and "KeyError" not in status and "KeyError" in caplog.text
 
 
 # --- temperature sweep ----------------------------------------------------------------------
 def test_sweep_plots_and_offers_a_csv(lab):
-    fig, download, status = ui(handlers.sweep, lab, temperatures="0.5, 1.0", samples=2, chars=40, seed=0)
+    fig, download, status = ui(sweep_tab.sweep, lab, temperatures="0.5, 1.0", samples=2, chars=40, seed=0)
     assert isinstance(fig, go.Figure) and any(t.name == "bits per character mean" for t in fig.data)
     df = pd.read_csv(download.value["path"])
     assert download.value["path"].endswith(".csv") and len(df) == 4 and sorted(df["temperature"].unique()) == [0.5, 1.0]
@@ -280,38 +291,38 @@ def test_sweep_plots_and_offers_a_csv(lab):
     ("0.5, 9", 2, 40, "out of range"),
 ])
 def test_sweep_errors_are_plain(lab, temperatures, samples, chars, expected):
-    fig, download, status = ui(handlers.sweep, lab, temperatures=temperatures, samples=samples, chars=chars, seed=0)
+    fig, download, status = ui(sweep_tab.sweep, lab, temperatures=temperatures, samples=samples, chars=chars, seed=0)
     assert status.startswith("⚠️") and expected in status and (fig, download) == (SKIP, SKIP)
 
 
 def test_emptied_number_fields_mean_what_their_help_says(lab, poem_text):
     """Gradio 6 sends an emptied gr.Number as 0: 0 and empty both mean 'not set' (the default)."""
-    fig, download, status = ui(handlers.sweep, lab, temperatures="0.5, 1.0", samples=0, chars=0, seed=0)  # 5 poems of 400 characters, a fresh seed
+    fig, download, status = ui(sweep_tab.sweep, lab, temperatures="0.5, 1.0", samples=0, chars=0, seed=0)  # 5 poems of 400 characters, a fresh seed
     assert "Wrote 10 poems (2 temperatures x 5)" in status and "⚠" not in status
-    out = ui(handlers.compare, lab, prompt="The", temperatures="0.5, 1.0", length=0, unit="characters", seed=0, top_k=0, top_p=0)
+    out = ui(compare_tab.compare, lab, prompt="The", temperatures="0.5, 1.0", length=0, unit="characters", seed=0, top_k=0, top_p=0)
     assert "400 characters, seed random, top-k off, top-p off" in out[-1] and "⚠" not in out[-1]
-    assert "8 lines" in ui(handlers.compare, lab, prompt="The", temperatures="0.5", length=None, unit="lines", seed=None, top_k=None, top_p=None)[-1]
-    ui(handlers.load_corpus, lab, files=None, text=poem_text, bundled=None)
-    status, timer = ui(handlers.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)
+    assert "8 lines" in ui(compare_tab.compare, lab, prompt="The", temperatures="0.5", length=None, unit="lines", seed=None, top_k=None, top_p=None)[-1]
+    ui(corpus_tab.load_corpus, lab, files=None, text=poem_text, bundled=None)
+    status, timer = ui(train_tab.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)
     assert "⚠" not in status and timer.active, status
     lab.stop_training()
     lab.job.join(timeout=30)
-    assert "Dropout must be a number" in ui(handlers.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="lots", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)[0]
+    assert "Dropout must be a number" in ui(train_tab.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="lots", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)[0]
 
 
 # --- themes ---------------------------------------------------------------------------------
 def test_themes_without_a_corpus_ask_for_one(lab):
-    *outputs, status = ui(handlers.themes, lab, method="tfidf", n_themes="3")
+    *outputs, status = ui(themes_tab.themes, lab, method="tfidf", n_themes="3")
     assert status.startswith("⚠️") and "Load your poems first" in status and outputs == [SKIP] * 6
-    assert "a whole number, or auto" in ui(handlers.themes, lab, method="tfidf", n_themes="many")[6]
+    assert "a whole number, or auto" in ui(themes_tab.themes, lab, method="tfidf", n_themes="many")[6]
 
 
 def test_themes_map_holds_the_corpus_and_the_compared_poems(lab):
     from test_themes import POEMS  # 12 poems on three topics
 
-    ui(handlers.load_corpus, lab, files=None, text="\n\n".join(POEMS), bundled=None)
-    ui(handlers.compare, lab, prompt="The <ship>", temperatures="0.5, 1.0", length=60, unit="characters", seed=1, top_k=None, top_p=None)
-    fig, themes_html, placed, table, compared, words, status = ui(handlers.themes, lab, method="tfidf", n_themes="3")
+    ui(corpus_tab.load_corpus, lab, files=None, text="\n\n".join(POEMS), bundled=None)
+    ui(compare_tab.compare, lab, prompt="The <ship>", temperatures="0.5, 1.0", length=60, unit="characters", seed=1, top_k=None, top_p=None)
+    fig, themes_html, placed, table, compared, words, status = ui(themes_tab.themes, lab, method="tfidf", n_themes="3")
     corpus = [t for t in fig.data if t.name.startswith("theme ")]
     assert len(corpus) == 3 and sum(len(t.x) for t in corpus) == 12
     (new,) = [t for t in fig.data if t.name == "new poems"]
@@ -326,10 +337,10 @@ def test_themes_map_holds_the_corpus_and_the_compared_poems(lab):
 def test_themes_auto_number_and_bind_passes_progress(lab, tmp_path):
     from test_themes import POEMS
 
-    ui(handlers.load_corpus, lab, files=None, text="\n\n".join(POEMS), bundled=None)
-    assert "Found 3 themes" in ui(handlers.themes, lab, method="lda", n_themes="auto")[6]
+    ui(corpus_tab.load_corpus, lab, files=None, text="\n\n".join(POEMS), bundled=None)
+    assert "Found 3 themes" in ui(themes_tab.themes, lab, method="lda", n_themes="auto")[6]
     wired = SessionRegistry(factory=lambda key: Session(session=key, home=tmp_path)).action(
-        handlers.themes, inputs={"method": "m", "n_themes": "k"}, outputs={"status": "s"})
+        themes_tab.themes, inputs={"method": "m", "n_themes": "k"}, outputs={"status": "s"})
     params = inspect.signature(wired["fn"]).parameters
     assert list(params) == ["method", "n_themes", "progress", "request"] and isinstance(params["progress"].default, gr.Progress)
 
@@ -337,25 +348,25 @@ def test_themes_auto_number_and_bind_passes_progress(lab, tmp_path):
 # --- API handlers ---------------------------------------------------------------------------
 def test_api_round_trip(lab, tmp_path, poem_text, monkeypatch):
     # The handler gets the paths of vetted uploads (SessionRegistry.bind checks them first).
-    report = handlers.api_load_corpus(lab, [str(write(tmp_path, "p.txt", poem_text.encode()))], None, None)
+    report = api.api_load_corpus(lab, [str(write(tmp_path, "p.txt", poem_text.encode()))], None, None)
     assert {"chars", "distinct_chars", "words", "lines", "poems", "warnings"} <= set(report)
-    assert set(handlers.api_training_status(lab)) == SNAPSHOT_KEYS
-    results = handlers.api_compare(lab, "Shall I", "0.2,0.7,1.2", 80, 1, None, None)
+    assert set(api.api_training_status(lab)) == SNAPSHOT_KEYS
+    results = api.api_compare(lab, "Shall I", "0.2,0.7,1.2", 80, 1, None, None)
     assert len(results) == 3 and all(RESULT_KEYS <= set(r) for r in results)
 
 
 def test_api_errors_are_gradio_errors_with_the_plain_message(lab):
     with pytest.raises(gr.Error, match="Load a corpus first"):
-        handlers.api_start_training(lab, "quick", 0.3, "scratch")
+        api.api_start_training(lab, "quick", 0.3, "scratch")
     with pytest.raises(gr.Error, match="out of range"):
-        handlers.api_compare(lab, "", "1000", 50, 1, None, None)
+        api.api_compare(lab, "", "1000", 50, 1, None, None)
 
 
 # --- sessions -------------------------------------------------------------------------------
 def test_bound_file_inputs_are_uploads_of_the_same_session(tmp_path, poem_text):
     ledger = UploadLedger()
     registry = SessionRegistry(factory=lambda key: Session(session=key, home=tmp_path / "home"), uploads=ledger)
-    bound = registry.bind(handlers.api_load_corpus, files=("files",))
+    bound = registry.bind(api.api_load_corpus, files=("files",))
     path = str(write(tmp_path, "p.txt", poem_text.encode()))
     a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
     refused = re.escape(REFUSED)
@@ -378,7 +389,7 @@ def test_bound_file_inputs_are_uploads_of_the_same_session(tmp_path, poem_text):
     with pytest.raises(gr.Error, match=refused):
         bound([str(tmp_path / "missing.txt")], None, None, a)
     with pytest.raises(TypeError):
-        registry.bind(handlers.api_load_corpus, files=("no such parameter",))
+        registry.bind(api.api_load_corpus, files=("no such parameter",))
 
 
 
@@ -395,7 +406,7 @@ def test_registry_keeps_one_lab_per_session(tmp_path):
 
 def test_bind_passes_the_session_lab_and_describes_itself(tmp_path):
     registry = SessionRegistry(factory=lambda key: Session(session=key, home=tmp_path))
-    bound = registry.bind(handlers.api_compare)
+    bound = registry.bind(api.api_compare)
     params = list(inspect.signature(bound).parameters)
     assert params == ["prompt", "temperatures", "chars", "seed", "top_k", "top_p", "request"]
     assert typing.get_type_hints(bound)["request"] is gr.Request
@@ -416,10 +427,10 @@ def test_samples_newest_step_first_then_by_temperature():
 
 
 def test_api_numbers_sent_as_text_are_read_and_nonsense_gets_a_plain_message(lab):
-    results = handlers.api_compare(lab, "The", "0.5", "30", "7", None, None)  # numbers as text, as a client may send
+    results = api.api_compare(lab, "The", "0.5", "30", "7", None, None)  # numbers as text, as a client may send
     assert len(results[0]["text"]) == len("The") + 30
     for bad in ("abc", [1, 2], "2.5", True):
         with pytest.raises(gr.Error, match="'chars' must be a whole number"):
-            handlers.api_compare(lab, "The", "0.5", bad, 1, None, None)
+            api.api_compare(lab, "The", "0.5", bad, 1, None, None)
     with pytest.raises(gr.Error, match="'top_p' must be a number"):
-        handlers.api_compare(lab, "The", "0.5", 20, 1, None, "lots")
+        api.api_compare(lab, "The", "0.5", 20, 1, None, "lots")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from poetry_lab.app.ui import handlers
+from poetry_lab.app.ui import api, model_tab
 from poetry_lab.app.ui.compare_tab import create_compare_tab
 from poetry_lab.app.ui.corpus_tab import create_corpus_tab
 from poetry_lab.app.ui.model_tab import create_model_tab
@@ -97,20 +97,20 @@ def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
             with gr.Tab("Model file", id="model"):
                 create_model_tab(sessions, model_md)
 
-        demo.load(**sessions.action(handlers.model_summary, outputs=dict(summary=model_md), status="summary"),
+        demo.load(**sessions.action(model_tab.model_summary, outputs=dict(summary=model_md), status="summary"),
                   api_name="ui_model_summary", api_visibility="undocumented")
         list_runs_at_load(demo)
         demo.unload(sessions.close)
         # The JSON API: one endpoint per action, per session like the page (one gradio_client.Client = one session).
-        gr.api(bind(handlers.api_load_corpus, files=("files",)), api_name="load_corpus")
-        gr.api(bind(handlers.api_load_model, files=("file",)), api_name="load_model")
-        gr.api(bind(handlers.api_start_training), api_name="start_training")
-        gr.api(bind(handlers.api_training_status), api_name="training_status", concurrency_limit=None)
-        gr.api(bind(handlers.api_stop_training), api_name="stop_training")
-        gr.api(bind(handlers.api_list_runs), api_name="list_runs", concurrency_limit=None)
-        gr.api(bind(handlers.api_resume_run), api_name="resume_run")
-        gr.api(bind(handlers.api_load_run), api_name="load_run")
-        gr.api(bind(handlers.api_compare), api_name="compare", concurrency_limit=2)
+        gr.api(bind(api.api_load_corpus, files=("files",)), api_name="load_corpus")
+        gr.api(bind(api.api_load_model, files=("file",)), api_name="load_model")
+        gr.api(bind(api.api_start_training), api_name="start_training")
+        gr.api(bind(api.api_training_status), api_name="training_status", concurrency_limit=None)
+        gr.api(bind(api.api_stop_training), api_name="stop_training")
+        gr.api(bind(api.api_list_runs), api_name="list_runs", concurrency_limit=None)
+        gr.api(bind(api.api_resume_run), api_name="resume_run")
+        gr.api(bind(api.api_load_run), api_name="load_run")
+        gr.api(bind(api.api_compare), api_name="compare", concurrency_limit=2)
     return demo
 
 

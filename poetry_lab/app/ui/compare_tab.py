@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import gradio as gr
 
-from poetry_lab.app.ui import handlers, render
+from poetry_lab.app.session import Session
+from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
+from poetry_lab.app.ui.shared import (
+    DEFAULT_CHARS,
+    DEFAULT_LINES,
+    optional,
+    scratch_path,
+)
 from poetry_lab.figures import training as figures
 from poetry_lab.settings import current_limits
 
@@ -28,6 +35,29 @@ and syllable count; hover a line to see its stresses (/ stressed, x unstressed).
 """
 
 
+
+# --- handlers: named inputs in, named outputs out (SessionRegistry.action) ---------------
+def compare(session: Session, *, prompt: str, temperatures: str, length: float | None, unit: str, seed: float | None,
+            top_k: float | None, top_p: float | None) -> dict:
+    """The poems in three views (plain, confidence, copied passages), rendered at once so that switching
+    between them never writes the poems again; their numbers as bars; a Markdown download."""
+    by_lines = unit == "lines"
+    n = optional(length, int) or (DEFAULT_LINES if by_lines else DEFAULT_CHARS)
+    seed, top_k, top_p = optional(seed, int), optional(top_k, int), optional(top_p)
+    poems = session.compare_lens(prompt or "", temperatures, chars=None if by_lines else n, seed=seed,
+                                 top_k=top_k, top_p=top_p, lines=n if by_lines else None)
+    settings = (f"{n} {'lines' if by_lines else 'characters'}, seed {'random' if seed is None else seed}"
+                f", top-k {top_k or 'off'}, top-p {top_p or 'off'}")
+    prompt, kept = prompt or "", poems[0].prompt_len  # the session keeps only the end of a very long prompt
+    cut = f" Your prompt has {len(prompt):,} characters: the poems continue its last {kept:,}." if len(prompt) > kept else ""
+    path = scratch_path("poems.md")
+    path.write_text(render.compare_markdown(poems, prompt[len(prompt) - kept:], settings), encoding="utf-8")
+    return {"plain": render.compare_html(poems), "confidence": render.confidence_columns(poems),
+            "copies": render.copies_columns(poems), "bars": figures.temperature_bars(render.numbers_frame(poems)),
+            "download": gr.DownloadButton(value=str(path), visible=True),
+            "status": f"Wrote {len(poems)} poems ({settings}).{cut}"}
+
+
 def create_compare_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
@@ -37,9 +67,9 @@ def create_compare_tab(sessions: SessionRegistry) -> None:
         temps = gr.Textbox(label="Temperatures (2 to 6 numbers, from 0 to 5)", value="0.2, 0.5, 1.0, 1.2", scale=2,
                            elem_id="compare-temperatures", info="Separated by commas; one column each.")
     with gr.Row():
-        length = gr.Number(label="Length", value=handlers.DEFAULT_CHARS, precision=0, minimum=0,
-                           info=f"How much each poem may write. Empty or 0: {handlers.DEFAULT_CHARS} characters "
-                                f"({handlers.DEFAULT_LINES} lines).")
+        length = gr.Number(label="Length", value=DEFAULT_CHARS, precision=0, minimum=0,
+                           info=f"How much each poem may write. Empty or 0: {DEFAULT_CHARS} characters "
+                                f"({DEFAULT_LINES} lines).")
         unit = gr.Radio(["characters", "lines"], value="characters", label="Length counted in")
         seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
     with gr.Accordion("Optional: keep only the likeliest choices (top-k / top-p)", open=False):
@@ -63,7 +93,7 @@ def create_compare_tab(sessions: SessionRegistry) -> None:
         bars = gr.Plot(figures.temperature_bars(None), show_label=False, elem_id="compare-bars")
 
     gr.on([run.click, prompt.submit, temps.submit],
-          **sessions.action(handlers.compare,
+          **sessions.action(compare,
                             inputs=dict(prompt=prompt, temperatures=temps, length=length, unit=unit, seed=seed, top_k=top_k, top_p=top_p),
                             outputs=dict(plain=results, confidence=confidence, copies=copies, bars=bars, download=download, status=status)),
           api_name="ui_compare", api_visibility="undocumented", concurrency_limit=2)

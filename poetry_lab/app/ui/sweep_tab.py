@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from poetry_lab.analysis.lens import SWEEP_TEMPERATURES
-from poetry_lab.app.ui import handlers
+from poetry_lab.app.session import Session
 from poetry_lab.app.ui.sessions import SessionRegistry
+from poetry_lab.app.ui.shared import (
+    DEFAULT_CHARS,
+    SWEEP_SAMPLES,
+    optional,
+    scratch_path,
+)
+from poetry_lab.figures import lens as lens_figures
 from poetry_lab.figures.lens import sweep_figure
 
 INTRO = """
@@ -24,15 +33,29 @@ perfectly regular). The CSV holds every poem with its numbers.
 """
 
 
+
+# --- handlers: named inputs in, named outputs out (SessionRegistry.action) ---------------
+def sweep(session: Session, *, temperatures: str, samples: float | None, chars: float | None, seed: float | None) -> dict:
+    started = time.monotonic()
+    df = session.sweep(temperatures, optional(samples, int) or SWEEP_SAMPLES, optional(chars, int) or DEFAULT_CHARS,
+                       optional(seed, int))
+    path = scratch_path("temperature_sweep.csv")
+    df.to_csv(path, index=False)
+    temps = df["temperature"].nunique()
+    return {"plot": lens_figures.sweep_figure(df, title="Each number per temperature: the line is the mean, the band the range"),
+            "download": gr.DownloadButton(value=str(path), visible=True),
+            "status": f"Wrote {len(df)} poems ({temps} temperatures x {len(df) // max(temps, 1)}) in {time.monotonic() - started:.1f} s."}
+
+
 def create_sweep_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         temps = gr.Textbox(label="Temperatures", value=", ".join(f"{t:g}" for t in SWEEP_TEMPERATURES), scale=2,
                            elem_id="sweep-temperatures", info="Separated by commas, up to 12.")
-        samples = gr.Number(label="Poems per temperature", value=handlers.SWEEP_SAMPLES, precision=0, minimum=0, maximum=50,
-                            info=f"More poems, surer averages. Empty or 0: {handlers.SWEEP_SAMPLES}.")
-        chars = gr.Number(label="Length (characters)", value=handlers.DEFAULT_CHARS, precision=0, minimum=0,
-                          info=f"Of each poem. Empty or 0: {handlers.DEFAULT_CHARS}.")
+        samples = gr.Number(label="Poems per temperature", value=SWEEP_SAMPLES, precision=0, minimum=0, maximum=50,
+                            info=f"More poems, surer averages. Empty or 0: {SWEEP_SAMPLES}.")
+        chars = gr.Number(label="Length (characters)", value=DEFAULT_CHARS, precision=0, minimum=0,
+                          info=f"Of each poem. Empty or 0: {DEFAULT_CHARS}.")
         seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
     run = gr.Button("Run the sweep", variant="primary", elem_id="sweep-run")
     status = gr.Markdown(elem_id="sweep-status")
@@ -41,6 +64,6 @@ def create_sweep_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(PANELS, elem_classes="pl-muted")
 
     gr.on([run.click, temps.submit],
-          **sessions.action(handlers.sweep, inputs=dict(temperatures=temps, samples=samples, chars=chars, seed=seed),
+          **sessions.action(sweep, inputs=dict(temperatures=temps, samples=samples, chars=chars, seed=seed),
                             outputs=dict(plot=plot, download=download, status=status)),
           api_name="sweep")

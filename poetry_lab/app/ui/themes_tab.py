@@ -8,11 +8,16 @@ session's own training runs, and caches what it fitted so re-placing new poems i
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
-from poetry_lab.app.ui import handlers, render
+from poetry_lab.app.session import Session
+from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
+from poetry_lab.errors import PoetryLabError
 from poetry_lab.figures import themes as themes_figures
+from poetry_lab.themes.methods import METHODS
 
 INTRO = """
 **Themes** sorts the poems you loaded in *Your poems* into groups. Each dot on the map is one poem,
@@ -42,6 +47,23 @@ in the method's own space; it compares poorly between methods (LDA always scores
 """
 
 
+
+# --- handlers: named inputs in, named outputs out (SessionRegistry.action) ---------------
+def themes(session: Session, *, method: str, n_themes: str | None, progress=gr.Progress()) -> dict:
+    """n_themes: a whole number, or "auto" (the best silhouette). The slower steps report to `progress`."""
+    started = time.monotonic()
+    k = str(n_themes if n_themes not in (None, "") else "auto").strip()
+    if k != "auto" and not k.isdigit():
+        raise PoetryLabError(f"The number of themes must be a whole number, or auto, not {n_themes}.")
+    report = session.themes(method or "tfidf", None if k == "auto" else int(k), progress=lambda f, text: progress(f, desc=text))
+    name = METHODS[report.method]
+    return {"map": themes_figures.theme_map(report.points, title=f"Your poems by theme ({name}) · ★ the poems you wrote, by temperature"),
+            "themes": render.themes_html(report), "placed": render.placements_html(report),
+            "table": render.methods_table(report.table), "compared": themes_figures.comparison_figure(report.table),
+            "words": themes_figures.top_words_figure(report.top_words, report.summary["size"].tolist(), title=f"Top words per theme ({name})"),
+            "status": render.themes_status(report, name, time.monotonic() - started)}
+
+
 def create_themes_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
@@ -66,7 +88,7 @@ def create_themes_tab(sessions: SessionRegistry) -> None:
     compared = gr.Plot(themes_figures.comparison_figure(None), show_label=False, elem_id="themes-compare")
     gr.Markdown(NUMBERS, elem_classes="pl-muted")
 
-    run.click(**sessions.action(handlers.themes, inputs=dict(method=method, n_themes=k),
+    run.click(**sessions.action(themes, inputs=dict(method=method, n_themes=k),
                                 outputs=dict(map=themes_map, themes=themes_list, placed=placed, table=table, compared=compared,
                                              words=words, status=status)),
               api_name="themes")

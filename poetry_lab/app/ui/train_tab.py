@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import gradio as gr
+import pandas as pd
 
-from poetry_lab.app.ui import handlers, render
-from poetry_lab.app.ui.sessions import SessionRegistry, visitor_state
+from poetry_lab.app.session import Session
+from poetry_lab.app.ui import render
+from poetry_lab.app.ui.sessions import SessionRegistry, user_message, visitor_state
+from poetry_lab.app.ui.shared import (
+    current_model,
+    optional,
+)
+from poetry_lab.errors import PoetryLabError
 from poetry_lab.figures import training as figures
 from poetry_lab.runs.presets import DEFAULT_PRESET, PRESETS
 
@@ -59,7 +66,7 @@ def _runs_section(sessions: SessionRegistry, model_md: gr.Markdown, timer: gr.Ti
     """The visitor's runs: a table, a chooser, load and resume. Returns (table, chooser, status)."""
     with gr.Accordion("Your runs", open=True, elem_id="runs"):
         gr.Markdown(RUNS_INTRO)
-        table = gr.Dataframe(headers=handlers.RUN_COLUMNS, interactive=False, wrap=True, elem_id="runs-table")
+        table = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, wrap=True, elem_id="runs-table")
         with gr.Row():
             chooser = gr.Dropdown(label="Run", choices=[], scale=2, elem_id="runs-choice")
             load = gr.Button("Load its best model", elem_id="runs-load", scale=1)
@@ -67,14 +74,106 @@ def _runs_section(sessions: SessionRegistry, model_md: gr.Markdown, timer: gr.Ti
             refresh = gr.Button("Refresh", size="sm", elem_id="runs-refresh", scale=0)
         status = gr.Markdown(elem_id="runs-status")
     runs = dict(table=table, chooser=chooser, status=status)
-    refresh.click(**sessions.action(handlers.refresh_runs, inputs=dict(chooser=chooser), outputs=runs),
+    refresh.click(**sessions.action(refresh_runs, inputs=dict(chooser=chooser), outputs=runs),
                   api_name="ui_refresh_runs", api_visibility="undocumented")
-    load.click(**sessions.action(handlers.load_run, inputs=dict(chooser=chooser), outputs=dict(status=status, summary=model_md)),
+    load.click(**sessions.action(load_run, inputs=dict(chooser=chooser), outputs=dict(status=status, summary=model_md)),
                api_name="ui_load_run", api_visibility="undocumented")
-    resume.click(**sessions.action(handlers.resume_run, inputs=dict(chooser=chooser), outputs=dict(status=status, timer=timer)),
+    resume.click(**sessions.action(resume_run, inputs=dict(chooser=chooser), outputs=dict(status=status, timer=timer)),
                  api_name="ui_resume_run", api_visibility="undocumented").then(
-        **sessions.action(handlers.refresh_runs, inputs=dict(chooser=chooser), outputs=runs), api_visibility="private")
+        **sessions.action(refresh_runs, inputs=dict(chooser=chooser), outputs=runs), api_visibility="private")
     return runs
+
+
+
+# --- handlers: named inputs in, named outputs out (SessionRegistry.action) ---------------
+def start_training(session: Session, *, preset: str, minutes: float | None, start_from: str, cell: str | None = None,
+                   layers: float | None = None, hidden: float | None = None, dropout: str | float | None = None,
+                   seq_len: float | None = None, batch_size: float | None = None, lr: float | None = None,
+                   epochs: float | None = None, patience: float | None = None, seed: float | None = None) -> dict:
+    advanced = {"cell": cell or None, "layers": optional(layers, int), "hidden": optional(hidden, int),
+                "dropout": _dropout(dropout), "seq_len": optional(seq_len, int), "batch_size": optional(batch_size, int),
+                "lr": optional(lr), "epochs": optional(epochs), "patience": optional(patience, int), "seed": optional(seed, int)}
+    status = session.start_training(preset, optional(minutes), start_from or "auto", advanced=advanced)
+    return {"status": status, "timer": gr.Timer(active=True)}
+
+
+def _dropout(value: str | float | None) -> float | None:
+    """The dropout dropdown: "" is the preset's choice; 0 is no dropout."""
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise PoetryLabError(f"Dropout must be a number from 0 to 0.5, not {value!r}.") from None
+
+
+def stop_training(session: Session) -> dict:
+    return {"status": session.stop_training()}
+
+
+def poll_training(session: Session) -> dict:
+    """Timer tick -> loss plot, progress line, samples, timer, model summary.
+
+    When the job is no longer running, the session adopts its model and the timer switches itself off.
+    A tick never toasts: a problem is said once in the progress line, and the timer stops.
+    """
+    try:
+        snap = session.training_status()
+        running = snap.state == "running"
+        out = {"plot": figures.loss_curve(snap.train_points, snap.eval_points, title="Loss while training (lower is better)"),
+               "status": render.progress_markdown(snap), "samples": render.samples_html(snap.samples),
+               "timer": gr.Timer(active=running)}
+        if not running:
+            session.finish_job()
+            out["summary"] = current_model(session)
+        return out
+    except Exception as exc:  # noqa: BLE001 - a tick must not toast every second: say it once and stop
+        return {"status": render.problem(user_message(exc, "poll_training")), "timer": gr.Timer(active=False)}
+
+
+RUN_COLUMNS = ["run", "status", "steps", "best loss (nats/char)", "minutes left", "corpus", "started"]
+
+
+def _runs_widgets(session: Session, selected: str | None = None) -> dict:
+    """-> the runs table and the run chooser (keeping `selected` if it is still listed)."""
+    infos = session.list_runs()
+    rows = [[r.id, r.status + (f" ({r.problem})" if r.problem else ""), r.steps,
+             None if r.best_val_loss is None else round(r.best_val_loss, 3), r.minutes_left, r.corpus,
+             r.started[:16].replace("T", " ")] for r in infos]
+    choices = [(f"{r.id} · {r.corpus} · {r.status}", r.id) for r in infos]
+    ids = [r.id for r in infos]
+    value = selected if selected in ids else (ids[0] if ids else None)
+    return {"table": pd.DataFrame(rows, columns=RUN_COLUMNS), "chooser": gr.Dropdown(choices=choices, value=value)}
+
+
+def identify_visitor(session: Session, *, visitor: str | None) -> dict:
+    """Page load: key the session's runs on the id the browser keeps (a new one if none)."""
+    return {"visitor": session.use_visitor(visitor), **_runs_widgets(session), "status": ""}
+
+
+def refresh_runs(session: Session, *, chooser: str | None) -> dict:
+    return _runs_widgets(session, chooser)
+
+
+def load_run(session: Session, *, chooser: str | None) -> dict:
+    return {"status": session.load_run(chooser), "summary": current_model(session)}
+
+
+def resume_run(session: Session, *, chooser: str | None) -> dict:
+    """The live plot takes over as for a new training."""
+    return {"status": session.resume_run(chooser), "timer": gr.Timer(active=True)}
+
+
+def poll_training_and_runs(session: Session, *, chooser: str | None) -> dict:
+    """poll_training's outputs, then the runs table and chooser, refreshed once the job has ended."""
+    out = poll_training(session)
+    if out["timer"].active is not False:  # still running: leave the runs as they are
+        return out
+    try:
+        return {**out, **_runs_widgets(session, chooser)}
+    except Exception as exc:  # noqa: BLE001 - a tick must not toast
+        user_message(exc, "poll_training_and_runs")
+        return out
 
 
 def create_train_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> Callable[[gr.Blocks], None]:
@@ -101,13 +200,13 @@ def create_train_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> Callab
     runs = _runs_section(sessions, model_md, timer)
     chooser = runs["chooser"]
 
-    start.click(**sessions.action(handlers.start_training, inputs=dict(preset=preset, minutes=minutes, start_from=start_from, **advanced),
+    start.click(**sessions.action(start_training, inputs=dict(preset=preset, minutes=minutes, start_from=start_from, **advanced),
                                   outputs=dict(status=progress, timer=timer)),
                 api_name="ui_start_training", api_visibility="undocumented").then(
-        **sessions.action(handlers.refresh_runs, inputs=dict(chooser=chooser), outputs=runs), api_visibility="private")
-    stop.click(**sessions.action(handlers.stop_training, outputs=dict(status=progress)),
+        **sessions.action(refresh_runs, inputs=dict(chooser=chooser), outputs=runs), api_visibility="private")
+    stop.click(**sessions.action(stop_training, outputs=dict(status=progress)),
                api_name="ui_stop_training", api_visibility="undocumented")
-    timer.tick(**sessions.action(handlers.poll_training_and_runs, inputs=dict(chooser=chooser),
+    timer.tick(**sessions.action(poll_training_and_runs, inputs=dict(chooser=chooser),
                                  outputs=dict(plot=plot, status=progress, samples=samples, timer=timer, summary=model_md,
                                               table=runs["table"], chooser=chooser)),
                api_name="ui_poll_training", api_visibility="undocumented", show_progress="hidden",
@@ -117,7 +216,7 @@ def create_train_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> Callab
         # Outside the tabs: a hidden tab's components mount only when it is opened, and the browser
         # state must have read its stored id before the load event sends it.
         visitor = visitor_state()
-        demo.load(**sessions.action(handlers.identify_visitor, inputs=dict(visitor=visitor), outputs=dict(visitor=visitor, **runs)),
+        demo.load(**sessions.action(identify_visitor, inputs=dict(visitor=visitor), outputs=dict(visitor=visitor, **runs)),
                   api_name="ui_identify_visitor", api_visibility="undocumented")
 
     return on_page_load
