@@ -315,7 +315,10 @@ def cmd_compose(args: argparse.Namespace) -> int:
     except PoetryLabError:
         if args.corpus:
             raise
-    poem = Composer(bundle, corpus=index).compose(cfg)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one BLAS thread: the decoder's small batches lose more to a busy second core than they gain
+        poem = Composer(bundle, corpus=index).compose(cfg)
     if args.json:
         print(json.dumps(poem.to_json(), ensure_ascii=False, indent=2))
         return 0

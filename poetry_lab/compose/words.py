@@ -66,7 +66,7 @@ class WordSet:
     """A sorted list of words answering prefix questions: the letters that may follow a prefix."""
 
     def __init__(self, words):
-        self.words = sorted(set(words))
+        self.words = sorted(set(words))  # timsort: cheap on the already sorted runs the lexicon passes
         self._members = frozenset(self.words)
         self._next: dict[str, str] = {}
 
@@ -102,9 +102,11 @@ class Lexicon:
     _sets: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        for w, inf in self.info.items():
+        self._by_syl: dict[int, list[str]] = {}  # syllables -> words, sorted
+        for w, inf in sorted(self.info.items()):
             for r in inf.rhymes:
                 self.by_rhyme.setdefault(r, []).append(w)
+            self._by_syl.setdefault(inf.syllables, []).append(w)
 
     def __contains__(self, word: str) -> bool:
         return word.lower().replace("’", "'") in self.info
@@ -121,14 +123,15 @@ class Lexicon:
 
     def up_to(self, n: int) -> WordSet:
         """Words of 1..n syllables."""
-        return self.cached_set(("up_to", n), lambda: (w for w, i in self.info.items() if i.syllables <= n))
+        return self.cached_set(("up_to", n), lambda: (w for k in range(1, n + 1) for w in self._by_syl.get(k, ())))
 
     def of_length(self, lo: int, hi: int, rhymeable: int = 0) -> WordSet:
         """Line-ending words of lo..hi syllables; with rhymeable=k only words with at least k true rhymes among the known words."""
         def make():
-            for w, i in self.info.items():
-                if lo <= i.syllables <= hi and self.ends_line(w) and (not rhymeable or self.rhyme_count(w) >= rhymeable):
-                    yield w
+            for k in range(lo, hi + 1):
+                for w in self._by_syl.get(k, ()):
+                    if self.ends_line(w) and (not rhymeable or self.rhyme_count(w) >= rhymeable):
+                        yield w
         return self.cached_set(("len", lo, hi, rhymeable), make)
 
     def ends_line(self, word: str) -> bool:
