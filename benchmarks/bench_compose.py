@@ -86,7 +86,9 @@ def poem_measures(poem, form: str, known, index: CorpusIndex | None, corpus_line
     ws = words(poem.text.replace("’", "'"))
     real = sum(w in known or in_dictionary(w) for w in ws)
     text = poem.text
-    copied_lines = sum(line.text.strip().lower().rstrip(",.;:!?") in corpus_lines for line in lines) if corpus_lines else None
+    # a line of three words or more (a heading such as "XII" is not a copied line of verse)
+    copied_lines = sum(len(words(line.text)) >= 3 and line.text.strip().lower().rstrip(",.;:!?") in corpus_lines
+                       for line in lines) if corpus_lines else None
     share = copied_ngram_share(text, index) if index else None
     return {"pairs": len(pairs), "rhymed": rhymed, "lines": len(lines), "planned": len(plans), "in_range": in_range,
             "words": len(ws), "real": real, "repeated_lines": repeated_lines(text), "copied_4gram": share,
@@ -116,9 +118,11 @@ def run_forms(composer: Composer, bundle, forms, n: int, temperature: float, kno
             for seed in range(n):
                 poem = composer.compose(ComposeConfig(form=form, temperature=temperature, seed=seed, raw=raw))
                 rows.append(poem_measures(poem, form, known, index, corpus_lines, bundle))
+                if seed == 0:
+                    res[f"example_{'plain' if raw else 'compose'}"] = poem.text
             res["plain" if raw else "compose"] = summarise(rows)
         out[form] = res
-        print(f"  {form}: compose {res['compose']}\n  {'':{len(form)}}  plain   {res['plain']}", flush=True)
+        print(f"  {form}: compose {res['compose']}\n  {'':{len(form)}}  plain   {res['plain']}\n{res['example_compose']}", flush=True)
     return out
 
 

@@ -90,18 +90,14 @@ class LineDecoder:
     def _end_set(self, spec: LineSpec, syl: int, cache: dict) -> WordSet:
         """The words that may end the line after `syl` syllables."""
         a, b = max(spec.lo - syl, 1), spec.hi - syl
+        weak_last = spec.feminine and spec.hi > spec.lo  # reaching hi takes a word that ends unstressed
         if (a, b) not in cache:
-            def fits(w):
-                n = self.lex.info[w].syllables
-                return a <= n <= b and (not spec.feminine or spec.hi == spec.lo or n + syl < spec.hi
-                                        or self.lex.info[w].stress.endswith("0"))
-            if spec.end_words is not None:
-                cache[a, b] = WordSet(w for w in spec.end_words if w in self.lex.info and fits(w))
-            elif spec.feminine and spec.hi > spec.lo:
-                pool = self.lex.of_length(a, b, spec.rhymeable)
-                cache[a, b] = pool if b == a or b - syl < spec.hi else WordSet(w for w in pool.words if fits(w))
+            if spec.end_words is None:
+                cache[a, b] = self.lex.of_length(a, b, spec.rhymeable, weak_last)
             else:
-                cache[a, b] = self.lex.of_length(a, b, spec.rhymeable)
+                info = self.lex.info
+                cache[a, b] = WordSet(w for w in spec.end_words if w in info and a <= info[w].syllables <= b and not (
+                    weak_last and info[w].syllables == b and not info[w].stress.endswith("0")))
         return cache[a, b]
 
     def _go_set(self, spec: LineSpec, syl: int, min_end: int) -> WordSet:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -48,6 +48,7 @@ class ComposeConfig:
     prompt: str = ""  # the poet's opening lines (each non-blank line becomes a given line)
     given: dict[int, str] = field(default_factory=dict)  # line index -> the poet's (locked) line
     attempts: dict[int, int] = field(default_factory=dict)  # line index -> how many times it was regenerated
+    avoid: dict[int, list[str]] = field(default_factory=dict)  # line index -> texts not to write there again
     raw: bool = False  # plain sampling ("raw letters"): the bare model, no words, metre or rhyme kept
 
     def __post_init__(self) -> None:
@@ -149,6 +150,19 @@ class Composer:
         poem.seconds = time.perf_counter() - t0
         return poem
 
+    def columns(self, config: ComposeConfig, temperatures: tuple[float, ...] = (0.2, 0.5, 0.8, 1.0)) -> list[Poem]:
+        """The same poem settings at several temperatures, one shared seed (the app's side-by-side columns)."""
+        return [self.compose(replace(config, temperature=t)) for t in temperatures]
+
+    def regenerate(self, config: ComposeConfig, poem: Poem, index: int) -> Poem:
+        """`poem` again with line `index` written anew (a new attempt) and every other line kept as it is."""
+        if not 0 <= index < len(poem.lines):
+            raise PoetryLabError(f"This poem has {len(poem.lines)} lines: choose one of lines 1 to {len(poem.lines)}.")
+        keep = {k: line.text for k, line in enumerate(poem.lines) if k != index}
+        attempts = {**config.attempts, index: config.attempts.get(index, 0) + 1}
+        avoid = {**config.avoid, index: [*config.avoid.get(index, []), poem.lines[index].text]}
+        return self.compose(replace(config, prompt="", given=keep, attempts=attempts, avoid=avoid))
+
     def _in_form(self, cfg: ComposeConfig) -> Poem:
         plans = plan(cfg.form, cfg.lines)
         fixed: dict[int, str] = dict(cfg.given)  # line index -> text, the poet's and those written so far
@@ -212,7 +226,7 @@ class Composer:
             rng = np.random.default_rng([cfg.seed, i, attempt, k])
             uniforms = rng.random((MAX_LINE_CHARS, cfg.candidates))
             drafts = self.decoder.write(state, logits, spec, cfg.candidates, temperature, uniforms)
-            ranked = self._rank(drafts, fixed, p)
+            ranked = self._rank(drafts, [*fixed.values(), *cfg.avoid.get(i, [])], p)
             if ranked:
                 break
         else:
@@ -223,9 +237,9 @@ class Composer:
                     [c for _, c in others[:SHOWN_CANDIDATES]])
         return line, best
 
-    def _rank(self, drafts: list[Draft], fixed: dict[int, str], p: LinePlan) -> list[tuple[Draft, Candidate]]:
-        """Drafts worth keeping, best first: not copied, not a repeat, each text once."""
-        seen = {t.strip().lower() for t in fixed.values()}
+    def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan) -> list[tuple[Draft, Candidate]]:
+        """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once."""
+        seen = {t.strip().lower() for t in taken}
         out = []
         for d in drafts:
             key = d.text.strip().lower()
@@ -235,7 +249,8 @@ class Composer:
             syl, m = _scan(d.text, p)
             score = -d.bits_per_char + (METRE_WEIGHT * m if m is not None else 0.0)
             out.append((d, Candidate(d.text, round(score, 4), round(d.bits_per_char, 4), m, syl)))
-        out.sort(key=lambda dc: -dc[1].score)
+        # a draft whose count, read as the checks read it (against the metre), is out of range comes last
+        out.sort(key=lambda dc: (not p.lo <= dc[1].syllables <= p.hi, -dc[1].score))
         return out
 
     def _raw(self, cfg: ComposeConfig) -> Poem:

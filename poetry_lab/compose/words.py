@@ -125,14 +125,16 @@ class Lexicon:
         """Words of 1..n syllables."""
         return self.cached_set(("up_to", n), lambda: (w for k in range(1, n + 1) for w in self._by_syl.get(k, ())))
 
-    def of_length(self, lo: int, hi: int, rhymeable: int = 0) -> WordSet:
-        """Line-ending words of lo..hi syllables; with rhymeable=k only words with at least k true rhymes among the known words."""
+    def of_length(self, lo: int, hi: int, rhymeable: int = 0, weak_last: bool = False) -> WordSet:
+        """Line-ending words of lo..hi syllables; with rhymeable=k only words with at least k true rhymes
+        among the known words; with weak_last, words of hi syllables only if their last is unstressed."""
         def make():
             for k in range(lo, hi + 1):
                 for w in self._by_syl.get(k, ()):
-                    if self.ends_line(w) and (not rhymeable or self.rhyme_count(w) >= rhymeable):
+                    if (self.ends_line(w) and (not rhymeable or self.rhyme_count(w) >= rhymeable)
+                            and not (weak_last and k == hi and not self.info[w].stress.endswith("0"))):
                         yield w
-        return self.cached_set(("len", lo, hi, rhymeable), make)
+        return self.cached_set(("len", lo, hi, rhymeable, weak_last), make)
 
     def ends_line(self, word: str) -> bool:
         """Whether a line may end on `word`: a word of the poet's corpus or one the poetry corpus uses
