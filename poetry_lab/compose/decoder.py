@@ -74,7 +74,7 @@ class CharTable:
 class _Row:
     """One candidate's progress through its line."""
 
-    __slots__ = ("prefix", "syl", "words", "chars", "logp", "punct", "can_go", "can_end")
+    __slots__ = ("can_end", "can_go", "chars", "logp", "prefix", "punct", "syl", "words")
 
     def __init__(self):
         self.prefix, self.syl, self.words, self.chars, self.logp = "", 0, [], [], 0.0

@@ -21,6 +21,7 @@ import math
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
 
 import numpy as np
 
@@ -191,8 +192,8 @@ class Composer:
         ends = {k: _end_word(t) for k, t in fixed.items()}
         pairs = frozenset(pair for k in sorted(fixed) for pair in _pairs(fixed, k))
         prev = ends.get(i - 1, "")
-        base = dict(lo=p.lo, hi=p.hi, feminine=p.feminine,
-                    used_ends=frozenset(ends.values()), used_pairs=pairs, prev_word=prev)
+        base = {"lo": p.lo, "hi": p.hi, "feminine": p.feminine, "used_ends": frozenset(ends.values()),
+                "used_pairs": pairs, "prev_word": prev}
         if p.group is None:
             return LineSpec(**base), ""
         anchors = [ends[k] for k, q in enumerate(plans) if q.group == p.group and k in ends and ends[k]]
@@ -289,7 +290,7 @@ def _pairs(fixed: dict[int, str], k: int) -> list[tuple[str, str]]:
     ws = words(fixed[k].replace("’", "'"))
     prev = _end_word(fixed[k - 1]) if k - 1 in fixed else ""
     seq = ([prev] if prev else []) + ws
-    return list(zip(seq, seq[1:]))
+    return list(pairwise(seq))
 
 
 def _copied(text: str, corpus: CorpusIndex) -> bool:
