@@ -1,4 +1,4 @@
-"""python -m poetry_lab {train, runs, generate, evaluate, corpora, analyse, sweep}: a thin shell over the library.
+"""python -m poetry_lab {train, runs, generate, compose, evaluate, corpora, analyse, sweep}: a thin shell over the library.
 
 User errors print one line to stderr and exit with status 2; no tracebacks.
 """
@@ -13,6 +13,8 @@ from pathlib import Path
 
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
+
+COPY_CHECK_BYTES = 5_000_000  # compose checks lines against the model's training text up to this size
 
 
 def _floats(text: str) -> list[float]:
@@ -129,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--prompt", default="")
     w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine)")
     w.add_argument("--out", required=True, type=Path, help="directory for sweep.html and sweep.csv")
+
+    c = sub.add_parser("compose", help="write a poem in a form (sonnet, quatrain, couplets, ballad, limerick, haiku, free)")
+    c.add_argument("model", help="a model file, or 'default' for the shipped base")
+    c.add_argument("--form", default="sonnet")
+    c.add_argument("--lines", type=int, default=None, help="length of free verse or couplets; a multiple of the stanza otherwise")
+    c.add_argument("--prompt", default="", help="your own opening line(s), separated by newlines or ' / '")
+    c.add_argument("--temperature", type=float, default=0.8)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--candidates", type=int, default=16, help="candidate lines drafted per line")
+    c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found)")
+    c.add_argument("--raw", action="store_true", help="plain sampling, letter by letter (the bare model, no form kept)")
+    c.add_argument("--json", action="store_true")
 
     th = sub.add_parser("themes", help="find themes in the poems of a file and compare the methods")
     th.add_argument("corpus", help="a text file (poems separated by blank lines) or a bundled corpus name")
@@ -282,6 +296,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         for s in samples:
             print(f"=== temperature {s.temperature:g} ===\n{s.text.rstrip()}\n")
+    return 0
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from poetry_lab.analysis.metrics import CorpusIndex
+    from poetry_lab.compose import ComposeConfig, Composer
+    from poetry_lab.core.checkpoint import load_model
+    from poetry_lab.data.catalog import resolve_corpus
+    from poetry_lab.data.corpus import load_corpus
+    from poetry_lab.settings import default_model_path
+
+    cfg = ComposeConfig(form=args.form, lines=args.lines, temperature=args.temperature, seed=args.seed, candidates=args.candidates,
+                        prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw)
+    bundle = load_model(default_model_path() if args.model == "default" else Path(args.model), device="cpu")
+    corpus, index = args.corpus or bundle.facts.get("corpus"), None
+    try:  # the model's own text is checked against when it is a poet's file, not a base's 120 MB corpus
+        if corpus and (args.corpus or resolve_corpus(corpus).stat().st_size < COPY_CHECK_BYTES):
+            index = CorpusIndex(load_corpus([corpus]).text)
+    except PoetryLabError:
+        if args.corpus:
+            raise
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one BLAS thread: the decoder's small batches lose more to a busy second core than they gain
+        poem = Composer(bundle, corpus=index).compose(cfg)
+    if args.json:
+        print(json.dumps(poem.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(poem.text)
+    slant = [str(k + 1) for k, line in enumerate(poem.lines) if line.rhyme_quality in ("slant", "none")]
+    print(f"\n({poem.form}, temperature {poem.temperature:g}, seed {poem.seed}, {poem.seconds:.1f} s"
+          + (f"; line {', '.join(slant)} settled for a slant rhyme or none" if slant else "") + ")", file=sys.stderr)
     return 0
 
 
@@ -447,7 +493,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"train": cmd_train, "runs": cmd_runs, "generate": cmd_generate, "evaluate": cmd_evaluate, "corpora": cmd_corpora,
-                "analyse": cmd_analyse, "sweep": cmd_sweep, "pretrain": cmd_pretrain,
+                "analyse": cmd_analyse, "sweep": cmd_sweep, "compose": cmd_compose, "pretrain": cmd_pretrain,
                 "themes": cmd_themes}
     try:
         return handlers[args.command](args)

@@ -281,6 +281,15 @@ def analyse_poem(text: str) -> PoemAnalysis:
     return PoemAnalysis(out, scheme, metre, round(score, 4), [line.syllables for line in out])
 
 
+def scan_line(text: str, metre: str) -> tuple[int, float]:
+    """(syllables, metre score in [0, 1]) of one line read against one of METRES, as analyse_poem reads it."""
+    tokens = WORD_WITH_ELISIONS.findall(text)
+    if not tokens:
+        return 0, 0.0
+    d, syls, n = _fit(_line_options(tokens, [word_readings(t) for t in tokens]), METRES[metre])
+    return len(syls), round(max(0.0, 1.0 - d / n), 4)
+
+
 def analyse_text(text: str) -> list[PoemAnalysis]:
     """One analysis per poem: blank-line blocks, as `poetry_lab.data.corpus.split_poems` cuts them."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")

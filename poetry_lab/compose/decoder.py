@@ -1,0 +1,222 @@
+"""Writing one line: a batch of candidate lines sampled letter by letter, each held to known words,
+to the line's syllable count and to its rhyme.
+
+Every row of the batch is one candidate. At each step a row may write only a letter that keeps its
+current word a prefix of some allowed word, a space or a punctuation mark only after a complete
+word that leaves room in the line, and a newline only after a word that completes the line: one of
+the allowed end words (the true rhymes of its partner, or any word of the right length) bringing
+the syllables into range. Repeating a word pair already in the poem, or a content word already in
+the line, is banned at the word's end. The model's own distribution picks among what is allowed, at
+the asked temperature; the decoder also sums each row's log-probability under the unconstrained
+model (temperature 1), which the composer uses to rank the candidates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from poetry_lab.analysis.pronounce import FUNCTION_WORDS
+from poetry_lab.compose.words import Lexicon, WordSet
+from poetry_lab.core.sampling import NumpyCell
+from poetry_lab.core.vocab import Vocab
+
+PUNCT = ",;:.!?"
+MAX_LINE_CHARS = 110  # a row still writing past this is dropped (a 14-syllable line is ~80 characters)
+
+
+@dataclass
+class LineSpec:
+    """What the decoder must write: syllables lo..hi; the last word from `end_words` (None: any
+    word, or with `rhymeable`=k any word with k true rhymes); no end word from `used_ends`; no word
+    pair from `used_pairs` (the pair across the line break starts at `prev_word`)."""
+
+    lo: int
+    hi: int
+    end_words: frozenset[str] | None = None
+    rhymeable: int = 0
+    feminine: bool = True  # a word that reaches hi > lo must end unstressed
+    used_ends: frozenset[str] = frozenset()
+    used_pairs: frozenset[tuple[str, str]] = frozenset()
+    prev_word: str = ""
+
+
+@dataclass
+class Draft:
+    """One finished candidate line and the model state after its newline."""
+
+    text: str
+    words: list[str]
+    logp: float  # natural-log probability of the line and its newline under the model at temperature 1
+    chars: int
+    state: list = field(repr=False, default_factory=list)  # per layer (h, c), each (1, H)
+    logits: np.ndarray | None = field(repr=False, default=None)  # (1, V) after the newline
+
+    @property
+    def bits_per_char(self) -> float:
+        return -self.logp / max(self.chars, 1) / math.log(2)
+
+
+class CharTable:
+    """Which vocabulary ids are letters (by lowercase letter), spaces, punctuation and the newline."""
+
+    def __init__(self, vocab: Vocab):
+        self.size = len(vocab)
+        self.lower = {c: [vocab.stoi[x] for x in dict.fromkeys((c, c.upper())) if x in vocab] for c in "abcdefghijklmnopqrstuvwxyz'"}
+        self.space = vocab.stoi.get(" ", -1)
+        self.newline = vocab.stoi.get("\n", -1)
+        self.punct = [vocab.stoi[c] for c in PUNCT if c in vocab]
+        self.char = {i: c for i, c in enumerate(vocab.chars)}
+
+
+class _Row:
+    """One candidate's progress through its line."""
+
+    __slots__ = ("can_end", "can_go", "chars", "logp", "prefix", "punct", "syl", "words")
+
+    def __init__(self):
+        self.prefix, self.syl, self.words, self.chars, self.logp = "", 0, [], [], 0.0
+        self.punct, self.can_go, self.can_end = False, False, False  # after a complete word: what may follow
+
+
+class LineDecoder:
+    """Constrained batch decoding of one line at a time over a NumpyCell."""
+
+    def __init__(self, cell: NumpyCell, vocab: Vocab, lexicon: Lexicon):
+        self.cell, self.vocab, self.lex, self.table = cell, vocab, lexicon, CharTable(vocab)
+
+    def _end_set(self, spec: LineSpec, syl: int, cache: dict) -> WordSet:
+        """The words that may end the line after `syl` syllables."""
+        a, b = max(spec.lo - syl, 1), spec.hi - syl
+        weak_last = spec.feminine and spec.hi > spec.lo  # reaching hi takes a word that ends unstressed
+        if (a, b) not in cache:
+            if spec.end_words is None:
+                cache[a, b] = self.lex.of_length(a, b, spec.rhymeable, weak_last)
+            else:
+                info = self.lex.info
+                cache[a, b] = WordSet(w for w in spec.end_words if w in info and a <= info[w].syllables <= b and not (
+                    weak_last and info[w].syllables == b and not info[w].stress.endswith("0")))
+        return cache[a, b]
+
+    def _go_set(self, spec: LineSpec, syl: int, min_end: int) -> WordSet:
+        """The words that may come before the last: they leave room for the shortest end word."""
+        room = spec.lo if spec.feminine else spec.hi  # the extra syllable is for an unstressed end only
+        return self.lex.up_to(max(room - syl - min_end, 0))
+
+    def _allowed(self, row: _Row, spec: LineSpec, cache: dict, min_end: int) -> list[int]:
+        t = self.table
+        if row.can_go or row.can_end:  # just after a complete word
+            out = [t.space] if row.can_go else []
+            if row.can_end:
+                out.append(t.newline)
+            if not row.punct:
+                out += t.punct
+            return out
+        go, end = self._go_set(spec, row.syl, min_end), self._end_set(spec, row.syl, cache)
+        letters = sorted(set(go.next_letters(row.prefix)) | set(end.next_letters(row.prefix)))
+        # one letter of look-ahead: no letter that makes a complete word which may not stand and goes no further
+        letters = [c for c in letters if (go.next_letters(row.prefix + c) or end.next_letters(row.prefix + c)
+                                          or any(self._word_ok(row, spec, row.prefix + c, go, end)))]
+        if not row.prefix:
+            letters = [c for c in letters if c != "'"]
+        out = [i for c in letters for i in t.lower[c]] if row.prefix == "" else [i for c in letters for i in t.lower[c][:1]]
+        if row.prefix:
+            go_ok, end_ok = self._word_ok(row, spec, row.prefix, go, end)
+            if go_ok:
+                out.append(t.space)
+                out += t.punct
+            if end_ok:
+                out.append(t.newline)
+                if not go_ok:
+                    out += t.punct
+        return out
+
+    @staticmethod
+    def _word_ok(row: _Row, spec: LineSpec, w: str, go: WordSet, end: WordSet) -> tuple[bool, bool]:
+        """(may `w` go on the line, may it end the line) as the row's next word."""
+        prev = row.words[-1] if row.words else spec.prev_word
+        if (w not in FUNCTION_WORDS and w in row.words) or (prev, w) in spec.used_pairs:
+            return False, False
+        return w in go, w in end and w not in spec.used_ends
+
+    def _advance(self, row: _Row, ch: str, spec: LineSpec, cache: dict, min_end: int) -> bool:
+        """Apply one character to a row; True when the line is finished."""
+        if ch == "\n":
+            if row.prefix:
+                row.words.append(row.prefix)
+            return True
+        if ch in PUNCT or ch == " ":
+            if row.prefix:  # the word just ended: what may follow it
+                w = row.prefix
+                row.can_go, row.can_end = self._word_ok(row, spec, w, self._go_set(spec, row.syl, min_end),
+                                                        self._end_set(spec, row.syl, cache))
+                row.words.append(w)
+                row.syl += self.lex.syllables(w)
+                row.prefix = ""
+            if ch == " ":
+                row.can_go = row.can_end = row.punct = False
+            else:
+                row.punct = True  # "day," may still go on or end the line
+            return False
+        row.prefix += ch.lower()
+        return False
+
+    def write(self, state: list, logits: np.ndarray, spec: LineSpec, batch: int, temperature: float,
+              uniforms: np.ndarray) -> list[Draft]:
+        """Up to `batch` finished lines from one starting state (per layer (h, c), each (1, H)) and its
+        logits (1, V); `uniforms` (MAX_LINE_CHARS, batch) are the random draws, one per row and step."""
+        cache: dict = {}
+        end_lens = [self.lex.info[w].syllables for w in spec.end_words or () if w in self.lex.info]
+        min_end = min(end_lens, default=1)
+        st = [(np.repeat(h, batch, 0), np.repeat(c, batch, 0)) for h, c in state]
+        lg = np.repeat(logits, batch, 0)
+        rows = [_Row() for _ in range(batch)]
+        alive = list(range(batch))  # original row ids still writing, in the order of st/lg
+        done: list[Draft] = []
+        inv_t = 1.0 / max(temperature, 1e-6)
+        for step in range(MAX_LINE_CHARS):
+            picks, keep = [], []
+            for k, r in enumerate(alive):
+                row = rows[r]
+                ids = self._allowed(row, spec, cache, min_end)
+                if not ids:
+                    continue  # a dead end: nothing known can follow
+                z = lg[k]
+                top = z.max()
+                logz = top + math.log(np.exp(z - top).sum())
+                sub = z[ids]
+                if temperature <= 0:
+                    j = int(sub.argmax())
+                else:
+                    p = np.exp((sub - sub.max()) * inv_t)
+                    cdf = np.cumsum(p)
+                    j = min(int(np.searchsorted(cdf, uniforms[step, r] * cdf[-1], side="right")), len(ids) - 1)
+                cid = ids[j]
+                row.logp += float(sub[j] - logz)
+                row.chars.append(self.table.char[cid])
+                finished = self._advance(row, self.table.char[cid], spec, cache, min_end)
+                picks.append(cid)
+                keep.append((k, r, finished))
+            if not picks:
+                break
+            idx = [k for k, _, _ in keep]
+            st = [(h[idx], c[idx]) for h, c in st]
+            lg, st = self.cell.step(np.asarray(picks), st)
+            next_alive, rest = [], []
+            for n, (_, r, finished) in enumerate(keep):
+                if finished:
+                    row = rows[r]
+                    done.append(Draft("".join(row.chars).rstrip("\n"), row.words, row.logp, len(row.chars),
+                                      [(h[n:n + 1].copy(), c[n:n + 1].copy()) for h, c in st], lg[n:n + 1].copy()))
+                else:
+                    next_alive.append(r)
+                    rest.append(n)
+            if len(rest) < len(keep):
+                st = [(h[rest], c[rest]) for h, c in st]
+                lg = lg[rest]
+            alive = next_alive
+            if not alive:
+                break
+        return done

@@ -1,0 +1,89 @@
+"""The forms a poem can be written in: line count, syllables per line, rhyme scheme, stanzas.
+
+A scheme letter names a rhyme group ("ABAB"); a letter used once in a stanza (the ballad's A and C)
+and "-" (the haiku, free verse) are lines that rhyme with nothing. The limerick is counted 8-8-5-5-8 (its lines are
+anapestic, "da da DUM", so the count varies in the wild from 8-8-5-5-8 to 9-9-6-6-9; the shorter
+count is the commoner one in the older limericks and keeps the short lines short).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from poetry_lab.analysis.poetics import METRES
+from poetry_lab.errors import PoetryLabError
+
+FEMININE = 1  # an unstressed syllable a metred line may add at its end ("the fairest creatures")
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    syllables: tuple[int, ...]  # per line of one stanza; a free line has a range (FREE_RANGE)
+    scheme: str  # per line of one stanza: rhyme letters, "-" for none
+    stanzas: int = 1  # stanzas in a default poem; --lines N repeats the stanza as needed
+    foot: str | None = None  # "iambic", "anapestic": each line is scanned against that metre of its length
+    rhymed_across: bool = False  # True: letters continue across stanzas (the sonnet is one stanza)
+    feminine: bool = True  # the extra unstressed syllable is allowed at a line end
+
+    @property
+    def stanza_lines(self) -> int:
+        return len(self.scheme)
+
+
+FREE_RANGE = (6, 11)  # syllables of a free-verse line
+FORMS = {
+    "free": Form("free", (0,), "-", stanzas=8, feminine=False),
+    "couplets": Form("couplets", (10, 10), "AA", stanzas=4, foot="iambic"),
+    "quatrain": Form("quatrain", (8, 8, 8, 8), "ABAB", foot="iambic"),
+    "sonnet": Form("sonnet", (10,) * 14, "ABABCDCDEFEFGG", foot="iambic"),
+    "ballad": Form("ballad", (8, 6, 8, 6), "ABCB", foot="iambic"),
+    "limerick": Form("limerick", (8, 8, 5, 5, 8), "AABBA", foot="anapestic"),
+    "haiku": Form("haiku", (5, 7, 5), "---", feminine=False),
+}
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """What one line of a poem must be: its syllable range, its rhyme group and its stanza."""
+
+    lo: int
+    hi: int
+    group: str | None  # lines with the same group must rhyme; None rhymes with nothing
+    letter: str  # the letter shown in the scheme
+    stanza: int
+    feminine: bool = False  # hi = lo + 1 is the extra unstressed syllable, not a free range
+    metre: str | None = None  # the poetry_lab.analysis.poetics METRES name the line is scanned against; None: counted plainly
+
+
+def plan(form_name: str, lines: int | None = None) -> list[LinePlan]:
+    """The plan of every line of a poem in `form_name`, `lines` long (default: the form's own length)."""
+    form = FORMS.get(form_name)
+    if form is None:
+        raise PoetryLabError(f"Unknown form '{form_name}': choose one of {', '.join(FORMS)}.")
+    k = form.stanza_lines
+    n = lines if lines is not None else k * form.stanzas
+    if not 1 <= n <= 100:
+        raise PoetryLabError("A poem can have from 1 to 100 lines.")
+    if form.name not in ("free", "couplets") and lines is not None and n % k:
+        raise PoetryLabError(f"A {form.name} has {k} lines a stanza: ask for a multiple of {k} lines.")
+    out, letters = [], {}
+    for i in range(n):
+        stanza, j = divmod(i, k)
+        syl, mark = form.syllables[j], form.scheme[j]
+        lo, hi = FREE_RANGE if syl == 0 else (syl, syl + (FEMININE if form.feminine else 0))
+        key = f"{stanza}{mark}"
+        if mark != "-" and key not in letters:
+            letters[key] = chr(ord("A") + len(letters) % 26)
+        group = key if form.scheme.count(mark) > 1 and mark != "-" else None
+        stanza_no = stanza if form.name in ("quatrain", "ballad", "limerick") else 0
+        out.append(LinePlan(lo, hi, group, letters.get(key, "-"), stanza_no, form.feminine and syl != 0, _metre(form.foot, syl)))
+    return out
+
+
+def _metre(foot: str | None, syllables: int) -> str | None:
+    """The METRES name for a line of this foot and length ("iambic", 10 -> "iambic pentameter"), if there is one."""
+    feet = {"iambic": 2, "anapestic": 3}.get(foot or "")
+    names = {3: "trimeter", 4: "tetrameter", 5: "pentameter", 6: "hexameter"}
+    name = f"{foot} {names.get(round(syllables / feet), '')}" if feet else ""
+    return name if name in METRES else None

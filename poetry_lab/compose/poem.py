@@ -1,0 +1,300 @@
+"""compose(): a poem in a form, written line by line with the poet.
+
+Each line is drafted as a batch of candidates by the constrained decoder (poetry_lab.compose.decoder)
+and the best is kept: the model's own likelihood of the line (bits per character, unconstrained, at
+temperature 1) plus its fit to the form's metre, among the candidates that are not copied from the
+training text and do not repeat an earlier line. A line in a rhyme group ends on a true rhyme of
+the group's first end word (the same phones from the stressed vowel on, by the CMU dictionary); the
+first line of a group ends on a word with several true rhymes, so its partners have room. Where no
+candidate manages a true rhyme the line settles for a slant rhyme (the same stressed vowel) and says
+so. The poet's lines (`given`) are kept as written and the form's checks work around them: a line
+given anywhere is the rhyme its partners must meet.
+
+Randomness: the draws of line i come from numpy's generator seeded with (seed, i, attempt), the
+same for every temperature, so columns at several temperatures share their draws, a poem is the
+same for the same seed, and regenerating line i (a new attempt) leaves the other lines alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
+
+import numpy as np
+
+from poetry_lab.analysis.metrics import CorpusIndex
+from poetry_lab.analysis.poetics import scan_line, word_readings
+from poetry_lab.compose.decoder import MAX_LINE_CHARS, Draft, LineDecoder, LineSpec
+from poetry_lab.compose.forms import FORMS, LinePlan, plan
+from poetry_lab.compose.words import Lexicon, load_lexicon
+from poetry_lab.core.checkpoint import ModelBundle
+from poetry_lab.core.sampling import FastCell, NumpyCell, SampleConfig, sample
+from poetry_lab.data.text import words
+from poetry_lab.errors import PoetryLabError
+
+METRE_WEIGHT = 1.0  # score = -bits per char + METRE_WEIGHT * metre score (both about 0..3 and 0..1)
+RHYMEABLE = 3  # the first line of a rhyme group ends on a word with at least this many true rhymes
+SHOWN_CANDIDATES = 5  # next-best candidates kept per line
+
+
+@dataclass
+class ComposeConfig:
+    form: str = "sonnet"
+    lines: int | None = None  # poem length (free verse, couplets) or a multiple of the stanza; None: the form's own
+    temperature: float = 0.8
+    seed: int | None = 0  # None draws a fresh seed (reported in the Poem)
+    candidates: int = 16  # candidate lines drafted per line
+    prompt: str = ""  # the poet's opening lines (each non-blank line becomes a given line)
+    given: dict[int, str] = field(default_factory=dict)  # line index -> the poet's (locked) line
+    attempts: dict[int, int] = field(default_factory=dict)  # line index -> how many times it was regenerated
+    avoid: dict[int, list[str]] = field(default_factory=dict)  # line index -> texts not to write there again
+    raw: bool = False  # plain sampling ("raw letters"): the bare model, no words, metre or rhyme kept
+
+    def __post_init__(self) -> None:
+        if self.form not in FORMS:
+            raise PoetryLabError(f"Unknown form '{self.form}': choose one of {', '.join(FORMS)}.")
+        if not 0.0 <= float(self.temperature) <= 5.0 or math.isnan(self.temperature):
+            raise PoetryLabError(f"Temperature {self.temperature:g} is out of range: use 0 up to 5.")
+        if not 1 <= self.candidates <= 256:
+            raise PoetryLabError("Candidates per line must be between 1 and 256.")
+        if self.seed is None:
+            self.seed = int(np.random.default_rng().integers(2**31))
+        self.seed = int(self.seed) % 2**63
+        prompt_lines = [ln.strip() for ln in self.prompt.splitlines() if ln.strip()]
+        self.given = {**{i: ln for i, ln in enumerate(prompt_lines)}, **{int(k): v.strip() for k, v in self.given.items()}}
+        n = len(plan(self.form, self.lines))
+        if any(not 0 <= i < n for i in self.given):
+            raise PoetryLabError(f"This poem has {n} lines: a given or locked line must be one of lines 1 to {n}.")
+
+
+@dataclass
+class Candidate:
+    text: str
+    score: float
+    bits_per_char: float
+    metre_score: float | None
+    syllables: int
+
+
+@dataclass
+class Line:
+    text: str
+    syllables: int
+    rhyme: str  # the line's letter in the form's scheme ("-": rhymes with nothing)
+    end_word: str
+    score: float  # the ranking score of the kept candidate (higher is better); 0 for the poet's own lines
+    bits_per_char: float | None = None  # the model's own surprise at the line (None for the poet's lines)
+    metre_score: float | None = None
+    rhyme_quality: str = ""  # "true", "slant" (had to settle) or "none" (no rhyme found); "" where none is asked
+    given: bool = False  # the poet's own line, kept as written
+    candidates: list[Candidate] = field(default_factory=list)  # the next best drafts, best first
+
+
+@dataclass
+class Poem:
+    form: str
+    temperature: float
+    seed: int
+    lines: list[Line]
+    stanzas: list[int]  # stanza number of each line
+    seconds: float = 0.0
+    raw: bool = False
+
+    @property
+    def text(self) -> str:
+        out = []
+        for i, line in enumerate(self.lines):
+            if i and self.stanzas[i] != self.stanzas[i - 1]:
+                out.append("")
+            out.append(line.text)
+        return "\n".join(out)
+
+    def to_json(self) -> dict:
+        """{"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word", "score", ...}], "seconds", ...}"""
+        return {"form": self.form, "text": self.text, "lines": [asdict(line) for line in self.lines],
+                "seconds": round(self.seconds, 3), "temperature": self.temperature, "seed": self.seed, "raw": self.raw}
+
+
+class Composer:
+    """A model ready to write in form: its fast cell, the known words and (optionally) its training
+    text for the copy check. Build once per model; compose() is then cheap and keeps no state."""
+
+    def __init__(self, bundle: ModelBundle, lexicon: Lexicon | None = None, corpus: CorpusIndex | None = None):
+        if bundle.model.config.cell != "lstm":
+            raise PoetryLabError("Writing in form needs an LSTM model; this one is a GRU (use raw letters).")
+        self.bundle = bundle
+        self.lexicon = lexicon or load_lexicon()
+        self.corpus = corpus
+        if corpus is not None:
+            self.lexicon = self.lexicon.with_corpus(corpus.text)
+        self.cell = NumpyCell(FastCell(bundle.model.cpu().eval()))
+        self.decoder = LineDecoder(self.cell, bundle.vocab, self.lexicon)
+        self._start = self._feed(None, None, "\n\n")
+
+    def _feed(self, state, logits, text: str):
+        """The model's (state, logits) after reading `text`, one row."""
+        if state is None:
+            H = [layer[1].shape[0] for layer in self.cell.layers]
+            state = [(np.zeros((1, h), np.float32), np.zeros((1, h), np.float32)) for h in H]
+        for i in self.bundle.vocab.encode(text):
+            logits, state = self.cell.step(np.asarray([i]), state)
+        return state, logits
+
+    def compose(self, config: ComposeConfig) -> Poem:
+        t0 = time.perf_counter()
+        if config.raw:
+            poem = self._raw(config)
+        else:
+            poem = self._in_form(config)
+        poem.seconds = time.perf_counter() - t0
+        return poem
+
+    def columns(self, config: ComposeConfig, temperatures: tuple[float, ...] = (0.2, 0.5, 0.8, 1.0)) -> list[Poem]:
+        """The same poem settings at several temperatures, one shared seed (the app's side-by-side columns)."""
+        return [self.compose(replace(config, temperature=t)) for t in temperatures]
+
+    def regenerate(self, config: ComposeConfig, poem: Poem, index: int) -> Poem:
+        """`poem` again with line `index` written anew (a new attempt) and every other line kept as it is."""
+        if not 0 <= index < len(poem.lines):
+            raise PoetryLabError(f"This poem has {len(poem.lines)} lines: choose one of lines 1 to {len(poem.lines)}.")
+        keep = {k: line.text for k, line in enumerate(poem.lines) if k != index}
+        attempts = {**config.attempts, index: config.attempts.get(index, 0) + 1}
+        avoid = {**config.avoid, index: [*config.avoid.get(index, []), poem.lines[index].text]}
+        return self.compose(replace(config, prompt="", given=keep, attempts=attempts, avoid=avoid))
+
+    def _in_form(self, cfg: ComposeConfig) -> Poem:
+        plans = plan(cfg.form, cfg.lines)
+        fixed: dict[int, str] = dict(cfg.given)  # line index -> text, the poet's and those written so far
+        state, logits = self._start
+        out: list[Line] = []
+        for i, p in enumerate(plans):
+            if i and p.stanza != plans[i - 1].stanza:
+                state, logits = self._feed(state, logits, "\n")
+            if i in cfg.given:
+                line = self._given_line(cfg.given[i], p)
+                state, logits = self._feed(state, logits, line.text + "\n")
+            else:
+                line, draft = self._write_line(i, plans, fixed, state, logits, cfg)
+                state, logits = draft.state, draft.logits
+            fixed[i] = line.text
+            out.append(line)
+        return Poem(cfg.form, cfg.temperature, cfg.seed, out, [p.stanza for p in plans])
+
+    def _given_line(self, text: str, p: LinePlan) -> Line:
+        syl, score = _scan(text, p)
+        return Line(text, syl, p.letter, _end_word(text), 0.0, None, score, "", True)
+
+    def _spec(self, i: int, plans: list[LinePlan], fixed: dict[int, str], relax: int) -> tuple[LineSpec, str]:
+        """The decoder's constraints for line i and the rhyme it aims at ("true", "slant", "none" or "")."""
+        p = plans[i]
+        ends = {k: _end_word(t) for k, t in fixed.items()}
+        pairs = frozenset(pair for k in sorted(fixed) for pair in _pairs(fixed, k))
+        prev = ends.get(i - 1, "")
+        base = {"lo": p.lo, "hi": p.hi, "feminine": p.feminine, "used_ends": frozenset(ends.values()),
+                "used_pairs": pairs, "prev_word": prev}
+        if p.group is None:
+            return LineSpec(**base), ""
+        anchors = [ends[k] for k, q in enumerate(plans) if q.group == p.group and k in ends and ends[k]]
+        if not anchors:
+            return LineSpec(**base, rhymeable=RHYMEABLE if relax == 0 else 0), "true"
+        if relax >= 2:
+            return LineSpec(**base), "none"
+        pool = set.intersection(*(self.lexicon.rhymes_of(a.lower()) for a in anchors)) if relax == 0 else \
+            set.intersection(*(self._slant(a.lower()) for a in anchors))
+        return LineSpec(**base, end_words=frozenset(pool - set(ends.values()))), "true" if relax == 0 else "slant"
+
+    def _slant(self, word: str) -> set[str]:
+        """Known words with the same stressed vowel as `word` and its rhyme's last sound or none after it."""
+        info = self.lexicon.info.get(word)
+        keys = info.rhymes if info else ()
+        vowels = {k.split()[0][:-1] for k in keys if k}
+        lasts = {k.split()[-1] for k in keys if k}
+        return {w for r, ws in self.lexicon.by_rhyme.items() if r and r.split()[0][:-1] in vowels
+                and r.split()[-1][:1] in {x[:1] for x in lasts} for w in ws if w != word}
+
+    def _write_line(self, i, plans, fixed, state, logits, cfg: ComposeConfig):
+        """The best of a batch of drafts for line i, relaxing the rhyme only where no draft finishes."""
+        p = plans[i]
+        attempt = cfg.attempts.get(i, 0)
+        # Fallbacks where no draft finishes: the same rhyme at a livelier temperature, then a slant rhyme, then none.
+        tries = [(0, cfg.temperature), (0, max(cfg.temperature, 0.8)), (1, max(cfg.temperature, 0.8)), (2, max(cfg.temperature, 0.8))]
+        for k, (relax, temperature) in enumerate(tries):
+            spec, quality = self._spec(i, plans, fixed, relax)
+            if spec.end_words is not None and not spec.end_words:
+                continue
+            rng = np.random.default_rng([cfg.seed, i, attempt, k])
+            uniforms = rng.random((MAX_LINE_CHARS, cfg.candidates))
+            drafts = self.decoder.write(state, logits, spec, cfg.candidates, temperature, uniforms)
+            ranked = self._rank(drafts, [*fixed.values(), *cfg.avoid.get(i, [])], p)
+            if ranked:
+                break
+        else:
+            raise PoetryLabError(f"Line {i + 1} could not be written in this form; try another seed or temperature.")
+        (best, cand), others = ranked[0], ranked[1:]
+        line = Line(best.text, cand.syllables, p.letter, best.words[-1] if best.words else "", round(cand.score, 4),
+                    round(cand.bits_per_char, 4), cand.metre_score, quality if p.group else "", False,
+                    [c for _, c in others[:SHOWN_CANDIDATES]])
+        return line, best
+
+    def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan) -> list[tuple[Draft, Candidate]]:
+        """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once."""
+        seen = {t.strip().lower() for t in taken}
+        out = []
+        for d in drafts:
+            key = d.text.strip().lower()
+            if not key or key in seen or (self.corpus is not None and _copied(d.text, self.corpus)):
+                continue
+            seen.add(key)
+            syl, m = _scan(d.text, p)
+            score = -d.bits_per_char + (METRE_WEIGHT * m if m is not None else 0.0)
+            out.append((d, Candidate(d.text, round(score, 4), round(d.bits_per_char, 4), m, syl)))
+        # a draft whose count, read as the checks read it (against the metre), is out of range comes last
+        out.sort(key=lambda dc: (not p.lo <= dc[1].syllables <= p.hi, -dc[1].score))
+        return out
+
+    def _raw(self, cfg: ComposeConfig) -> Poem:
+        """Plain sampling of as many lines as the form has, for comparison (the bare model)."""
+        plans = plan(cfg.form, cfg.lines)
+        n_prompt = next(k for k in range(len(plans) + 1) if k not in cfg.given)  # the poet's opening lines
+        prompt = "".join(cfg.given[k] + "\n" for k in range(n_prompt))
+        s = sample(self.bundle.model, self.bundle.vocab, prompt,
+                   SampleConfig(temperatures=(cfg.temperature,), max_chars=120 * len(plans), lines=len(plans) - n_prompt,
+                                seed=cfg.seed))[0]
+        texts = [t for t in s.text.splitlines() if t.strip()][: len(plans)]
+        out = []
+        for k, (t, p) in enumerate(zip(texts, plans)):
+            syl, m = _scan(t, p)
+            out.append(Line(t, syl, p.letter, _end_word(t), 0.0, None, m, "", k < n_prompt))
+        return Poem(cfg.form, cfg.temperature, cfg.seed, out, [p.stanza for p in plans[: len(out)]], raw=True)
+
+
+def _end_word(text: str) -> str:
+    found = words(text.replace("’", "'"))
+    return found[-1] if found else ""
+
+
+def _scan(text: str, p: LinePlan) -> tuple[int, float | None]:
+    """(syllables, metre score or None) of a line, read against its plan's metre where it has one."""
+    return scan_line(text, p.metre) if p.metre else (_count(text), None)
+
+
+def _count(text: str) -> int:
+    """Syllables of a line read without a metre: each word's first reading."""
+    return sum(len(word_readings(w)[0][0]) for w in words(text.replace("’", "'")))
+
+
+def _pairs(fixed: dict[int, str], k: int) -> list[tuple[str, str]]:
+    """The word pairs of line k, with the pair across the break from line k-1."""
+    ws = words(fixed[k].replace("’", "'"))
+    prev = _end_word(fixed[k - 1]) if k - 1 in fixed else ""
+    seq = ([prev] if prev else []) + ws
+    return list(pairwise(seq))
+
+
+def _copied(text: str, corpus: CorpusIndex) -> bool:
+    """Whether the line, without its closing punctuation, occurs word for word in the training text."""
+    core = re.sub(r"[\s\W]+$", "", text.strip())
+    return len(core) > 12 and core in corpus.text

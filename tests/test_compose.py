@@ -1,0 +1,182 @@
+"""Poems in form (poetry_lab.compose): rhyme by the CMU dictionary, syllable counts, known words,
+the poet's own and locked lines, regeneration, candidates, raw letters and the `compose` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from itertools import combinations
+
+import pronouncing
+import pytest
+from conftest import POEM_TEXT, REPO_ROOT
+from threadpoolctl import threadpool_limits
+
+from poetry_lab.analysis.metrics import CorpusIndex, distinct_n
+from poetry_lab.analysis.poetics import scan_line
+from poetry_lab.cli import main
+from poetry_lab.compose import ComposeConfig, Composer, plan
+from poetry_lab.core.checkpoint import load_model
+from poetry_lab.data.text import words
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.settings import default_model_path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """As the app runs (OMP_NUM_THREADS=1): the decoder's small matrix products lose to a busy second core."""
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    return Composer(load_model(default_model_path(), device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def sonnet(composer) -> object:
+    return composer.compose(ComposeConfig(form="sonnet", temperature=0.8, seed=11))
+
+
+def _cmu_rhyme(a: str, b: str) -> bool:
+    """Straight from the `pronouncing` package: some pronunciations share the rhyming part."""
+    parts = [{pronouncing.rhyming_part(p) for p in pronouncing.phones_for_word(w)} for w in (a, b)]
+    return a != b and bool(parts[0] & parts[1])
+
+
+def _pairs(form: str, n: int):
+    groups: dict = {}
+    for k, p in enumerate(plan(form)[:n]):
+        if p.group:
+            groups.setdefault(p.group, []).append(k)
+    return [pair for g in groups.values() for pair in combinations(g, 2)]
+
+
+def test_forms_plan_schemes_and_counts():
+    assert "".join(p.letter for p in plan("sonnet")) == "ABABCDCDEFEFGG"
+    assert [p.lo for p in plan("sonnet")] == [10] * 14 and all(p.hi == 11 for p in plan("sonnet"))
+    assert "".join(p.letter for p in plan("ballad")) == "ABCB" and [p.lo for p in plan("ballad")] == [8, 6, 8, 6]
+    assert "".join(p.letter for p in plan("limerick")) == "AABBA"
+    assert [(p.lo, p.hi, p.group) for p in plan("haiku")] == [(5, 5, None), (7, 7, None), (5, 5, None)]
+    assert len(plan("quatrain", 8)) == 8 and len(plan("free", 5)) == 5
+    with pytest.raises(PoetryLabError, match="multiple of 4"):
+        plan("quatrain", 6)
+    with pytest.raises(PoetryLabError, match="Unknown form"):
+        ComposeConfig(form="villanelle")
+
+
+def test_sonnet_rhymes_truly_counts_ten_and_uses_known_words(composer, sonnet):
+    assert len(sonnet.lines) == 14
+    for i, j in _pairs("sonnet", 14):
+        a, b = sonnet.lines[i].end_word, sonnet.lines[j].end_word
+        assert _cmu_rhyme(a, b) or sonnet.lines[j].rhyme_quality != "true", (a, b)
+    true_pairs = sum(_cmu_rhyme(sonnet.lines[i].end_word, sonnet.lines[j].end_word) for i, j in _pairs("sonnet", 14))
+    assert true_pairs >= 6  # of 7
+    ends = [line.end_word for line in sonnet.lines]
+    assert len(set(ends)) == 14
+    for line in sonnet.lines:
+        assert 10 <= scan_line(line.text, "iambic pentameter")[0] <= 11, line.text
+        assert line.syllables == scan_line(line.text, "iambic pentameter")[0]
+        assert all(w in composer.lexicon.info for w in words(line.text.replace("’", "'"))), line.text
+    assert distinct_n(sonnet.text, 2) >= 0.9
+
+
+def test_same_seed_same_poem_and_columns_share_the_seed(composer, sonnet):
+    again = composer.compose(ComposeConfig(form="sonnet", temperature=0.8, seed=11))
+    assert again.text == sonnet.text
+    one, other = (composer.compose(ComposeConfig(form="quatrain", temperature=0.8, seed=s)) for s in (1, 2))
+    assert one.text != other.text
+
+
+def test_haiku_counts_five_seven_five(composer):
+    poem = composer.compose(ComposeConfig(form="haiku", temperature=1.0, seed=3))
+    assert [line.syllables for line in poem.lines] == [5, 7, 5]
+    assert all(line.rhyme == "-" and line.rhyme_quality == "" for line in poem.lines)
+
+
+def test_poets_line_is_kept_and_rhymed_with(composer):
+    mine = "Shall I compare thee to a summer's day"
+    poem = composer.compose(ComposeConfig(form="quatrain", temperature=0.8, seed=5, prompt=mine))
+    assert poem.lines[0].text == mine and poem.lines[0].given
+    assert _cmu_rhyme("day", poem.lines[2].end_word)
+    # a locked last line: the line before it that shares its rhyme group is written to rhyme with it
+    locked = composer.compose(ComposeConfig(form="quatrain", temperature=0.8, seed=5, given={3: "And all the stars were bright"}))
+    assert locked.lines[3].text == "And all the stars were bright"
+    assert _cmu_rhyme("bright", locked.lines[1].end_word)
+
+
+def test_regenerate_one_line_keeps_the_others_and_candidates_are_ranked(composer, sonnet):
+    texts = [line.text for line in sonnet.lines]
+    locked = {k: t for k, t in enumerate(texts) if k != 5}
+    again = composer.compose(ComposeConfig(form="sonnet", temperature=0.8, seed=11, given=locked, attempts={5: 1}))
+    assert [line.text for k, line in enumerate(again.lines) if k != 5] == [t for k, t in enumerate(texts) if k != 5]
+    assert again.lines[5].text != texts[5] and not again.lines[5].given
+    assert _cmu_rhyme(again.lines[5].end_word, again.lines[7].end_word)
+    for line in sonnet.lines:
+        scores = [c.score for c in line.candidates if 10 <= c.syllables <= 11]  # in range first, then by score
+        assert scores == sorted(scores, reverse=True) and all(s <= line.score for s in scores)
+        assert [10 <= c.syllables <= 11 for c in line.candidates] == sorted((10 <= c.syllables <= 11 for c in line.candidates), reverse=True)
+        assert all(c.text != line.text for c in line.candidates)
+
+
+def test_raw_letters_is_plain_sampling(composer):
+    poem = composer.compose(ComposeConfig(form="haiku", temperature=1.0, seed=0, raw=True))
+    assert poem.raw and 1 <= len(poem.lines) <= 3
+    assert poem.to_json()["raw"] is True
+
+
+def test_a_tiny_model_writes_a_quatrain_and_no_line_of_its_corpus(tiny_bundle):
+    composer = Composer(tiny_bundle, corpus=CorpusIndex(POEM_TEXT))
+    poem = composer.compose(ComposeConfig(form="quatrain", temperature=1.0, seed=0, candidates=8))
+    assert len(poem.lines) == 4
+    for line in poem.lines:
+        assert line.text.strip().rstrip(",.;:!?") not in POEM_TEXT
+    assert set(words(POEM_TEXT)) <= set(composer.lexicon.info) | {"ii", "iii", "iv"}
+
+
+def test_bad_settings_are_user_errors():
+    with pytest.raises(PoetryLabError):
+        ComposeConfig(temperature=9)
+    with pytest.raises(PoetryLabError, match="lines 1 to 14"):
+        ComposeConfig(form="sonnet", given={20: "a line"})
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "poetry_lab", "compose", *args], check=False, cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_json_shape_and_errors():
+    done = _run("default", "--form", "limerick", "--seed", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert {"form", "text", "lines", "seconds"} <= out.keys() and out["form"] == "limerick"
+    assert len(out["lines"]) == 5
+    for line in out["lines"]:
+        assert {"text", "syllables", "rhyme", "end_word", "score"} <= line.keys()
+    assert "".join(line["rhyme"] for line in out["lines"]) == "AABBA"
+    assert out["text"].splitlines() == [line["text"] for line in out["lines"]]
+
+
+
+@pytest.mark.parametrize("args", [("default", "--form", "villanelle"), ("no-such-model.safetensors",),
+                                  ("default", "--temperature", "-1"), ("default", "--form", "quatrain", "--lines", "6")])
+def test_cli_user_errors_are_one_line_and_exit_2(args, capsys):
+    assert main(["compose", *args]) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+
+
+def test_columns_and_regenerate_helpers(composer):
+    cfg = ComposeConfig(form="haiku", seed=4)
+    cols = composer.columns(cfg, (0.3, 1.0))
+    assert [p.temperature for p in cols] == [0.3, 1.0] and all(p.seed == 4 for p in cols)
+    again = composer.regenerate(cfg, cols[0], 1)
+    assert again.lines[0].text == cols[0].lines[0].text and again.lines[2].text == cols[0].lines[2].text
+    assert again.lines[1].text != cols[0].lines[1].text
+    with pytest.raises(PoetryLabError):
+        composer.regenerate(cfg, cols[0], 3)
