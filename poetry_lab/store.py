@@ -22,6 +22,7 @@ SIZES = {
     "corpus index": 4,  # copy indexes of training texts, by corpus name
     "backward model": 4,  # backward twins trained for the embedding theme methods, by corpus and model
     "embeddings": 8,  # poem vectors already computed, by model, poems and settings
+    "lexicon": 1,  # the words a poem in form may use (CMU dictionary + the poetry corpus's words)
 }
 
 

@@ -83,6 +83,11 @@ OUTPUTS = {  # each page handler's outputs, in the order the tests read them
     "poll_training_and_runs": ("plot", "status", "samples", "timer", "summary", "table", "chooser"),
     "compare": ("plain", "confidence", "copies", "bars", "download", "status"), "sweep": ("plot", "download", "status"),
     "themes": ("map", "themes", "placed", "table", "compared", "words", "status"),
+    "write_poems": ("poems", "download", "column", "edit", "keep", "line", "candidates", "status"),
+    "choose_poem": ("edit", "keep", "line", "candidates", "status"),
+    "rewrite_poem": ("poems", "edit", "keep", "line", "candidates", "status"),
+    "rewrite_line": ("poems", "edit", "keep", "line", "candidates", "status"),
+    "show_candidates": ("candidates", "status"),
 }
 
 

@@ -14,7 +14,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 ENDPOINTS = {"/load_corpus", "/start_training", "/training_status", "/stop_training", "/compare", "/list_runs",
-             "/resume_run", "/load_run"}
+             "/resume_run", "/load_run", "/compose"}
 STATUS_KEYS = {"state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message"}
 CORPUS_KEYS = {"chars", "distinct_chars", "words", "lines", "poems", "warnings"}
 RESULT_KEYS = {"temperature", "text", "bits_per_char", "copied_4gram_share", "longest_copy", "distinct_2", "repeated_lines"}
@@ -42,6 +42,10 @@ def test_view_api_lists_the_json_endpoints(app_url):
         assert [p["parameter_name"] for p in named["/compare"]["parameters"]] == [
             "prompt", "temperatures", "chars", "seed", "top_k", "top_p"]
         assert [p["parameter_name"] for p in named["/load_corpus"]["parameters"]] == ["files", "text", "bundled"]
+        assert [p["parameter_name"] for p in named["/compose"]["parameters"]] == ["form", "lines", "prompt", "temperature", "seed", "raw"]
+        poem = c.predict(form="limerick", seed=5, api_name="/compose")
+        assert poem["form"] == "limerick" and [ln["rhyme"] for ln in poem["lines"]] == list("AABBA")
+        assert c.predict(form="limerick", seed=5, api_name="/compose")["text"] == poem["text"]
         assert not any(name.startswith("/ui_") for name in named)  # the page's own events stay out of the docs
     finally:
         c.close()

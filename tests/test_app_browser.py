@@ -63,7 +63,7 @@ def page(sync_playwright, app_url, tmp_path):
             page = context.new_page()
             page.set_default_timeout(30_000)
             page.goto(app_url)
-            page.wait_for_selector("#compare-run")
+            page.wait_for_selector("#compose-run")  # the first tab; the others render when opened
             yield page
         finally:
             context.close()
@@ -118,6 +118,7 @@ def test_upload_train_watch_stop_compare(page):
 def test_lens_views_and_sweep(page):
     """The poet's lens on the model the app opens with: rhyme and metre, confidence, copies; then a sweep."""
     ARTIFACTS.mkdir(exist_ok=True)
+    page.get_by_role("tab", name="Compare temperatures").click()
     page.locator("#compare-prompt textarea").fill("Shall I compare thee to a summer's day?\n")
     page.locator("#compare-temperatures textarea, #compare-temperatures input").first.fill("0.3, 0.8, 1.2")
     page.click("#compare-run")
@@ -150,6 +151,7 @@ def test_lens_views_and_sweep(page):
 def test_themes_tab_maps_the_sonnets(page):
     """Write poems, load the Sonnets, find 3 themes by TF-IDF: the map shows the poems and the stars."""
     ARTIFACTS.mkdir(exist_ok=True)
+    page.get_by_role("tab", name="Compare temperatures").click()
     page.click("#compare-run")
     page.wait_for_function("() => document.querySelectorAll('#compare-results .pl-col').length === 4")
     page.get_by_role("tab", name="Your poems").click()
@@ -175,7 +177,7 @@ RECORD_TOASTS = """() => { window.__toasts = [];
     if (n.nodeType === 1) for (const t of [n, ...n.querySelectorAll('*')])
       if (t.className && String(t.className).includes('toast-body')) window.__toasts.push(t.innerText);
   }))).observe(document.body, {childList: true, subtree: true}); }"""
-STATUS_LINES = ["#compare-status", "#sweep-status", "#corpus-status", "#corpus-warnings", "#train-status", "#runs-status",
+STATUS_LINES = ["#compose-status", "#compare-status", "#sweep-status", "#corpus-status", "#corpus-warnings", "#train-status", "#runs-status",
                 "#themes-status", "#model-download-status", "#model-load-status"]
 
 
@@ -217,6 +219,17 @@ def test_every_button_with_the_defaults_a_new_user_sees(page, tmp_path):
         assert not [t for t in shown.values() if "⚠" in t], f"{selector}: {shown}"
 
     page.wait_for_function("() => document.querySelector('#model-summary')?.innerText.includes('parameters')")
+    pressed("#compose-run", "() => document.querySelectorAll('#compose-poems .pl-col').length === 4"
+                            " && /Wrote 4 poems/.test(document.querySelector('#compose-status')?.innerText)")
+    lines = page.locator("#compose-poems .pl-col").first.locator(".pl-line[data-scan]")
+    assert lines.count() == 14  # a sonnet, each line with its rhyme letter and syllables
+    page.screenshot(path=str(ARTIFACTS / "defaults_compose.png"), full_page=True)
+    pressed("#compose-rewrite", "() => /written again|again \\(/.test(document.querySelector('#compose-status')?.innerText)")
+    pressed("#compose-line-again", "() => /Line 1 written again/.test(document.querySelector('#compose-status')?.innerText)")
+    pressed("#compose-candidates", "() => /next best drafts|no other drafts/.test(document.querySelector('#compose-status')?.innerText)")
+    page.screenshot(path=str(ARTIFACTS / "defaults_compose_work.png"), full_page=True)
+
+    page.get_by_role("tab", name="Compare temperatures").click()
     pressed("#compare-run", "() => document.querySelectorAll('#compare-results .pl-col').length >= 2")
 
     page.get_by_role("tab", name="Temperature sweep").click()

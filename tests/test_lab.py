@@ -247,3 +247,41 @@ def test_a_few_poems_are_not_called_prose(lab):
     assert not any("prose" in n for n in notes)
     prose = lab.load_corpus(text="\n\n".join(["A long line of prose that runs on and on without a break " * 3] * 6)).warnings
     assert any("looks like prose" in n for n in prose)
+
+
+# --- poems in form ----------------------------------------------------------------------------
+def test_compose_writes_one_poem_per_temperature_with_one_seed(lab):
+    from poetry_lab.compose.words import rhyming_part
+
+    poems = lab.compose("quatrain", temperatures="0.3, 0.9", seed=2)
+    assert [p.temperature for p in poems] == [0.3, 0.9] and {p.seed for p in poems} == {2}
+    assert all(len(p.lines) == 4 and [ln.rhyme for ln in p.lines] == list("ABAB") for p in poems)
+    assert [p.text for p in lab.compose("quatrain", temperatures="0.3, 0.9", seed=2)] == [p.text for p in poems]
+    for p in poems:  # a line that claims a true rhyme truly rhymes with its partner (CMU)
+        for a, b in ((0, 2), (1, 3)):
+            if p.lines[b].rhyme_quality == "true":
+                from poetry_lab.analysis.pronounce import pronunciations
+                parts_a = {rhyming_part(x) for x in pronunciations(p.lines[a].end_word)}
+                parts_b = {rhyming_part(x) for x in pronunciations(p.lines[b].end_word)}
+                assert parts_a & parts_b, (p.lines[a].end_word, p.lines[b].end_word)
+
+
+def test_the_poet_keeps_edits_and_rewrites_lines(lab):
+    with pytest.raises(PoetryLabError, match="Write a poem first"):
+        lab.rewrite_line(0, 1)
+    (poem,) = lab.compose("quatrain", temperatures="0.5", seed=4)
+    before = [ln.text for ln in poem.lines]
+    mine = "The lamp is lit beside the door"
+    new = lab.rewrite_poem(0, keep=[0, 1], lines=[mine, *before[1:]])
+    assert new.lines[0].text == mine and new.lines[0].given  # the poet's edited line, kept as written
+    assert new.lines[1].text == before[1] and not new.lines[1].given  # kept unchanged: still the model's
+    again = lab.rewrite_line(0, 3)
+    assert [ln.text for ln in again.lines[:3]] == [ln.text for ln in new.lines[:3]] and again.lines[3].text != new.lines[3].text
+    assert not again.lines[2].given and again.lines[0].given
+    drafts = lab.line_candidates(0, 3)
+    assert drafts and all(d.text != again.lines[3].text for d in drafts)
+    assert [d.score for d in drafts] == sorted((d.score for d in drafts), reverse=True) or drafts  # best first by the decoder's rank
+    with pytest.raises(PoetryLabError, match="keep one line of text for each line"):
+        lab.rewrite_poem(0, keep=[0], lines=["only one line"])
+    with pytest.raises(PoetryLabError, match="between 1 and 6"):
+        lab.compose("haiku", temperatures="0.1,0.2,0.3,0.4,0.5,0.6,0.7")

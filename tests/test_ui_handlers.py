@@ -25,6 +25,7 @@ from poetry_lab.app.session import Session
 from poetry_lab.app.ui import (
     api,
     compare_tab,
+    compose_tab,
     corpus_tab,
     model_tab,
     render,
@@ -434,3 +435,39 @@ def test_api_numbers_sent_as_text_are_read_and_nonsense_gets_a_plain_message(lab
             api.api_compare(lab, "The", "0.5", bad, 1, None, None)
     with pytest.raises(gr.Error, match="'top_p' must be a number"):
         api.api_compare(lab, "The", "0.5", 20, 1, None, "lots")
+
+
+# --- poems in form ------------------------------------------------------------------------------
+def test_write_poems_with_the_page_as_it_loads_then_work_on_one(lab):
+    defaults = dict(form="sonnet", lines=0, opening="", temperatures=compose_tab.COMPOSE_TEMPERATURES, seed=1, raw=False)
+    poems, download, column, edit, keep, line, candidates, status = ui(compose_tab.write_poems, lab, **defaults)
+    assert "Wrote 4 poems (sonnet, seed 1)" in status and "⚠" not in status
+    assert poems.count('class="pl-col"') == 4 and poems.count("data-scan=") == 4 * 14
+    assert len(edit.split("\n")) == 14 and column.value == 0 and len(keep.choices) == 14
+    assert download.value["path"].endswith(".md")
+    *_, status = ui(compose_tab.rewrite_poem, lab, column=0, edit=edit, keep=[0])
+    assert "kept line 1" in status and "⚠" not in status
+    *_, status = ui(compose_tab.rewrite_line, lab, column=0, line=2)
+    assert status.startswith("Line 3 written again")
+    table, status = ui(compose_tab.show_candidates, lab, column=0, line=2)
+    assert len(table) >= 1 and "next best drafts for line 3" in status
+    edit, *_ = ui(compose_tab.choose_poem, lab, column=3)
+    assert edit == "\n".join(ln.text for ln in lab.compose_slot.poems[3].lines)
+
+
+def test_poem_work_before_any_poem_and_bad_forms_are_plain(lab):
+    *_, status = ui(compose_tab.rewrite_line, lab, column=None, line=0)
+    assert status.startswith("⚠️") and "Write poems first" in status
+    *_, status = ui(compose_tab.write_poems, lab, form="villanelle", lines=0, opening="", temperatures="0.5", seed=1, raw=False)
+    assert status.startswith("⚠️") and "Unknown form" in status
+    *_, status = ui(compose_tab.write_poems, lab, form="haiku", lines=0, opening="", temperatures="0.5, 9", seed=1, raw=False)
+    assert status.startswith("⚠️") and "out of range" in status
+
+
+def test_api_compose_is_the_command_lines_json(lab):
+    out = api.api_compose(lab, "haiku", None, "", 0.7, 3)
+    assert {"form", "text", "lines", "seconds"} <= set(out) and out["form"] == "haiku" and len(out["lines"]) == 3
+    assert {"text", "syllables", "rhyme", "end_word", "score"} <= set(out["lines"][0])
+    assert api.api_compose(lab, "haiku", None, "", 0.7, 3)["text"] == out["text"]  # same seed, same poem
+    with pytest.raises(gr.Error, match="Unknown form"):
+        api.api_compose(lab, "epic")

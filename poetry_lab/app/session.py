@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 from poetry_lab.analysis import lens
 from poetry_lab.analysis.metrics import CorpusIndex, sample_metrics
 from poetry_lab.analysis.poetics import analyse_poem
+from poetry_lab.app.compose_slot import ComposeSlot
 from poetry_lab.app.model_slot import ModelSlot, model_summary, shared_model
 from poetry_lab.app.results import CorpusReport, PoemNumbers, PoemView, ThemeReport
 from poetry_lab.app.themes_slot import BACKWARD_STEPS, ThemesSlot
 from poetry_lab.app.training_slot import TrainingSlot
+from poetry_lab.compose import Candidate, ComposeConfig, Poem
 from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.core.sampling import Sample, SampleConfig, sample
 from poetry_lab.core.train import TrainConfig
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 MODEL_KEYS = {"cell", "layers", "hidden", "dropout", "emb_dim"}  # advanced settings that shape the model
 TRAIN_KEYS = {"seq_len", "batch_size", "lr", "epochs", "patience", "seed"}  # ... and those that shape the training
 LENS_CHARS = 4_000  # generated characters coloured by confidence: each is a span with a tooltip, ~150 bytes of HTML
+COMPOSE_TEMPERATURES = "0.2, 0.5, 0.8, 1.0"  # the columns of poems in form: careful to lively
 SWEEP_CHARS = 60_000  # characters one sweep may write in all: about 10 s on a small CPU with the default model
 
 
@@ -93,6 +96,7 @@ class Session:
         self.model = ModelSlot(self.store)
         self.training = TrainingSlot(home or home_dir(), self.session)
         self.themes_slot = ThemesSlot()
+        self.compose_slot = ComposeSlot(self.store)
         self.corpus: Corpus | None = None
         self.last_poems: list[tuple[float, str]] = []  # (temperature, text) of the last comparison, for the themes map
 
@@ -290,6 +294,31 @@ class Session:
         bundle = self.bundle
         return lens.sweep(bundle.model, bundle.vocab, temps, int(samples), int(chars),
                           None if seed is None or seed == "" else int(seed), self._reference(), prompt or "")
+
+    # --- poems in form ------------------------------------------------------------------------
+    def compose(self, form: str = "sonnet", lines: int | None = None, prompt: str = "",
+                temperatures: str | list[float] = COMPOSE_TEMPERATURES, seed: int | None = 1, raw: bool = False) -> list[Poem]:
+        """One poem in `form` per temperature, with one shared seed (None: a fresh one), starting from the
+        poet's own opening lines (`prompt`, one per line). `raw`: plain letter-by-letter sampling instead."""
+        config = ComposeConfig(form=form, lines=lines, temperature=0.8, seed=seed, prompt=(prompt or "")[-current_limits().max_prompt_chars:],
+                               raw=raw)
+        return self.compose_slot.write(self._composer(), config, parse_temperatures(temperatures))
+
+    def _composer(self):
+        bundle = self.bundle
+        return self.compose_slot.composer(bundle, self._reference())
+
+    def rewrite_poem(self, column: int, keep: list[int], lines: list[str] | None = None) -> Poem:
+        """The poem in `column` written again around the lines kept (0-based; their text from `lines`, the
+        poet's edit, if given)."""
+        return self.compose_slot.rewrite(self._composer(), column, keep, lines)
+
+    def rewrite_line(self, column: int, line: int) -> Poem:
+        """Line `line` (0-based) of the poem in `column` written again; every other line stays."""
+        return self.compose_slot.rewrite_line(self._composer(), column, line)
+
+    def line_candidates(self, column: int, line: int) -> list[Candidate]:
+        return self.compose_slot.candidates(column, line)
 
     # --- themes ------------------------------------------------------------------------------
     def themes(self, method: str = "tfidf", n_themes: int | None = 5, progress: Callable[[float, str], None] | None = None,

@@ -9,6 +9,7 @@ import gradio as gr
 
 from poetry_lab.app.ui import api, model_tab
 from poetry_lab.app.ui.compare_tab import create_compare_tab
+from poetry_lab.app.ui.compose_tab import create_compose_tab
 from poetry_lab.app.ui.corpus_tab import create_corpus_tab
 from poetry_lab.app.ui.model_tab import create_model_tab
 from poetry_lab.app.ui.sessions import SessionRegistry
@@ -67,12 +68,15 @@ CSS = """
 .pl-theme { margin: 6px 0; }
 .pl-swatch { display: inline-block; width: 0.75em; height: 0.75em; border-radius: 50%; margin-right: 6px; }
 .pl-words { font-size: 0.88rem; margin: 2px 0 6px 0; }
+/* Poems in form: the poet's own lines in italics. */
+.pl-yours { font-style: italic; color: var(--color-accent); }
 """
 
 HEADER = """
 # Poetry Lab
-A small neural network that writes poems letter by letter. Press **Write poems** to read what it writes,
-then teach it your own poems in **Your poems** and **Train**.
+A small neural network that writes poems letter by letter. Choose a form and press **Write poems** to read
+a sonnet (or a ballad, a limerick, a haiku) in its voice; then teach it your own poems in **Your poems** and
+**Train**, and it writes in yours.
 """
 
 
@@ -84,6 +88,8 @@ def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
         gr.Markdown(HEADER)
         model_md = gr.Markdown(elem_id="model-summary")
         with gr.Tabs():
+            with gr.Tab("Write a poem", id="compose"):
+                create_compose_tab(sessions)
             with gr.Tab("Compare temperatures", id="compare"):
                 create_compare_tab(sessions)
             with gr.Tab("Temperature sweep", id="sweep"):
@@ -111,6 +117,7 @@ def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
         gr.api(bind(api.api_resume_run), api_name="resume_run")
         gr.api(bind(api.api_load_run), api_name="load_run")
         gr.api(bind(api.api_compare), api_name="compare", concurrency_limit=2)
+        gr.api(bind(api.api_compose), api_name="compose", concurrency_limit=2)
     return demo
 
 

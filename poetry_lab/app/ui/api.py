@@ -124,3 +124,13 @@ def api_compare(session: Session, prompt: str = "", temperatures: str = "0.2,0.5
                 seed: int | None = 0, top_k: int | None = None, top_p: float | None = None) -> list[dict]:
     """One poem per temperature from the same prompt and seed, each with its numbers (a long prompt keeps its end)."""
     return [p.to_json() for p in session.compare(prompt or "", temperatures, chars=chars, seed=seed, top_k=top_k, top_p=top_p)]
+
+
+@api_errors
+def api_compose(session: Session, form: str = "sonnet", lines: int | None = None, prompt: str = "", temperature: float = 0.8,
+                seed: int | None = 0, raw: bool = False) -> dict:
+    """A poem in a form (sonnet, quatrain, couplets, ballad, limerick, haiku, free), from the poet's opening
+    lines if any (`prompt`, one per line): {"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word",
+    "score", ...}], "seconds", ...}, as `python -m poetry_lab compose --json` prints it. Same seed, same poem."""
+    (poem,) = session.compose(form or "sonnet", lines, prompt or "", [temperature], seed, bool(raw))
+    return poem.to_json()

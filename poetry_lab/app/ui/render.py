@@ -267,6 +267,79 @@ def compare_markdown(poems: Sequence[PoemView], prompt: str, settings: str, mode
     return "\n".join(out) + "\n"
 
 
+# --- poems in form -------------------------------------------------------------------------
+NO_POEMS = '<p class="pl-muted">Press “Write poems” to read a poem in this form at each temperature.</p>'
+RHYME_NOTE = {"slant": "a slant rhyme: no true rhyme fitted", "none": "no rhyme: none fitted"}
+
+
+def _form_line(k: int, line) -> str:
+    """One line of a poem in form, its number, rhyme letter and syllables in the margin; the poet's own in italics."""
+    mark = {"slant": "~", "none": "×"}.get(line.rhyme_quality, "")
+    scan = f"{line.rhyme if line.rhyme != '-' else ''}{mark} {line.syllables}".strip()
+    title = [f"line {k + 1}: {line.syllables} syllables"]
+    if line.metre_score is not None:
+        title.append(f"fits the metre {line.metre_score:.2f}")
+    if line.rhyme_quality in RHYME_NOTE:
+        title.append(RHYME_NOTE[line.rhyme_quality])
+    if line.given:
+        title.append("your line")
+    elif line.bits_per_char is not None:
+        title.append(f"surprise {line.bits_per_char:.2f} bits per character")
+    cls = "pl-line pl-yours" if line.given else "pl-line"
+    return f'<div class="{cls}" data-scan="{_esc(scan)}" title="{_esc(" · ".join(title))}">{_esc(line.text) or "<br>"}</div>'
+
+
+def poem_in_form_html(poem) -> str:
+    """A poem in form (compose.Poem): stanzas, each line's rhyme letter and syllables in the margin."""
+    rows = []
+    for k, line in enumerate(poem.lines):
+        if k and poem.stanzas[k] != poem.stanzas[k - 1]:
+            rows.append('<div class="pl-line"><br></div>')
+        rows.append(_form_line(k, line))
+    return '<div class="pl-poem pl-scanned">' + "".join(rows) + "</div>"
+
+
+def _form_numbers(poem) -> str:
+    written = [line for line in poem.lines if not line.given]
+    bits = [line.bits_per_char for line in written if line.bits_per_char is not None]
+    rhymed = [line for line in written if line.rhyme_quality]
+    true = sum(line.rhyme_quality == "true" for line in rhymed)
+    rows = [("surprise (bits per character)", _number(sum(bits) / len(bits)) if bits else "n/a"),
+            ("rhymes that truly rhyme", f"{true} of {len(rhymed)}" if rhymed else "none asked"),
+            ("written in", f"{poem.seconds:.1f} s")]
+    return '<table class="pl-metrics">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def poems_in_form_html(poems: Sequence) -> str:
+    """The poems side by side, one column per temperature."""
+    if not poems:
+        return NO_POEMS
+    cols = []
+    for poem in poems:
+        how = "raw letters" if poem.raw else poem.form
+        cols.append(f'<div class="pl-col"><h3>temperature {poem.temperature:g} · {_esc(how)}</h3>'
+                    f"{poem_in_form_html(poem)}{_form_numbers(poem)}</div>")
+    return _columns(cols, '<div class="pl-legend">Each line\'s rhyme letter and syllables are in its margin '
+                          '(~ a slant rhyme, × no rhyme fitted); your own lines are in italics. Hover a line for its numbers.</div>')
+
+
+def candidates_frame(candidates: Sequence) -> pd.DataFrame:
+    """The next best drafts for a line, best first, as a table."""
+    return pd.DataFrame([[c.text, c.score, c.bits_per_char, c.syllables, None if c.metre_score is None else round(c.metre_score, 2)]
+                         for c in candidates], columns=CANDIDATE_COLUMNS)
+
+
+CANDIDATE_COLUMNS = ["line", "score (higher is better)", "surprise (bits/char)", "syllables", "fits the metre"]
+
+
+def poem_markdown(poems: Sequence, settings: str) -> str:
+    """The poems in form as a Markdown document for download."""
+    out = ["# Poetry Lab: poems in form", "", f"- settings: {settings}"]
+    for poem in poems:
+        out += ["", f"## temperature {poem.temperature:g} ({'raw letters' if poem.raw else poem.form})", "", "```text", poem.text, "```"]
+    return "\n".join(out) + "\n"
+
+
 # --- themes ---------------------------------------------------------------------------------
 NO_THEMES = '<p class="pl-muted">Press “Find themes” to sort the poems of your corpus into themes.</p>'
 NO_PLACED = ('<p class="pl-muted">Write poems in <b>Compare temperatures</b>, then find themes again: each poem appears '
