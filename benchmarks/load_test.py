@@ -7,9 +7,10 @@
 
 One gradio_client session loads a corpus (the bundled Sonnets, or a built-in stand-in) and starts a
 training ("auto": fine-tunes the loaded model); N other sessions call /compare in a loop (a short
-poem at 3 temperatures, a fresh seed each time) until the time is up. Reported: requests, errors
-(must be 0), latency of generation (p50/p95/max, seconds, queueing included) and how many training
-steps were done meanwhile. Writes JSON (--out) and prints a Markdown table.
+poem at 3 temperatures, a fresh seed each time) or, a share --compose of the time, /compose (a poem
+in a form: sonnet, quatrain, limerick or haiku) until the time is up. Reported: requests, errors
+(must be 0), latency per kind of request (p50/p95/max, seconds, queueing included) and how many
+training steps were done meanwhile. Writes JSON (--out) and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 from benchmarks.app_process import launched_app
 
 REQUEST_TIMEOUT_S = 60.0  # a poem that takes longer counts as an error
+FORMS = ["sonnet", "quatrain", "limerick", "haiku"]
 PROMPTS = ["Shall I compare thee", "The rose", "When in the night", "O sea, ", "My love is", "", "Upon the hill"]
 STAND_IN = ("The rose is red upon the wall,\nThe bee is busy in the hall;\nAnd when the evening shadows fall\n"
             "The garden sleeps, and that is all.\n\n") * 400  # when the Sonnets are not on this machine
@@ -56,6 +58,8 @@ class LoadResult:
     train_steps_meanwhile: int | None = None
     train_state_after: str | None = None
     train_message: str | None = None
+    compose_share: float = 0.0  # share of requests that ask for a poem in form (/compose) instead of /compare
+    by_kind: dict = field(default_factory=dict)  # "compare" / "compose" -> {"requests", "p50_s", "p95_s", "max_s"}
     server_cpu_s_per_request: float | None = None  # the app's CPU time (all its threads, training included)
     client_cpu_s_per_request: float | None = None  # this process's: gradio_client is not free either
 
@@ -92,37 +96,50 @@ def _start_training(client, minutes: float) -> int:
     raise RuntimeError("training did not take its first step within 2 minutes")
 
 
-def _writer(client, deadline: float, chars: int, temperatures: str, think: float, seed: int, out: list, errors: list) -> None:
+def _writer(client, deadline: float, chars: int, temperatures: str, think: float, seed: int, out: dict, errors: list,
+            compose_share: float = 0.0) -> None:
     rng = random.Random(seed)
     time.sleep(rng.uniform(0, think))  # visitors who pause do not all arrive at once
     while time.monotonic() < deadline:
         started = time.perf_counter()
+        kind = "compose" if rng.random() < compose_share else "compare"
         try:
-            poems = _call(client, rng.choice(PROMPTS), temperatures, chars, rng.randrange(2**31), None, None,
-                          api_name="/compare", timeout=REQUEST_TIMEOUT_S)
-            if len(poems) != len(temperatures.split(",")):
-                raise RuntimeError(f"{len(poems)} poems for {temperatures}")
-            out.append(time.perf_counter() - started)
+            if kind == "compose":
+                poem = _call(client, rng.choice(FORMS), None, "", rng.choice([0.5, 0.8, 1.0]), rng.randrange(2**31), False,
+                             api_name="/compose", timeout=REQUEST_TIMEOUT_S)
+                if not poem.get("lines"):
+                    raise RuntimeError(f"an empty poem: {poem}")
+            else:
+                poems = _call(client, rng.choice(PROMPTS), temperatures, chars, rng.randrange(2**31), None, None,
+                              api_name="/compare", timeout=REQUEST_TIMEOUT_S)
+                if len(poems) != len(temperatures.split(",")):
+                    raise RuntimeError(f"{len(poems)} poems for {temperatures}")
+            out.setdefault(kind, []).append(time.perf_counter() - started)
         except Exception as e:  # noqa: BLE001 - every failure is counted and reported, none stops the test
-            errors.append(f"{type(e).__name__}: {str(e)[:200]}")
+            errors.append(f"{kind}: {type(e).__name__}: {str(e)[:200]}")
         time.sleep(think)
 
 
+def _percentiles(latencies: list[float]) -> dict:
+    p50, p95 = np.percentile(latencies, [50, 95])
+    return {"requests": len(latencies), "p50_s": round(float(p50), 3), "p95_s": round(float(p95), 3), "max_s": round(max(latencies), 3)}
+
+
 def run_load(url: str, sessions: int = 20, seconds: float = 60, chars: int = 200, temperatures: str = "0.2,0.7,1.2",
-             train: bool = True, think: float = 0.0, server_pid: int | None = None) -> LoadResult:
+             train: bool = True, think: float = 0.0, server_pid: int | None = None, compose_share: float = 0.0) -> LoadResult:
     """Run the load against `url`; `server_pid` (the app's process, if local) adds its CPU time per request."""
     from gradio_client import Client
 
     result = LoadResult(sessions=sessions, seconds=seconds, chars=chars, temperatures=temperatures, training=train,
-                        think_s=think)
+                        think_s=think, compose_share=compose_share)
     trainer = Client(url, verbose=False) if train else None
     writers = [Client(url, verbose=False) for _ in range(sessions)]
     try:
         steps_before = _start_training(trainer, minutes=seconds / 60 + 2) if trainer else None
-        latencies: list[float] = []
+        by_kind: dict[str, list[float]] = {}
         errors: list[str] = []
         deadline = time.monotonic() + seconds
-        threads = [threading.Thread(target=_writer, args=(c, deadline, chars, temperatures, think, i, latencies, errors),
+        threads = [threading.Thread(target=_writer, args=(c, deadline, chars, temperatures, think, i, by_kind, errors, compose_share),
                                     name=f"load-writer-{i}") for i, c in enumerate(writers)]
         started, cpu = time.monotonic(), (cpu_seconds(server_pid) if server_pid else None, cpu_seconds())
         for t in threads:
@@ -130,6 +147,7 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60, chars: int = 200
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
+        latencies = [s for kind in by_kind.values() for s in kind]
         n = max(len(latencies) + len(errors), 1)
         if cpu[0] is not None:
             result.server_cpu_s_per_request = round((cpu_seconds(server_pid) - cpu[0]) / n, 4)
@@ -144,8 +162,9 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60, chars: int = 200
         result.error_examples = sorted(set(errors))[:5]
         result.requests_per_s = round(result.requests / elapsed, 2)
         if latencies:
-            p50, p95 = np.percentile(latencies, [50, 95])
-            result.p50_s, result.p95_s, result.max_s = round(float(p50), 3), round(float(p95), 3), round(max(latencies), 3)
+            every = _percentiles(latencies)
+            result.p50_s, result.p95_s, result.max_s = every["p50_s"], every["p95_s"], every["max_s"]
+            result.by_kind = {kind: _percentiles(found) for kind, found in sorted(by_kind.items())}
     finally:
         for c in writers + ([trainer] if trainer else []):
             with contextlib.suppress(Exception):
@@ -157,10 +176,14 @@ def markdown(r: LoadResult) -> str:
     def s(x):
         return "-" if x is None else f"{x:.2f}"
     steps = "-" if r.train_steps_meanwhile is None else f"{r.train_steps_meanwhile} ({r.train_state_after})"
-    return ("| sessions | pause s | seconds | requests | errors | requests/s | p50 s | p95 s | max s | training steps meanwhile |\n"
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
-            f"| {r.sessions} | {r.think_s:g} | {r.seconds:g} | {r.requests} | {r.errors} | {r.requests_per_s:.2f} | {s(r.p50_s)} | "
-            f"{s(r.p95_s)} | {s(r.max_s)} | {steps} |")
+    rows = [("all", {"requests": r.requests, "p50_s": r.p50_s, "p95_s": r.p95_s, "max_s": r.max_s})]
+    rows += [(kind, k) for kind, k in r.by_kind.items()] if len(r.by_kind) > 1 else []
+    out = ["| sessions | pause s | seconds | requests | errors | requests/s | training steps meanwhile |",
+           "|---:|---:|---:|---:|---:|---:|---|",
+           f"| {r.sessions} | {r.think_s:g} | {r.seconds:g} | {r.requests} | {r.errors} | {r.requests_per_s:.2f} | {steps} |",
+           "", "| requests | count | p50 s | p95 s | max s |", "|---|---:|---:|---:|---:|"]
+    out += [f"| {kind} | {k['requests']} | {s(k['p50_s'])} | {s(k['p95_s'])} | {s(k['max_s'])} |" for kind, k in rows]
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chars", type=int, default=200, help="characters per poem (default 200)")
     ap.add_argument("--temperatures", default="0.2,0.7,1.2")
     ap.add_argument("--think", type=float, default=0.0, help="seconds each session pauses between poems (default 0)")
+    ap.add_argument("--compose", type=float, default=0.3, help="share of requests that ask /compose for a poem in form (default 0.3)")
     ap.add_argument("--url", help="an app that is already running (default: start app.py on a free port)")
     ap.add_argument("--no-train", action="store_true", help="no training session (generation alone)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "load_test.json")
@@ -180,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             url, proc = stack.enter_context(launched_app(Path(stack.enter_context(tempfile.TemporaryDirectory()))))
             pid = proc.pid
         result = run_load(url, args.sessions, args.seconds, args.chars, args.temperatures, train=not args.no_train,
-                          think=args.think, server_pid=pid)
+                          think=args.think, server_pid=pid, compose_share=args.compose)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**asdict(result), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                     "cpus": os.cpu_count()}, indent=1))
