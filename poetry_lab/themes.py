@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import FeatureUnion, make_pipeline
@@ -56,6 +56,7 @@ from sklearn.preprocessing import StandardScaler
 
 from poetry_lab.embeddings import FeatureAutoencoder, LMEmbeddings, default_models
 from poetry_lab.errors import PoetryLabError
+from poetry_lab.sentence_encoder import SentenceEmbeddings, encoder_missing
 from poetry_lab.theme_words import (  # noqa: F401
     ARCHAIC,
     STOP_WORDS,
@@ -69,8 +70,12 @@ from poetry_lab.theme_words import (  # noqa: F401
     find_topic_model,
     first_line,
     has_words,
-    usable_poems,
+    language_note,
+    lemma_map,
     make_topic_model,
+    surface_words,
+    theme_labels,
+    usable_poems,
     poem_body,
     top_terms,
     word_counter,
@@ -81,8 +86,12 @@ METHODS = {
     "lda": "LDA topics (dominant topic)",
     "elmo": "LM embeddings + K-means",
     "autoencoder": "LDA + LM embeddings -> autoencoder + K-means",
+    "minilm": "Sentence encoder (MiniLM) + K-means",
 }
 LM_METHODS = ("elmo", "autoencoder")  # the methods that read the poems with the character LMs (slower)
+ENCODER_METHODS = ("minilm",)  # the methods that need the sentence-transformers packages
+DEFAULT_METHOD = "tfidf"
+DEFAULT_METHOD_REASON = "TF-IDF is the default."
 
 
 def make_theme_pipeline(method: str, n_themes: int = 5, random_state=0, forward=None, backward=None,
@@ -90,8 +99,10 @@ def make_theme_pipeline(method: str, n_themes: int = 5, random_state=0, forward=
     """An unfitted pipeline for one of METHODS; embedding_options go to LMEmbeddings."""
     kmeans = KMeans(n_clusters=n_themes, n_init=10, random_state=random_state)
     if method == "tfidf":
-        return ThemePipeline(TfidfVectorizer(token_pattern=TOKEN, stop_words=STOP_WORDS, sublinear_tf=True), kmeans,
+        return ThemePipeline(make_pipeline(word_counter(), TfidfTransformer(sublinear_tf=True)), kmeans,
                              name=method, random_state=random_state)
+    if method == "minilm":
+        return ThemePipeline(SentenceEmbeddings(), kmeans, name=method, random_state=random_state)
     if method == "lda":
         return ThemePipeline(make_topic_model(n_themes, random_state), DominantTopic(n_themes), top_words="lda",
                              name=method, random_state=random_state)
@@ -122,6 +133,7 @@ class Placement:
     first_line: str
     theme: int
     theme_words: list[str]
+    theme_label: str  # the theme's two or three most distinctive words
     mixture: list[float] | None  # LDA topic shares (topic words: pipeline.topic_words_), where LDA is part
     nearest: list[tuple[int, str, float]]  # (corpus poem index, its first line, distance), nearest first
 
@@ -191,8 +203,12 @@ class ThemePipeline(BaseEstimator):
         if topics is not None:
             self.topic_words_ = top_terms(topics[-1].components_, topics[0].get_feature_names_out(), self.n_top_words)
         drop = len(bodies) >= 10  # leave out one-poem words once there are enough poems
-        words = ctfidf_words(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop)
+        weights = class_tfidf(counts, self.labels_, self.n_themes, drop)
+        words = top_terms(weights, vocab, self.n_top_words)
         self.top_words_ = self.topic_words_ if self.top_words == "lda" and topics is not None else words
+        self.theme_labels_ = theme_labels(weights, vocab)
+        distinct = [w for ws in self.top_words_ for w, _ in ws]
+        self.diversity_ = len(set(distinct)) / len(distinct) if distinct else float("nan")
         self.coherence_ = coherence([[w for w, _ in ws] for ws in self.top_words_], counts, vocab)
         self.coherence_["npmi_chance"] = chance_npmi(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop,
                                                      self.random_state)
@@ -206,13 +222,15 @@ class ThemePipeline(BaseEstimator):
     def scores(self) -> dict:
         c = self.coherence_
         return {"method": self.name, "silhouette": self.silhouette_, "coherence_npmi": c["npmi"],
-                "coherence_npmi_chance": c["npmi_chance"], "coherence_umass": c["umass"], "sizes": self.sizes_.tolist(),
+                "coherence_npmi_chance": c["npmi_chance"], "coherence_umass": c["umass"], "diversity": self.diversity_,
+                "sizes": self.sizes_.tolist(), "labels": list(self.theme_labels_),
                 "top_words": [[w for w, _ in ws] for ws in self.top_words_]}
 
     def summary(self) -> pd.DataFrame:
-        """One row per theme: theme, size, top_words (text), typical (corpus indices), typical_lines."""
+        """One row per theme: theme, label, size, top_words (text), typical (corpus indices), typical_lines."""
         return pd.DataFrame({
             "theme": range(self.n_themes),
+            "label": self.theme_labels_,
             "size": self.sizes_,
             "top_words": [", ".join(w for w, _ in ws) for ws in self.top_words_],
             "typical": self.typical_,
@@ -224,8 +242,7 @@ class ThemePipeline(BaseEstimator):
         new_poems = list(new_poems)
         if not new_poems:
             return []
-        analyse = self.counter_.build_analyzer()
-        if any(not analyse(poem_body(p)) for p in new_poems):
+        if not all(has_words(p) for p in new_poems):
             raise PoetryLabError("A poem to place has no words to compare with the corpus.")
         X = self.transform(new_poems)
         themes = np.asarray(self.clusterer.predict(X))
@@ -233,23 +250,27 @@ class ThemePipeline(BaseEstimator):
         mix = None if topics is None else topics.transform([poem_body(p) for p in new_poems])
         dist, idx = self.neighbours_.kneighbors(X)
         return [Placement(poem=p, first_line=first_line(p), theme=int(t), theme_words=[w for w, _ in self.top_words_[t]],
+                          theme_label=self.theme_labels_[t],
                           mixture=None if mix is None else [float(v) for v in mix[k]],
                           nearest=[(int(i), first_line(self.poems_[i]), float(d)) for i, d in zip(idx[k], dist[k])])
                 for k, (p, t) in enumerate(zip(new_poems, themes))]
 
     def map_points(self, new_poems=(), new_labels=None) -> pd.DataFrame:
-        """x, y, theme, theme_words, first_line, kind ("corpus" or "new"), label: for themes_figures.theme_map."""
+        """x, y, theme, theme_words, theme_label, first_line, kind ("corpus" or "new"), label: for themes_figures.theme_map."""
         words = [", ".join(w for w, _ in ws[:4]) for ws in self.top_words_]
-        rows = [{"x": float(x), "y": float(y), "theme": int(t), "theme_words": words[t], "first_line": first_line(p),
-                 "kind": "corpus", "label": ""} for (x, y), t, p in zip(self.xy_, self.labels_, self.poems_)]
+        tags = self.theme_labels_
+        rows = [{"x": float(x), "y": float(y), "theme": int(t), "theme_words": words[t], "theme_label": tags[t],
+                 "first_line": first_line(p), "kind": "corpus", "label": ""}
+                for (x, y), t, p in zip(self.xy_, self.labels_, self.poems_)]
         new_poems = list(new_poems)
         if new_poems:
             X = self.transform(new_poems)
             xy, themes = self._xy(X), self.clusterer.predict(X)
             labels = list(new_labels) if new_labels is not None else [f"new {k + 1}" for k in range(len(new_poems))]
-            rows += [{"x": float(x), "y": float(y), "theme": int(t), "theme_words": words[t], "first_line": first_line(p),
-                      "kind": "new", "label": lab} for (x, y), t, p, lab in zip(xy, themes, new_poems, labels)]
-        return pd.DataFrame(rows, columns=["x", "y", "theme", "theme_words", "first_line", "kind", "label"])
+            rows += [{"x": float(x), "y": float(y), "theme": int(t), "theme_words": words[t], "theme_label": tags[t],
+                      "first_line": first_line(p), "kind": "new", "label": lab}
+                     for (x, y), t, p, lab in zip(xy, themes, new_poems, labels)]
+        return pd.DataFrame(rows, columns=["x", "y", "theme", "theme_words", "theme_label", "first_line", "kind", "label"])
 
 
 def suggest_k(X, k_range=range(2, 11), random_state=0) -> int:
