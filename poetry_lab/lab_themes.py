@@ -38,20 +38,13 @@ class ThemesMixin:
         if self.corpus is None:
             raise PoetryLabError("Load your poems first (tab Your poems, or a bundled corpus such as the Sonnets): "
                                  "themes are found among the poems of a corpus.")
-        methods = list(th.METHODS) if method == "all" else [method]
-        if method not in (*th.METHODS, "all"):
-            raise PoetryLabError(f"Unknown method '{method}': choose from {', '.join(th.METHODS)} or all.")
+        plan = th.plan_themes(self.corpus.poems, method, n_themes, THEMES_MAX_POEMS)
+        methods, poems, n_themes, notes = plan.methods, plan.poems, plan.n_themes, plan.notes
         uses_lm = any(m in th.LM_METHODS for m in methods)
         if uses_lm and self.job is not None and self.job.running:
             raise PoetryLabError("A training is running: the embedding methods would compete with it for the processor. "
                                  "Wait until it finishes or stop it, or use TF-IDF or LDA meanwhile.")
         say = progress or (lambda fraction, message: None)
-        poems, skipped = th.usable_poems(self.corpus.poems)
-        notes = [skipped] if skipped else []
-        if len(poems) > THEMES_MAX_POEMS:
-            usable, poems = len(poems), [poems[i * len(poems) // THEMES_MAX_POEMS] for i in range(THEMES_MAX_POEMS)]
-            notes.append(f"Themes use {THEMES_MAX_POEMS:,} of the {usable:,} poems, spread evenly "
-                         "through the corpus, to keep this quick.")
         if n_themes is None:
             key = ("auto k", hash(tuple(poems)))
             if key not in self._themes_cache:

@@ -7,6 +7,7 @@
     make_topic_model(k), DominantTopic(k)   word counts -> LDA topic mixtures; a poem's theme is its main topic
     find_topic_model(step)                  the fitted counts -> LDA pipeline inside a representation
     class_tfidf(counts, labels, k)          BERTopic's c-TF-IDF: (k, V) word weights per theme
+    common_share(k)                         above this share of poems a word is too common to name a theme
     top_terms(weights, vocab, n)            the heaviest words of each row
     theme_labels(weights, vocab)            a short label per theme: its two or three most distinctive words
     surface_words(text), lemma_map(words)   content words with elisions spelt out; inflections -> base forms
@@ -230,14 +231,24 @@ def find_topic_model(step) -> Pipeline | None:
     return next((found for found in map(find_topic_model, parts) if found is not None), None)
 
 
-def class_tfidf(counts, labels: np.ndarray, k: int, drop_hapax: bool = False) -> np.ndarray:
+def common_share(k: int) -> float:
+    """The share of poems above which a word is too common to name one of k themes: more poems than
+    one and a half themes hold on average (at least a quarter). Such words ("love" in the Sonnets)
+    top every theme's list by frequency alone."""
+    return max(0.25, 1.5 / k)
+
+
+def class_tfidf(counts, labels: np.ndarray, k: int, drop_hapax: bool = False, max_share: float = 1.0) -> np.ndarray:
     """BERTopic's c-TF-IDF: each theme's word frequencies (L1-normalised) x log(1 + A / f_w), with A
-    the mean number of words per theme and f_w the word's frequency over all themes. (k, V)."""
+    the mean number of words per theme and f_w the word's frequency over all themes. (k, V).
+    drop_hapax: words of one poem weigh 0; max_share: so do words in more than that share of the poems."""
     tf = np.vstack([np.asarray(counts[labels == t].sum(axis=0)).ravel() for t in range(k)])
     f = tf.sum(axis=0)
     weights = normalize(tf, norm="l1") * np.log(1.0 + tf.sum(axis=1).mean() / np.maximum(f, 1))
+    df = np.asarray((counts > 0).sum(axis=0)).ravel()
     if drop_hapax:  # a word from one poem only says little about a theme (and inflates coherence)
-        weights[:, np.asarray((counts > 0).sum(axis=0)).ravel() < 2] = 0.0
+        weights[:, df < 2] = 0.0
+    weights[:, df > max_share * counts.shape[0]] = 0.0
     return weights
 
 
@@ -285,15 +296,17 @@ def coherence(top_words: list[list[str]], counts, vocab) -> dict[str, float]:
     return {"npmi": mean(npmi), "umass": mean(umass)}
 
 
-def ctfidf_words(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False) -> list[list[tuple[str, float]]]:
+def ctfidf_words(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False,
+                 max_share: float = 1.0) -> list[list[tuple[str, float]]]:
     """Each theme's n top words (with weights) by class-based TF-IDF."""
-    return top_terms(class_tfidf(counts, labels, k, drop_hapax), vocab, n)
+    return top_terms(class_tfidf(counts, labels, k, drop_hapax, max_share), vocab, n)
 
 
 def chance_npmi(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False, random_state=0,
-                shuffles: int = 10) -> float:
-    """The level to beat: the mean NPMI of the c-TF-IDF top words of random themes of the same sizes."""
+                shuffles: int = 10, max_share: float = 1.0) -> float:
+    """The level to beat: the mean NPMI of the c-TF-IDF top words of random themes of the same sizes
+    (chosen by the same rules as the themes' own words)."""
     rng = check_random_state(random_state)
-    chance = [coherence([[w for w, _ in ws] for ws in ctfidf_words(counts, vocab, rng.permutation(labels), k, n, drop_hapax)],
-                        counts, vocab)["npmi"] for _ in range(shuffles)]
+    chance = [coherence([[w for w, _ in ws] for ws in ctfidf_words(counts, vocab, rng.permutation(labels), k, n, drop_hapax,
+                                                                    max_share)], counts, vocab)["npmi"] for _ in range(shuffles)]
     return float(np.nanmean(chance)) if np.isfinite(chance).any() else float("nan")

@@ -66,6 +66,7 @@ from poetry_lab.theme_words import (  # noqa: F401
     check_poems,
     class_tfidf,
     coherence,
+    common_share,
     ctfidf_words,
     find_topic_model,
     first_line,
@@ -104,7 +105,7 @@ def make_theme_pipeline(method: str, n_themes: int = 5, random_state=0, forward=
     if method == "minilm":
         return ThemePipeline(SentenceEmbeddings(), kmeans, name=method, random_state=random_state)
     if method == "lda":
-        return ThemePipeline(make_topic_model(n_themes, random_state), DominantTopic(n_themes), top_words="lda",
+        return ThemePipeline(make_topic_model(n_themes, random_state), DominantTopic(n_themes),
                              name=method, random_state=random_state)
     if method not in METHODS:
         raise PoetryLabError(f"Unknown theme method {method!r}: choose from {', '.join(METHODS)}.")
@@ -202,8 +203,9 @@ class ThemePipeline(BaseEstimator):
         self.topic_words_ = None
         if topics is not None:
             self.topic_words_ = top_terms(topics[-1].components_, topics[0].get_feature_names_out(), self.n_top_words)
-        drop = len(bodies) >= 10  # leave out one-poem words once there are enough poems
-        weights = class_tfidf(counts, self.labels_, self.n_themes, drop)
+        drop = len(bodies) >= 10  # leave out one-poem words, and words too common to name a theme, once there are enough poems
+        share = common_share(self.n_themes) if drop else 1.0
+        weights = class_tfidf(counts, self.labels_, self.n_themes, drop, share)
         words = top_terms(weights, vocab, self.n_top_words)
         self.top_words_ = self.topic_words_ if self.top_words == "lda" and topics is not None else words
         self.theme_labels_ = theme_labels(weights, vocab)
@@ -211,7 +213,7 @@ class ThemePipeline(BaseEstimator):
         self.diversity_ = len(set(distinct)) / len(distinct) if distinct else float("nan")
         self.coherence_ = coherence([[w for w, _ in ws] for ws in self.top_words_], counts, vocab)
         self.coherence_["npmi_chance"] = chance_npmi(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop,
-                                                     self.random_state)
+                                                     self.random_state, max_share=share)
 
     def transform(self, poems) -> np.ndarray:
         return self.representation.transform([poem_body(p) for p in poems])
@@ -273,6 +275,45 @@ class ThemePipeline(BaseEstimator):
         return pd.DataFrame(rows, columns=["x", "y", "theme", "theme_words", "theme_label", "first_line", "kind", "label"])
 
 
+@dataclass
+class ThemePlan:
+    """What a themes request will fit: the usable poems, the methods that can run here, the number of
+    themes, and plain notes on anything changed on the way (for the CLI and the app to show)."""
+
+    poems: list[str]
+    methods: list[str]
+    n_themes: int | None  # None: to be chosen (suggest_k)
+    notes: list[str]
+
+
+def plan_themes(poems, method: str = "all", n_themes: int | None = 5, max_poems: int | None = None) -> ThemePlan:
+    """Check a themes request against the poems: unknown methods and a missing encoder package are
+    plain errors (with "all", the encoder is left out with a note); blocks without words are skipped,
+    a large corpus is thinned evenly to max_poems, fewer poems than themes gives fewer themes, and
+    poems that do not look English get a note that the word lists are English-only."""
+    if method not in (*METHODS, "all"):
+        raise PoetryLabError(f"Unknown method '{method}': choose from {', '.join(METHODS)} or all.")
+    methods, notes, missing = (list(METHODS) if method == "all" else [method]), [], encoder_missing()
+    if missing and method in ENCODER_METHODS:
+        raise PoetryLabError(missing)
+    if missing and method == "all":
+        methods = [m for m in methods if m not in ENCODER_METHODS]
+        notes.append(missing)
+    if isinstance(poems, str):
+        raise PoetryLabError("Give the poems as a list of texts.")
+    poems, skipped = usable_poems(list(poems))
+    notes += [skipped] if skipped else []
+    if max_poems is not None and len(poems) > max_poems:
+        usable, poems = len(poems), [poems[i * len(poems) // max_poems] for i in range(max_poems)]
+        notes.append(f"Themes use {max_poems:,} of the {usable:,} poems, spread evenly through the corpus, to keep this quick.")
+    if n_themes is not None and 3 <= len(poems) <= n_themes:
+        notes.append(f"There are only {len(poems)} poems, so {len(poems) - 1} themes instead of {n_themes}: "
+                     "each theme needs poems of its own.")
+        n_themes = len(poems) - 1
+    english = language_note(poems)
+    return ThemePlan(poems, methods, n_themes, notes + ([english] if english else []))
+
+
 def suggest_k(X, k_range=range(2, 11), random_state=0) -> int:
     """The number of K-means clusters with the best silhouette score over k_range (ties: fewer)."""
     n = X.shape[0]
@@ -281,6 +322,11 @@ def suggest_k(X, k_range=range(2, 11), random_state=0) -> int:
         raise PoetryLabError(f"There are too few poems ({n}) to compare numbers of themes: give at least 3.")
     scores = [silhouette_score(X, KMeans(k, n_init=10, random_state=random_state).fit_predict(X)) for k in ks]
     return ks[int(np.argmax(scores))]
+
+
+def common_silhouette(X, labels: np.ndarray) -> float:
+    """The silhouette (cosine) of themes in a space shared by every method; NaN with one theme left."""
+    return float(silhouette_score(X, labels, metric="cosine")) if 2 <= len(np.unique(labels)) < X.shape[0] else float("nan")
 
 
 def _fit_key(poems_key: str, method: str, n_themes: int, forward, backward, random_state, options: dict) -> tuple:
@@ -294,15 +340,17 @@ def compare_methods(poems, n_themes: int = 5, forward=None, backward=None, rando
                     **options) -> tuple[pd.DataFrame, dict[str, ThemePipeline]]:
     """Fit each method on the same poems: the comparison table and the fitted pipelines.
 
-    Table columns: method, description, silhouette, coherence_npmi, coherence_npmi_chance (the same
-    measure for random themes of the same sizes), coherence_umass, sizes, largest_share, seconds (of
-    the fit). The embedding methods share one backward model and one set of vectors (cached per
+    Table columns: method, description, silhouette (in the method's own space), silhouette_words (in
+    one space for every method: the poems' TF-IDF word vectors, cosine), coherence_npmi,
+    coherence_npmi_chance (the same measure for random themes of the same sizes), coherence_umass,
+    diversity (the share of distinct words among all themes' top words), sizes, largest_share,
+    seconds (of the fit). The embedding methods share one backward model and one set of vectors (cached per
     process). progress(fraction done, method) is called before each method. cache: a mapping the
     caller keeps (and bounds); methods fitted before on the same poems and settings come from it.
     """
     poems = check_poems(poems, n_themes)
     poems_key = hashlib.sha256("\x00".join(poems).encode("utf-8", "surrogatepass")).hexdigest()
-    fitted, rows = {}, []
+    fitted, rows, words_space = {}, [], None
     for i, method in enumerate(methods):
         key = _fit_key(poems_key, method, n_themes, forward, backward, random_state, options)
         if cache is not None and key in cache:
@@ -314,9 +362,13 @@ def compare_methods(poems, n_themes: int = 5, forward=None, backward=None, rando
         start = time.perf_counter()
         pipe = make_theme_pipeline(method, n_themes, random_state, forward, backward, **options).fit(poems)
         fitted[method] = pipe
-        s = {key: v for key, v in pipe.scores().items() if key not in ("method", "top_words")}
-        rows.append({"method": method, "description": METHODS[method], **s, "largest_share": max(s["sizes"]) / len(poems),
-                     "seconds": time.perf_counter() - start})
+        seconds = time.perf_counter() - start
+        if words_space is None:
+            words_space = make_pipeline(word_counter(), TfidfTransformer(sublinear_tf=True)).fit_transform(
+                [poem_body(p) for p in poems])
+        s = {key: v for key, v in pipe.scores().items() if key not in ("method", "top_words", "labels")}
+        rows.append({"method": method, "description": METHODS[method], **s, "silhouette_words": common_silhouette(
+                     words_space, pipe.labels_), "largest_share": max(s["sizes"]) / len(poems), "seconds": seconds})
         if cache is not None:
             cache[key] = (rows[-1], pipe)
     return pd.DataFrame(rows), fitted
