@@ -1,38 +1,48 @@
-"""Themes in a corpus of poems: four ways to find them, judged side by side on the same poems.
+"""Themes in a corpus of poems: five ways to find them, judged side by side on the same poems.
 
 A ThemePipeline is a scikit-learn style estimator made of pluggable steps, as in BERTopic:
 representation (poem texts -> vectors) -> clusterer (vectors -> themes) -> description (top words
-by class-based TF-IDF, or LDA's own word weights) -> typical poems (closest to the theme's centre).
-The four methods (`make_theme_pipeline(method, ...)`):
+and a short label by class-based TF-IDF, for every method) -> typical poems (closest to the theme's centre).
+The five methods (`make_theme_pipeline(method, ...)`):
 
     tfidf        TF-IDF bag of words + K-means (the baseline)
     lda          LDA topic mixtures on word counts; a poem's theme is its dominant topic
     elmo         ELMo-style embeddings from our character LMs (poetry_lab.embeddings), standardised, + K-means
     autoencoder  [LDA mixture x lda_weight | embedding], each standardised, compressed by a small
                  autoencoder; K-means on its latent codes (the notebook's "LDA with an autoencoder")
+    minilm       all-MiniLM-L6-v2 sentence vectors (poetry_lab.sentence_encoder; mean pooled, unit
+                 length) + K-means: BERTopic's default encoder, shipped in a PyPI wheel, loaded offline
 
 Public API (what the CLI and the app's Lab.themes call):
+    plan_themes(poems, method="all", n_themes=5, max_poems=None) -> ThemePlan (poems, methods,
+        n_themes, notes): blocks without words skipped, fewer themes for few poems, the English-only
+        note, the encoder left out of "all" (with a note) where its packages are missing
     compare_methods(poems, n_themes=5, forward=None, backward=None, random_state=0, methods=METHODS,
                     progress=None, cache=None, **options) -> (DataFrame, one row per method; dict[method, ThemePipeline])
     make_theme_pipeline(method, n_themes=5, random_state=0, forward=None, backward=None, lda_weight=0.5,
                         **embedding_options)  (backward_steps, backward_seconds, pooling, layers: LMEmbeddings)
     ThemePipeline.fit(poems) / .predict(poems) / .transform(poems); fitted: labels_, sizes_, top_words_
-        [(word, weight)] per theme, typical_ (poem indices), topic_words_ (LDA's topics, or None), xy_
-        .summary() -> DataFrame (theme, size, top_words, typical, typical_lines)
-        .scores() -> dict (silhouette, coherence_npmi, coherence_npmi_chance, coherence_umass, sizes, top_words)
-        .place(new_poems) -> list[Placement]  (theme, its words, LDA mixture, the 5 nearest corpus poems)
+        [(word, weight)] per theme, theme_labels_ (two or three distinctive words each), typical_
+        (poem indices), topic_words_ (LDA's own topics, for mixtures, or None), xy_
+        .summary() -> DataFrame (theme, label, size, top_words, typical, typical_lines)
+        .scores() -> dict (silhouette, coherence_npmi, coherence_npmi_chance, coherence_umass, diversity, sizes,
+                           labels, top_words)
+        .place(new_poems) -> list[Placement]  (theme, its words and label, LDA mixture, the 5 nearest corpus poems)
         .map_points(new_poems=(), new_labels=None) -> DataFrame for themes_figures.theme_map
     suggest_k(X, k_range=range(2, 11), random_state=0) -> int  (the best K-means silhouette)
+    DEFAULT_METHOD, DEFAULT_METHOD_REASON: the app's default and the one line that says why
 
 forward/backward are ModelBundles; None: the shipped pretrained model and its shipped backward twin,
 or one trained on the reversed poems (embeddings.py). Themes are numbered from 0 here (the CLI and
 figures show 1..k). Headings (Roman numerals, titles in capitals) are removed before modelling.
 Silhouette is measured in each method's own space, so it compares poorly across methods (LDA's
-near one-hot mixtures score high whatever the themes); coherence (NPMI, UMass) uses the corpus's
-own document co-occurrences over each theme's top words, next to its chance level. User errors
-(too few poems, poems without words) raise PoetryLabError. Every step takes random_state; equal
-settings give equal themes (torch draws come from explicit generators). Tokenising, c-TF-IDF and
-coherence live in poetry_lab.theme_words (re-exported here).
+near one-hot mixtures score high whatever the themes); compare_methods adds it in one space shared
+by all (silhouette_words). Coherence (NPMI, UMass) uses the corpus's own document co-occurrences
+over each theme's top words, next to its chance level (random themes of the same sizes, words
+chosen by the same rules). User errors (too few poems, poems without words, a missing encoder
+package) raise PoetryLabError. Every step takes random_state; equal settings give equal themes
+(torch draws come from explicit generators). Tokenising, lemmas, c-TF-IDF, labels and coherence
+live in poetry_lab.theme_words (re-exported here).
 """
 
 from __future__ import annotations
@@ -184,8 +194,9 @@ class ThemePipeline(BaseEstimator):
         return self
 
     def _map_projection(self, X) -> PCA:
-        """PCA to (at most) 2D for the map; ARPACK centres a large sparse TF-IDF without making it dense."""
-        arpack = sp.issparse(X) and X.shape[0] * X.shape[1] > 4_000_000
+        """PCA to (at most) 2D for the map; ARPACK centres a sparse TF-IDF without making it dense (and
+        takes ~0.05 s where a full SVD of the Sonnets' 154 x 2,239 TF-IDF took 1 s)."""
+        arpack = sp.issparse(X) and min(X.shape) > 3
         X = X.toarray() if sp.issparse(X) and not arpack else X
         with np.errstate(divide="ignore", invalid="ignore"):  # identical poems: no variance to explain
             return PCA(min(2, X.shape[0] - arpack, X.shape[1] - arpack), svd_solver="arpack" if arpack else "full",
