@@ -431,7 +431,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
         for m, p in fitted.items():
             print(f"\n=== {m}: {METHODS[m]} ===")
             for row in p.summary().itertuples():
-                print(f"theme {row.theme + 1}, {row.label} ({row.size} poems): {row.top_words}\n    typical: {row.typical_lines}")
+                print(f"theme {row.theme + 1} [{row.label}] ({row.size} poems): {row.top_words}\n    typical: {row.typical_lines}")
     if args.html:
         args.html.mkdir(parents=True, exist_ok=True)
         comparison_figure(table).write_html(args.html / "comparison.html", include_plotlyjs=True)
