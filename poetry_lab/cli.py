@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     th = sub.add_parser("themes", help="find themes in the poems of a file and compare the methods")
     th.add_argument("corpus", help="a text file (poems separated by blank lines) or a bundled corpus name")
-    th.add_argument("--method", default="all", help="tfidf, lda, elmo, autoencoder or all (default)")
+    th.add_argument("--method", default="all", help="tfidf, lda, elmo, autoencoder, minilm or all (default)")
     th.add_argument("--k", default="5", help="number of themes (default 5), or 'auto' (best silhouette on TF-IDF)")
     th.add_argument("--model", type=Path, help="forward model for the embeddings (default: the pretrained Sonnets model)")
     th.add_argument("--backward", type=Path, help="its backward twin (default: X_backward.safetensors beside an "
@@ -435,32 +435,31 @@ def cmd_themes(args: argparse.Namespace) -> int:
     from poetry_lab.figures.themes import comparison_figure, theme_map, top_words_figure
     from poetry_lab.themes.embeddings import backward_twin
     from poetry_lab.themes.methods import (
+        LM_METHODS,
         METHODS,
         compare_methods,
         make_theme_pipeline,
+        plan_themes,
         suggest_k,
-        usable_poems,
     )
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    methods = list(METHODS) if args.method == "all" else [args.method]
-    if any(m not in METHODS for m in methods):
-        raise PoetryLabError(f"Unknown method '{args.method}': choose from {', '.join(METHODS)} or all.")
-    poems, skipped = usable_poems(load_corpus([args.corpus]).poems)
-    if skipped:
-        print(f"note: {skipped}", file=sys.stderr)
-    if args.k == "auto":
+    if args.k != "auto" and not args.k.isdigit():
+        raise PoetryLabError(f"--k must be a whole number or 'auto', not '{args.k}'.")
+    plan = plan_themes(load_corpus([args.corpus]).poems, args.method, None if args.k == "auto" else int(args.k))
+    poems, methods = plan.poems, plan.methods
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if plan.n_themes is None:
         k = suggest_k(make_theme_pipeline("tfidf", 2, args.seed).fit(poems).X_, random_state=args.seed)
         print(f"note: {k} themes (the best silhouette of K-means on TF-IDF, from 2 to 10)", file=sys.stderr)
-    elif args.k.isdigit():
-        k = int(args.k)
     else:
-        raise PoetryLabError(f"--k must be a whole number or 'auto', not '{args.k}'.")
+        k = plan.n_themes
     forward = backward = None
-    if {"elmo", "autoencoder"} & set(methods):
+    if set(LM_METHODS) & set(methods):
         forward = load_model(args.model, device="cpu") if args.model else None
         twin = args.backward or (backward_twin(args.model) if args.model else None)
         backward = load_model(twin, device="cpu") if twin else None
@@ -473,12 +472,12 @@ def cmd_themes(args: argparse.Namespace) -> int:
         print(json.dumps([{"name": m, "description": METHODS[m], **{key: plain(v) for key, v in p.scores().items() if key != "method"}}
                           for m, p in fitted.items()], ensure_ascii=False, indent=2))
     else:
-        cols = ["method", "silhouette", "coherence_npmi", "coherence_npmi_chance", "coherence_umass", "sizes", "seconds"]
+        cols = ["method", "coherence_npmi", "coherence_npmi_chance", "diversity", "silhouette", "silhouette_words", "sizes", "seconds"]
         print(f"{len(poems)} poems, {k} themes\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         for m, p in fitted.items():
             print(f"\n=== {m}: {METHODS[m]} ===")
             for row in p.summary().itertuples():
-                print(f"theme {row.theme + 1} ({row.size} poems): {row.top_words}\n    typical: {row.typical_lines}")
+                print(f"theme {row.theme + 1} [{row.label}] ({row.size} poems): {row.top_words}\n    typical: {row.typical_lines}")
     if args.html:
         args.html.mkdir(parents=True, exist_ok=True)
         comparison_figure(table).write_html(args.html / "comparison.html", include_plotlyjs=True)

@@ -20,6 +20,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from poetry_lab.cli import main
 from poetry_lab.core.checkpoint import ModelBundle, save_model
 from poetry_lab.errors import PoetryLabError
+from poetry_lab.store import Store
 from poetry_lab.themes.embeddings import (
     FeatureAutoencoder,
     LMEmbeddings,
@@ -32,6 +33,7 @@ from poetry_lab.themes.methods import (
     class_tfidf,
     coherence,
     compare_methods,
+    ctfidf_words,
     first_line,
     make_theme_pipeline,
     poem_body,
@@ -87,7 +89,10 @@ def test_lda_themes_are_dominant_topics_and_mixtures_sum_to_one():
     pipe = make_theme_pipeline("lda", 3, random_state=0).fit(POEMS)
     mix = pipe.representation.transform([poem_body(p) for p in POEMS])
     assert np.array_equal(pipe.labels_, mix.argmax(axis=1))
-    assert pipe.top_words_ == pipe.topic_words_  # LDA's own word weights describe its topics
+    assert len(pipe.topic_words_) == 3  # LDA's own word weights describe its topics (for the mixtures) ...
+    bodies = [poem_body(p) for p in POEMS]  # ... but its themes are named by c-TF-IDF, like every method's
+    counts, vocab = pipe.counter_.transform(bodies), pipe.counter_.get_feature_names_out()
+    assert pipe.top_words_ == ctfidf_words(counts, vocab, pipe.labels_, 3, pipe.n_top_words, drop_hapax=True)
     placed = pipe.place(["The ship sails on the grey sea wave"])[0]
     assert placed.mixture is not None and sum(placed.mixture) == pytest.approx(1.0)
     assert placed.theme == int(np.argmax(placed.mixture))
@@ -137,9 +142,11 @@ def test_embeddings_pool_words_from_both_directions(tiny_bundle):
 
 
 def test_backward_model_is_trained_once_and_reads_reversed_text(tiny_bundle):
-    first = train_backward(tiny_bundle, POEMS, steps=5, seconds=None, seed=3)
+    store = Store()
+    first = train_backward(tiny_bundle, POEMS, steps=5, seconds=None, seed=3, store=store)
     assert first.facts["direction"] == "backward" and first.facts["steps"] == 5
-    assert train_backward(tiny_bundle, POEMS, steps=5, seconds=None, seed=3) is first  # cached
+    assert train_backward(tiny_bundle, POEMS, steps=5, seconds=None, seed=3, store=store) is first  # kept in the store
+    assert train_backward(tiny_bundle, POEMS, steps=5, seconds=None, seed=3) is not first  # no store: nothing kept
     assert first.model.config.hidden == tiny_bundle.model.config.hidden
 
 
@@ -244,7 +251,7 @@ def test_any_poems_give_themes_or_a_plain_error(poems, k):
                 pipe = make_theme_pipeline(method, k).fit(poems)
             except PoetryLabError:
                 continue
-        assert pipe.sizes_.sum() == len(poems) and pipe.map_points(poems[:1]).shape == (len(poems) + 1, 7)
+        assert pipe.sizes_.sum() == len(poems) and pipe.map_points(poems[:1]).shape == (len(poems) + 1, 8)
         assert len(pipe.summary()) == k
 
 
@@ -298,8 +305,13 @@ def test_themes_command_table(poems_file, capsys):
     assert "3 themes" in captured.err and "coherence_npmi" in captured.out and "typical:" in captured.out
 
 
+def test_themes_command_fewer_poems_than_themes_gives_fewer_themes(poems_file, capsys):
+    assert main(["themes", str(poems_file), "--method", "tfidf", "--k", "20"]) == 0
+    captured = capsys.readouterr()
+    assert "only 12 poems, so 11 themes instead of 20" in captured.err and "12 poems, 11 themes" in captured.out
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--k", "20"], "poems for 20 themes"),
     (["--k", "many"], "whole number"),
     (["--method", "bert"], "Unknown method"),
 ])

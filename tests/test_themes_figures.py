@@ -46,6 +46,15 @@ def test_theme_map_one_trace_per_theme_and_new_poems_as_stars():
     assert "theme %{customdata[1]}" in new["hovertemplate"]
 
 
+def test_theme_map_hover_shows_the_first_line_and_the_theme_label():
+    points = POINTS.assign(theme_label=["sea, ship, wave"] * 2 + ["rose, bloom"] + ["sea, ship, wave"])
+    traces = data(theme_map(points))
+    assert list(traces) == ["theme 1: sea, ship, wave", "theme 2: rose, bloom", "new poems"]
+    hover = traces["theme 2: rose, bloom"]["hovertemplate"]
+    assert hover.startswith("%{customdata}") and "theme 2: rose, bloom" in hover  # first line, then the label
+    assert list(traces["new poems"]["customdata"][0]) == ["Waves on waves", 1, "sea, ship, wave"]
+
+
 def test_theme_map_without_new_poems_or_points():
     assert "new poems" not in data(theme_map(POINTS[POINTS["kind"] == "corpus"]))
     empty = theme_map(POINTS.iloc[0:0])

@@ -30,6 +30,7 @@ class PoemTheme:
     """Where a written poem falls among the corpus's themes (after the Themes tab found them)."""
 
     theme: int  # 1-based, as shown
+    label: str  # its two or three most distinctive words
     words: list[str]
     nearest: str  # the first line of the nearest corpus poem
 

@@ -43,6 +43,7 @@ from poetry_lab.runs.presets import (
 from poetry_lab.settings import current_limits, default_model_path, home_dir
 from poetry_lab.store import Store
 from poetry_lab.themes.embeddings import backward_twin
+from poetry_lab.themes.methods import DEFAULT_METHOD as DEFAULT_THEME_METHOD
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,7 +96,7 @@ class Session:
         self.store = store or Store()
         self.model = ModelSlot(self.store)
         self.training = TrainingSlot(home or home_dir(), self.session)
-        self.themes_slot = ThemesSlot()
+        self.themes_slot = ThemesSlot(self.store)
         self.compose_slot = ComposeSlot(self.store)
         self.corpus: Corpus | None = None
         self.last_poems: list[tuple[float, str]] = []  # (temperature, text) of the last comparison, for the themes map
@@ -321,7 +322,7 @@ class Session:
         return self.compose_slot.candidates(column, line)
 
     # --- themes ------------------------------------------------------------------------------
-    def themes(self, method: str = "tfidf", n_themes: int | None = 5, progress: Callable[[float, str], None] | None = None,
+    def themes(self, method: str = DEFAULT_THEME_METHOD, n_themes: int | None = 5, progress: Callable[[float, str], None] | None = None,
                backward_steps: int = BACKWARD_STEPS) -> ThemeReport:
         """Themes in the loaded corpus (see ThemesSlot.find), and where the last comparison's poems fall."""
         if self.corpus is None:

@@ -8,15 +8,18 @@ from collections.abc import Callable
 from poetry_lab.app.results import PoemTheme, ThemeReport
 from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.errors import PoetryLabError
+from poetry_lab.store import Store
 
 THEMES_MAX_POEMS = 3_000  # themes use at most this many poems (spread evenly): the embeddings read each poem twice
 THEMES_CACHE = 8  # fitted theme methods kept per session (each holds its poems' vectors)
 BACKWARD_STEPS = 400  # training of the backward reading model when none ships: ~25 s on a busy 2-core CPU
 SLOW_STEP = "the first time, the model learns to read your poems backwards (about 25 seconds)"
+ENCODER_STEP = "loading the sentence encoder, the first time (about 10 seconds)"
 
 
 class ThemesSlot:
-    def __init__(self):
+    def __init__(self, store: Store):
+        self.store = store
         self._fitted: dict = {}  # themes.methods.compare_methods's fitted methods, oldest first
         self._shown = None  # the pipeline last shown, and the corpus it was fitted on
         self._shown_corpus: int | None = None
@@ -34,21 +37,15 @@ class ThemesSlot:
         from poetry_lab.themes import (
             methods as th,  # late: scikit-learn is only needed here
         )
+        from poetry_lab.themes.encoder import encoder_ready
 
-        chosen = list(th.METHODS) if method == "all" else [method]
-        if method not in (*th.METHODS, "all"):
-            raise PoetryLabError(f"Unknown method '{method}': choose from {', '.join(th.METHODS)} or all.")
+        plan = th.plan_themes(poems_in, method, n_themes, THEMES_MAX_POEMS)
+        chosen, poems, n_themes, notes = plan.methods, plan.poems, plan.n_themes, plan.notes
         uses_lm = any(m in th.LM_METHODS for m in chosen)
-        if uses_lm and training:
+        if training and (uses_lm or any(m in th.ENCODER_METHODS for m in chosen)):
             raise PoetryLabError("A training is running: the embedding methods would compete with it for the processor. "
                                  "Wait until it finishes or stop it, or use TF-IDF or LDA meanwhile.")
         say = progress or (lambda fraction, message: None)
-        poems, skipped = th.usable_poems(poems_in)
-        notes = [skipped] if skipped else []
-        if len(poems) > THEMES_MAX_POEMS:
-            usable, poems = len(poems), [poems[i * len(poems) // THEMES_MAX_POEMS] for i in range(THEMES_MAX_POEMS)]
-            notes.append(f"Themes use {THEMES_MAX_POEMS:,} of the {usable:,} poems, spread evenly "
-                         "through the corpus, to keep this quick.")
         if n_themes is None:
             key = ("auto k", hash(tuple(poems)))
             if key not in self._fitted:
@@ -60,10 +57,11 @@ class ThemesSlot:
 
         def step(fraction: float, m: str) -> None:
             slow = m in th.LM_METHODS and backward is None
-            say(fraction, f"{th.METHODS[m]}: {SLOW_STEP if slow else 'fitting'}")
+            first = m in th.ENCODER_METHODS and not encoder_ready(self.store)
+            say(fraction, f"{th.METHODS[m]}: {SLOW_STEP if slow else ENCODER_STEP if first else 'fitting'}")
 
         table, fitted = th.compare_methods(poems, n_themes, forward, backward, 0, chosen, progress=step,
-                                           cache=self._fitted, backward_steps=backward_steps)
+                                           cache=self._fitted, store=self.store, backward_steps=backward_steps)
         while len(self._fitted) > THEMES_CACHE:
             self._fitted.pop(next(iter(self._fitted)))
         shown = method if method != "all" else str(table.loc[(table["coherence_npmi"] - table["coherence_npmi_chance"])
@@ -84,5 +82,5 @@ class ThemesSlot:
 
         if not all(th.has_words(t) for t in texts):
             return None
-        return [PoemTheme(theme=p.theme + 1, words=p.theme_words[:4], nearest=p.nearest[0][1] if p.nearest else "")
+        return [PoemTheme(theme=p.theme + 1, label=p.theme_label, words=p.theme_words[:4], nearest=p.nearest[0][1] if p.nearest else "")
                 for p in self._shown.place(texts)]

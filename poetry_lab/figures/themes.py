@@ -37,10 +37,12 @@ def _empty(fig: go.Figure, message: str) -> go.Figure:
 
 
 def theme_map(points: pd.DataFrame, title: str = "Poems by theme") -> go.Figure:
-    """One marker trace per theme for the corpus poems ("theme N: words"), hover = the first line;
-    then one trace "new poems" (stars with their labels written beside them) if there are any.
+    """One marker trace per theme for the corpus poems ("theme N: label"), hover = the poem's first line
+    and its theme's label; then one trace "new poems" (stars with their labels written beside them) if
+    there are any.
 
-    points: columns x, y, theme (0-based), theme_words, first_line, kind ("corpus" or "new"), label.
+    points: columns x, y, theme (0-based), theme_words, first_line, kind ("corpus" or "new"), label, and
+    theme_label (the theme's two or three most distinctive words; without it, theme_words stand in).
     """
     fig = go.Figure()
     fig.update_layout(title=dict(text=title, x=0.01), height=560, legend=dict(title="themes"), **_LAYOUT)
@@ -48,22 +50,23 @@ def theme_map(points: pd.DataFrame, title: str = "Poems by theme") -> go.Figure:
     fig.update_yaxes(title_text="component 2", zeroline=False)
     if points is None or points.empty:
         return _empty(fig, EMPTY_MAP_MESSAGE)
+    tag = "theme_label" if "theme_label" in points else "theme_words"
     corpus, new = points[points["kind"] == "corpus"], points[points["kind"] == "new"]
     for theme, group in corpus.groupby("theme", sort=True):
-        name = f"theme {theme + 1}: {group['theme_words'].iloc[0]}"
+        label = html.escape(str(group[tag].iloc[0]))
         fig.add_trace(go.Scatter(
-            x=group["x"].tolist(), y=group["y"].tolist(), mode="markers", name=name,
+            x=group["x"].tolist(), y=group["y"].tolist(), mode="markers", name=f"theme {theme + 1}: {label}",
             marker=dict(size=9, color=theme_colour(int(theme)), opacity=0.8, line=dict(width=0.5, color="white")),
             customdata=[html.escape(s) for s in group["first_line"]],
-            hovertemplate=f"%{{customdata}}<br><i>theme {theme + 1}</i><extra></extra>"))
+            hovertemplate=f"%{{customdata}}<br><i>theme {theme + 1}: {label}</i><extra></extra>"))
     if not new.empty:
         fig.add_trace(go.Scatter(
             x=new["x"].tolist(), y=new["y"].tolist(), mode="markers+text", name="new poems",
             text=[html.escape(s) for s in new["label"]], textposition="top center",
             marker=dict(symbol="star", size=17, color=[theme_colour(int(t)) for t in new["theme"]],
                         line=dict(width=1.5, color="black")),
-            customdata=[[html.escape(s), int(t) + 1] for s, t in zip(new["first_line"], new["theme"])],
-            hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br><i>theme %{customdata[1]}</i><extra></extra>"))
+            customdata=[[html.escape(s), int(t) + 1, html.escape(str(g))] for s, t, g in zip(new["first_line"], new["theme"], new[tag])],
+            hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br><i>theme %{customdata[1]}: %{customdata[2]}</i><extra></extra>"))
     return fig
 
 

@@ -30,10 +30,8 @@ FeatureAutoencoder (a transformer: features -> latent codes)
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 import warnings
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +47,10 @@ from poetry_lab.data.corpus import Corpus
 from poetry_lab.data.text import WORD
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import default_model_path
+from poetry_lab.store import Store
 
 _LEAD = "\n\n"  # poems start after a blank line in the training text: the context they are read in
 _BATCH_CHARS = 32_000  # padded characters per forward batch
-_CACHE: OrderedDict[str, ModelBundle] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 4
-_VECTORS: OrderedDict[str, np.ndarray] = OrderedDict()  # embeddings already computed, for the next method
 
 
 def _word_spans(text: str) -> list[tuple[int, int]]:
@@ -63,16 +58,14 @@ def _word_spans(text: str) -> list[tuple[int, int]]:
 
 
 def train_backward(forward: ModelBundle, poems: list[str], steps: int = 400, seconds: float | None = 45.0,
-                   seed: int = 0) -> ModelBundle:
-    """A backward twin of `forward` trained on the reversed poems (cached per process, see module doc)."""
+                   seed: int = 0, store: Store | None = None) -> ModelBundle:
+    """A backward twin of `forward` trained on the reversed poems (kept in `store`, if given, by text and settings)."""
     text = "\n\n".join(poems)[::-1]
     cfg = forward.model.config
     arch = {"cell": cfg.cell, "hidden": cfg.hidden, "layers": cfg.layers, "emb_dim": cfg.emb_dim, "dropout": 0.1}
-    key = _digest(text, sorted(arch.items()), steps, seconds, seed)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
+    if store is not None:
+        key = _digest(text, sorted(arch.items()), steps, seconds, seed)
+        return store.get("backward model", key, lambda: train_backward(forward, poems, steps, seconds, seed))
     from poetry_lab.runs.prepare import (
         prepare_run,  # late: training is only needed without a backward model
     )
@@ -89,10 +82,6 @@ def train_backward(forward: ModelBundle, poems: list[str], steps: int = 400, sec
     run.bundle.facts = {"corpus": "reversed poems", "direction": "backward", "steps": result.steps,
                         "stop_reason": result.stop_reason, "best_val_loss": result.best_val,
                         "train_seconds": round(time.perf_counter() - start, 1)}
-    with _CACHE_LOCK:
-        _CACHE[key] = run.bundle
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
     return run.bundle
 
 
@@ -167,7 +156,7 @@ class LMEmbeddings(TransformerMixin, BaseEstimator):
     def __init__(self, forward: ModelBundle | None = None, backward: ModelBundle | None = None, layers: str = "lstm",
                  pooling: str = "words", layer_weights: list[float] | None = None, gamma: float = 1.0,
                  backward_steps: int = 400, backward_seconds: float | None = 45.0, max_chars: int = 4000,
-                 random_state: int | None = 0):
+                 random_state: int | None = 0, store: Store | None = None):
         self.forward = forward
         self.backward = backward
         self.layers = layers
@@ -178,17 +167,18 @@ class LMEmbeddings(TransformerMixin, BaseEstimator):
         self.backward_seconds = backward_seconds
         self.max_chars = max_chars
         self.random_state = random_state
+        self.store = store  # where models, backward twins and vectors are kept (poetry_lab.store); None: nowhere
 
     def fit(self, poems: list[str], y=None) -> LMEmbeddings:
         if self.layers not in ("all", "lstm") or self.pooling not in ("words", "chars"):
             raise PoetryLabError("Embedding layers must be 'all' or 'lstm', and pooling 'words' or 'chars'.")
-        self.forward_, twin = (self.forward, None) if self.forward is not None else default_models()
+        self.forward_, twin = (self.forward, None) if self.forward is not None else default_models(self.store)
         if self.backward is not None or twin is not None:
             self.backward_ = self.backward if self.backward is not None else twin
         else:
             seed = int(check_random_state(self.random_state).randint(2**31 - 1))
             self.backward_ = train_backward(self.forward_, [p[: self.max_chars] for p in poems], self.backward_steps,
-                                            self.backward_seconds, seed)
+                                            self.backward_seconds, seed, self.store)
             facts = self.backward_.facts
             if facts["stop_reason"] == "budget":
                 warnings.warn(f"The backward model reached its {self.backward_seconds:g} s limit after {facts['steps']} of "
@@ -206,24 +196,20 @@ class LMEmbeddings(TransformerMixin, BaseEstimator):
 
     def transform(self, poems: list[str]) -> np.ndarray:
         poems = [p[: self.max_chars] for p in poems]
+        if self.store is None:
+            return self._vectors(poems)
         key = _digest(_fingerprint(self.forward_), _fingerprint(self.backward_), self.layers, self.pooling,
                       self.mix_weights_.tolist(), self.gamma, poems)
-        with _CACHE_LOCK:
-            if key in _VECTORS:
-                _VECTORS.move_to_end(key)
-                return _VECTORS[key].copy()
+        return self.store.get("embeddings", key, lambda: self._vectors(poems)).copy()
+
+    def _vectors(self, poems: list[str]) -> np.ndarray:
         parts = []
         for bundle, reverse in ((self.forward_, False), (self.backward_, True)):
             layers = pool_poems(bundle, poems, reverse, self.pooling)  # (n, L+1, H)
             if self.layers == "lstm":
                 layers = layers[:, 1:]
             parts.append(self.gamma * np.einsum("l,nlh->nh", self.mix_weights_, layers))
-        vectors = np.concatenate(parts, axis=1).astype(np.float64)
-        with _CACHE_LOCK:
-            _VECTORS[key] = vectors.copy()
-            while len(_VECTORS) > 2 * _CACHE_SIZE:
-                _VECTORS.popitem(last=False)
-        return vectors
+        return np.concatenate(parts, axis=1).astype(np.float64)
 
 
 def _digest(*parts) -> str:
@@ -239,28 +225,21 @@ def _fingerprint(bundle: ModelBundle) -> str:
     return h.hexdigest()
 
 
-_DEFAULT: dict[str, ModelBundle] = {}
-
-
-def _load_once(path: Path) -> ModelBundle:
+def default_models(store: Store | None = None) -> tuple[ModelBundle, ModelBundle | None]:
+    """The default model (settings.default_model_path) and its backward twin if one ships beside
+    it (see backward_twin); read from `store` (loaded once and shared read-only) when one is given."""
     from poetry_lab.core.checkpoint import load_model
 
-    with _CACHE_LOCK:
-        if str(path) not in _DEFAULT:
-            _DEFAULT[str(path)] = load_model(path, device="cpu")
-        return _DEFAULT[str(path)]
+    def load(path: Path) -> ModelBundle:
+        return store.get("model", str(path), lambda: load_model(path, device="cpu")) if store is not None else load_model(path, device="cpu")
 
-
-def default_models() -> tuple[ModelBundle, ModelBundle | None]:
-    """The default model (settings.default_model_path) and its backward twin if one ships beside
-    it (see backward_twin); loaded once per process and shared read-only."""
     path = default_model_path()
     twin = backward_twin(path)
-    return _load_once(path), (_load_once(twin) if twin else None)
+    return load(path), (load(twin) if twin else None)
 
 
-def default_forward() -> ModelBundle:
-    return default_models()[0]
+def default_forward(store: Store | None = None) -> ModelBundle:
+    return default_models(store)[0]
 
 
 def backward_twin(forward_path) -> Path | None:

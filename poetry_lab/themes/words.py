@@ -1,12 +1,17 @@
 """Words in poems, for the theme methods: tokenising, input checks, LDA topics, class-based TF-IDF, coherence.
 
     poem_body(poem), first_line(poem)       the poem without its heading; a label for hovers
-    word_counter(**kw), has_words(poem)     counts of content words (English and archaic stop words left out)
+    word_counter(**kw), has_words(poem)     counts of content words (English and archaic stop words left out,
+                                            word forms joined: WordCounter)
     check_poems(poems, n_themes)            the poems as a list, or a PoetryLabError saying what to change
     make_topic_model(k), DominantTopic(k)   word counts -> LDA topic mixtures; a poem's theme is its main topic
     find_topic_model(step)                  the fitted counts -> LDA pipeline inside a representation
     class_tfidf(counts, labels, k)          BERTopic's c-TF-IDF: (k, V) word weights per theme
+    common_share(k)                         above this share of poems a word is too common to name a theme
     top_terms(weights, vocab, n)            the heaviest words of each row
+    theme_labels(weights, vocab)            a short label per theme: its two or three most distinctive words
+    surface_words(text), lemma_map(words)   content words with elisions spelt out; inflections -> base forms
+    language_note(poems)                    a plain note when the poems do not look English (the lists are English-only)
     ctfidf_words(counts, vocab, labels, k, n)  each theme's n top words by c-TF-IDF
     coherence(top_words, counts, vocab)     NPMI and UMass from document co-occurrence in the corpus itself
     chance_npmi(counts, vocab, labels, k, n)   the NPMI to beat: random themes of the same sizes
@@ -24,13 +29,18 @@ from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
-from poetry_lab.data.text import is_heading
+from poetry_lab.data.text import WORD, is_heading
 from poetry_lab.errors import PoetryLabError
 
 # Early modern function words that English stop lists miss; they would top every theme otherwise.
-ARCHAIC = ("thou thee thy thine thyself ye hath doth dost hast art shalt shall wilt canst didst wert tis twas ere oft oh ah "
-           "nay yea ne thus unto").split()
-STOP_WORDS = sorted(ENGLISH_STOP_WORDS | set(ARCHAIC))
+ARCHAIC = ("thou thee thy thine thyself ye hath doth dost hast art shalt shall wilt canst didst wert wast tis twas ere oft "
+           "oh ah nay yea ne thus unto o'er e'er ne'er e'en th gainst mongst twixt betwixt whilst wherefore hither thither "
+           "yon yonder thro tho wouldst couldst shouldst mayst mightst hadst doeth doest saith quoth lo alas aye ay "
+           "let did does make makes say says said come comes came goes went like upon whose").split()
+# Words scikit-learn's list drops that are content words in poems.
+POETIC = {"fire", "cry", "thick", "thin", "empty", "full", "name", "bottom"}
+STOP_WORDS = sorted((ENGLISH_STOP_WORDS - POETIC) | set(ARCHAIC))
+_STOP = frozenset(STOP_WORDS)
 # Words of two letters or more, but not the tail of an elision: "feed'st", "o'er", "I'll" give no "st", "er", "ll".
 TOKEN = r"(?u)(?<![^\W\d_]['’])\b[^\W\d_]{2,}\b"
 
@@ -51,8 +61,90 @@ def first_line(poem: str) -> str:
     return head + (body[0] if body else "")
 
 
-def word_counter(**kw) -> CountVectorizer:
-    return CountVectorizer(token_pattern=TOKEN, stop_words=STOP_WORDS, **kw)
+def _elided(token: str) -> str | None:
+    """A lower-case token with its elision spelt out: lov'd -> loved, feed'st -> feedest, heav'n -> heaven,
+    beauty's -> beauty; None for a contraction of function words (don't, I'll, th')."""
+    token = token.strip("'")
+    if "'" not in token:
+        return token
+    if token.endswith(("'t", "'ll", "'re", "'ve", "'m")):
+        return None
+    if token.endswith("'s"):
+        token = token[:-2]
+    elif token.endswith("'st"):
+        token = token[:-3] + "est"
+    elif token.endswith("'d"):
+        token = token[:-2] + "ed"
+    return token.replace("'", "e")  # wat'ry, pow'r, ev'ry: the poet dropped an e
+
+
+def surface_words(text: str) -> list[str]:
+    """The content words of a text as written (lower case, elisions spelt out), stop words left out."""
+    words = (_elided(t) for t in WORD.findall(text.lower().replace("’", "'")) if t.strip("'") not in _STOP)
+    return [w for w in words if w is not None and len(w) >= 2 and w not in _STOP]
+
+
+def _candidates(w: str) -> list[str]:
+    """Base forms to try for an inflected word, most likely first (plural, past, -ing, archaic -eth and -est)."""
+    n, out = len(w), []
+    doubled = lambda cut: [w[:-cut - 1]] if n > cut + 2 and w[-cut - 1] == w[-cut - 2] else []  # noqa: E731 (stopped)
+    if w.endswith("ies") and n >= 5:
+        out.append(w[:-3] + "y")
+    if w.endswith("es") and n >= 4:
+        out.append(w[:-2])
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and n >= 4:
+        out.append(w[:-1])
+    if w.endswith("ied") and n >= 5:
+        out.append(w[:-3] + "y")
+    if w.endswith("ed") and n >= 5:
+        out += [w[:-2], w[:-1], *doubled(2)]
+    for suffix in ("ing", "eth", "est"):
+        if w.endswith(suffix) and n >= 6:
+            out += ([w[:-4] + "y"] if suffix == "est" and w[-4] == "i" else []) + [w[:-3], w[:-3] + "e", *doubled(3)]
+    return out
+
+
+def lemma_map(words) -> dict[str, str]:
+    """Each inflected word -> its base form, where that base form is itself a word of the corpus
+    (loves, loved, loving, loveth, lovest -> love; eyes -> eye; but forest stays forest, since "for"
+    is not a content word). Consistent within a corpus; nothing to download."""
+    vocab = set(words)
+    lemmas = {w: next((c for c in _candidates(w) if c in vocab), w) for w in vocab}
+    return {w: lemmas[lemmas[b]] if (b := lemmas[w]) != w else w for w in vocab if lemmas[w] != w}
+
+
+class WordCounter(CountVectorizer):
+    """Counts of content words, each joined to its base form (lemma_map, learnt in fit from the texts)."""
+
+    def build_analyzer(self):
+        lemmas = getattr(self, "lemmas_", {})
+        return lambda text: [lemmas.get(w, w) for w in surface_words(text)]
+
+    def fit_transform(self, raw_documents, y=None):
+        self.lemmas_ = lemma_map(w for text in raw_documents for w in surface_words(text))
+        return super().fit_transform(raw_documents, y)
+
+    def fit(self, raw_documents, y=None):
+        self.fit_transform(raw_documents)
+        return self
+
+
+def word_counter(**kw) -> WordCounter:
+    return WordCounter(**kw)
+
+
+# The commonest English words (function words): poems with few of them are likely in another language.
+_ENGLISH = frozenset("the and of to a in is that with my thy thou i you it not but for be his her as all so me "
+                     "he she they we this what when no nor or from by on at are was were thee".split())
+
+
+def language_note(poems: list[str]) -> str | None:
+    """A plain note when the poems look non-English (few of the commonest English words); else None."""
+    words = [w for p in poems for w in WORD.findall(p.lower().replace("’", "'"))]
+    if len(words) < 20 or sum(w in _ENGLISH for w in words) / len(words) >= 0.12:
+        return None
+    return ("These poems do not look English: the word lists (common words left out, word forms joined) are "
+            "English-only, so the themes' words may include common words of the poems' language.")
 
 
 def has_words(poem: str) -> bool:
@@ -136,14 +228,24 @@ def find_topic_model(step) -> Pipeline | None:
     return next((found for found in map(find_topic_model, parts) if found is not None), None)
 
 
-def class_tfidf(counts, labels: np.ndarray, k: int, drop_hapax: bool = False) -> np.ndarray:
+def common_share(k: int) -> float:
+    """The share of poems above which a word is too common to name one of k themes: more poems than
+    one and a half themes hold on average (at least a quarter). Such words ("love" in the Sonnets)
+    top every theme's list by frequency alone."""
+    return max(0.25, 1.5 / k)
+
+
+def class_tfidf(counts, labels: np.ndarray, k: int, drop_hapax: bool = False, max_share: float = 1.0) -> np.ndarray:
     """BERTopic's c-TF-IDF: each theme's word frequencies (L1-normalised) x log(1 + A / f_w), with A
-    the mean number of words per theme and f_w the word's frequency over all themes. (k, V)."""
+    the mean number of words per theme and f_w the word's frequency over all themes. (k, V).
+    drop_hapax: words of one poem weigh 0; max_share: so do words in more than that share of the poems."""
     tf = np.vstack([np.asarray(counts[labels == t].sum(axis=0)).ravel() for t in range(k)])
     f = tf.sum(axis=0)
     weights = normalize(tf, norm="l1") * np.log(1.0 + tf.sum(axis=1).mean() / np.maximum(f, 1))
+    df = np.asarray((counts > 0).sum(axis=0)).ravel()
     if drop_hapax:  # a word from one poem only says little about a theme (and inflates coherence)
-        weights[:, np.asarray((counts > 0).sum(axis=0)).ravel() < 2] = 0.0
+        weights[:, df < 2] = 0.0
+    weights[:, df > max_share * counts.shape[0]] = 0.0
     return weights
 
 
@@ -151,6 +253,19 @@ def top_terms(weights: np.ndarray, vocab, n: int) -> list[list[tuple[str, float]
     """The n heaviest words (with weight > 0) of each row, heaviest first."""
     weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
     return [[(str(vocab[j]), float(row[j])) for j in np.argsort(-row, kind="stable")[:n] if row[j] > 0] for row in weights]
+
+
+def theme_labels(weights: np.ndarray, vocab, n: int = 3) -> list[str]:
+    """A short label per theme: its n heaviest c-TF-IDF words among those that weigh most in this theme
+    (so "love", heavy everywhere, names only the theme it is most typical of); fewer if it has fewer."""
+    own = weights >= weights.max(axis=0, keepdims=True)  # (k, V): the word's own theme
+    labels = []
+    for row, mine in zip(weights, own):
+        order = [j for j in np.argsort(-row, kind="stable") if row[j] > 0]
+        picked = [j for j in order if mine[j]][:n]
+        picked = picked if len(picked) >= 2 else order[:n]  # a theme with no words of its own: its heaviest
+        labels.append(", ".join(str(vocab[j]) for j in picked))
+    return labels
 
 
 def coherence(top_words: list[list[str]], counts, vocab) -> dict[str, float]:
@@ -178,15 +293,17 @@ def coherence(top_words: list[list[str]], counts, vocab) -> dict[str, float]:
     return {"npmi": mean(npmi), "umass": mean(umass)}
 
 
-def ctfidf_words(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False) -> list[list[tuple[str, float]]]:
+def ctfidf_words(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False,
+                 max_share: float = 1.0) -> list[list[tuple[str, float]]]:
     """Each theme's n top words (with weights) by class-based TF-IDF."""
-    return top_terms(class_tfidf(counts, labels, k, drop_hapax), vocab, n)
+    return top_terms(class_tfidf(counts, labels, k, drop_hapax, max_share), vocab, n)
 
 
 def chance_npmi(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False, random_state=0,
-                shuffles: int = 10) -> float:
-    """The level to beat: the mean NPMI of the c-TF-IDF top words of random themes of the same sizes."""
+                shuffles: int = 10, max_share: float = 1.0) -> float:
+    """The level to beat: the mean NPMI of the c-TF-IDF top words of random themes of the same sizes
+    (chosen by the same rules as the themes' own words)."""
     rng = check_random_state(random_state)
-    chance = [coherence([[w for w, _ in ws] for ws in ctfidf_words(counts, vocab, rng.permutation(labels), k, n, drop_hapax)],
-                        counts, vocab)["npmi"] for _ in range(shuffles)]
+    chance = [coherence([[w for w, _ in ws] for ws in ctfidf_words(counts, vocab, rng.permutation(labels), k, n, drop_hapax,
+                                                                    max_share)], counts, vocab)["npmi"] for _ in range(shuffles)]
     return float(np.nanmean(chance)) if np.isfinite(chance).any() else float("nan")

@@ -195,7 +195,7 @@ def _theme_line(r: PoemView) -> str:
     t = r.theme
     if t is None:
         return ""
-    return (f'<div class="pl-copy pl-theme"><span>theme {t.theme}: {_esc(", ".join(t.words))}; '
+    return (f'<div class="pl-copy pl-theme"><span>theme {t.theme} ({_esc(t.label)}): {_esc(", ".join(t.words))}; '
             f'nearest poem in your corpus:</span><q>{_esc(t.nearest)}</q></div>')
 
 
@@ -345,6 +345,7 @@ NO_THEMES = '<p class="pl-muted">Press “Find themes” to sort the poems of yo
 NO_PLACED = ('<p class="pl-muted">Write poems in <b>Compare temperatures</b>, then find themes again: each poem appears '
              'here, and as a star on the map, with its theme and the poems of your corpus nearest to it.</p>')
 METHOD_COLUMNS = {"description": "method", "coherence_npmi": "coherence (NPMI)", "coherence_npmi_chance": "random themes",
+                  "diversity": "distinct words", "silhouette_words": "silhouette (shared words space)",
                   "silhouette": "silhouette (own space)", "sizes": "poems per theme", "seconds": "seconds"}
 
 
@@ -363,7 +364,7 @@ def themes_html(report) -> str:
     """One card per theme (lab.ThemeReport): its colour on the map, top words, most typical poems (each opens)."""
     if report is None:
         return NO_THEMES
-    cards = [f'<div class="pl-col">{_theme_head(int(r.theme), [w for w, _ in report.top_words[r.theme][:8]], f" · {r.size} poems")}'
+    cards = [f'<div class="pl-col">{_theme_head(int(r.theme), [w for w, _ in report.top_words[r.theme][:8]], f": {_esc(r.label)} · {r.size} poems")}'
              '<div class="pl-muted">most typical poems (open one to read it):</div>'
              + "".join(_poem_details(report.poems[i]) for i in r.typical) + "</div>" for r in report.summary.itertuples()]
     return '<div class="pl-columns">' + "".join(cards) + "</div>"

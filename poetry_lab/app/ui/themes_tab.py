@@ -17,7 +17,7 @@ from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.figures import themes as themes_figures
-from poetry_lab.themes.methods import METHODS
+from poetry_lab.themes.methods import DEFAULT_METHOD, DEFAULT_METHOD_REASON, METHODS
 
 INTRO = """
 **Themes** sorts the poems you loaded in *Your poems* into groups. Each dot on the map is one poem,
@@ -30,7 +30,8 @@ METHOD_CHOICES = [
     ("Topics (LDA: each poem is a mix of topics) · fast", "lda"),
     ("How the poetry model reads them (ELMo-style embeddings) · slower", "elmo"),
     ("Topics and the model's reading together (autoencoder) · slower", "autoencoder"),
-    ("Compare all four", "all"),
+    ("What the poems mean (MiniLM sentence encoder) · slower the first time", "minilm"),
+    ("Compare all five", "all"),
 ]
 K_CHOICES = [("automatic (best separated)", "auto")] + [(str(k), str(k)) for k in range(2, 13)]
 
@@ -67,10 +68,11 @@ def themes(session: Session, *, method: str, n_themes: str | None, progress=gr.P
 def create_themes_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
-        method = gr.Radio(METHOD_CHOICES, value="tfidf", label="How to find themes", info=METHOD_HELP.strip(),
+        method = gr.Radio(METHOD_CHOICES, value=DEFAULT_METHOD, label="How to find themes", info=METHOD_HELP.strip(),
                           elem_id="themes-method", scale=3)
         k = gr.Dropdown(K_CHOICES, value="5", label="Number of themes", elem_id="themes-k", scale=1,
                         info="Automatic picks the number whose groups are best separated (2 to 10).")
+    gr.Markdown(DEFAULT_METHOD_REASON, elem_classes="pl-muted", elem_id="themes-default-reason")
     run = gr.Button("Find themes", variant="primary", elem_id="themes-run")
     status = gr.Markdown(elem_id="themes-status")
     themes_map = gr.Plot(themes_figures.theme_map(None), show_label=False, elem_id="themes-map")

