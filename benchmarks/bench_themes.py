@@ -43,8 +43,8 @@ from poetry_lab.themes.methods import (
     common_silhouette,
     compare_methods,
     plan_themes,
-    poem_body,
 )
+from poetry_lab.themes.words import poem_body
 
 
 class Clock:

@@ -139,3 +139,10 @@ def test_the_poetry_lab_command_runs():
     assert command, "poetry-lab is not installed beside this Python (pip install -e . or pip install .)"
     out = subprocess.run([command, "analyse", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "usage: poetry-lab analyse" in out.stdout
+
+
+def test_no_module_re_exports_another_modules_names():
+    """One home per name: a module imports what it uses; callers import from where a thing lives."""
+    offenders = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
+                 if "noqa: F401" in p.read_text(encoding="utf-8") and p.name != "__init__.py"]
+    assert not offenders

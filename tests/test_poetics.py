@@ -11,13 +11,13 @@ from poetry_lab.analysis.poetics import (
     PoemAnalysis,
     analyse_poem,
     analyse_text,
-    estimate_syllables,
     rhyme_scheme,
     rhyme_strength,
     to_json,
     verse_lines,
     word_readings,
 )
+from poetry_lab.analysis.pronounce import estimate_syllables
 
 SONNET_18 = """XVIII
 Shall I compare thee to a summer's day?

@@ -49,7 +49,7 @@ def test_files_outside_the_apps_folders_are_refused(served):
     own_copies = sorted((home / "sessions" / "visitor_a").rglob("*.safetensors"))
     assert own_copies, "the download wrote nothing into the session's folder"
     inside = Path(model["path"])
-    targets = ["/etc/passwd", "/proc/self/environ", str(REPO_ROOT / "app.py"), str(REPO_ROOT / "poetry_lab" / "lab.py"),
+    targets = ["/etc/passwd", "/proc/self/environ", str(REPO_ROOT / "app.py"), str(REPO_ROOT / "poetry_lab" / "app" / "session.py"),
                str(home / "secret.txt"), str(home / "app.log"), *map(str, own_copies), "~/.bashrc",
                f"{inside.parent}/../../etc/passwd", f"{uploads}/../serving_home0/secret.txt",
                "../../../../../../etc/passwd", "..%2f..%2f..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/%2e%2e/etc/passwd",

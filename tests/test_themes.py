@@ -30,14 +30,16 @@ from poetry_lab.themes.embeddings import (
 )
 from poetry_lab.themes.methods import (
     METHODS,
+    compare_methods,
+    make_theme_pipeline,
+    suggest_k,
+)
+from poetry_lab.themes.words import (
     class_tfidf,
     coherence,
-    compare_methods,
     ctfidf_words,
     first_line,
-    make_theme_pipeline,
     poem_body,
-    suggest_k,
 )
 
 SEA = ["The sea is grey and the ship rides the wave,\nThe sailor sings where the salt waves break.",

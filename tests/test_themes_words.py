@@ -26,12 +26,10 @@ from poetry_lab.themes.methods import (
     DEFAULT_METHOD_REASON,
     METHODS,
     compare_methods,
-    lemma_map,
     make_theme_pipeline,
     plan_themes,
-    surface_words,
-    theme_labels,
 )
+from poetry_lab.themes.words import lemma_map, surface_words, theme_labels
 
 REPO = Path(__file__).resolve().parents[1]
 needs_encoder = pytest.mark.skipif(sentence_encoder.encoder_missing() is not None, reason="sentence encoder not installed")

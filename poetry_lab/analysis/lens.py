@@ -20,7 +20,8 @@ from poetry_lab.analysis.metrics import (
     copy_end,
     distinct_n,
 )
-from poetry_lab.analysis.poetics import analyse_poem, in_dictionary
+from poetry_lab.analysis.poetics import analyse_poem
+from poetry_lab.analysis.pronounce import in_dictionary
 from poetry_lab.core.model import CharLSTM
 from poetry_lab.core.sampling import Sample, SampleConfig, sample
 from poetry_lab.core.vocab import Vocab

@@ -22,10 +22,9 @@ from itertools import product
 
 import pronouncing
 
-from poetry_lab.analysis.pronounce import (  # noqa: F401 - part of this module's API
+from poetry_lab.analysis.pronounce import (
     FUNCTION_WORDS,
     estimate_syllables,
-    in_dictionary,
     pronunciations,
     stress,
     variants,

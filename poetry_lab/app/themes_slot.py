@@ -38,6 +38,7 @@ class ThemesSlot:
             methods as th,  # late: scikit-learn is only needed here
         )
         from poetry_lab.themes.encoder import encoder_ready
+        from poetry_lab.themes.words import has_words
 
         plan = th.plan_themes(poems_in, method, n_themes, THEMES_MAX_POEMS)
         chosen, poems, n_themes, notes = plan.methods, plan.poems, plan.n_themes, plan.notes
@@ -66,7 +67,7 @@ class ThemesSlot:
             self._fitted.pop(next(iter(self._fitted)))
         shown = method if method != "all" else str(table.loc[(table["coherence_npmi"] - table["coherence_npmi_chance"])
                                                              .fillna(-2.0).idxmax(), "method"])
-        pipe, new = fitted[shown], [(t, text) for t, text in last_poems if th.has_words(text)]
+        pipe, new = fitted[shown], [(t, text) for t, text in last_poems if has_words(text)]
         self._shown, self._shown_corpus = pipe, corpus_key
         say(0.97, "Placing the generated poems")
         texts = [text for _, text in new]
@@ -78,9 +79,9 @@ class ThemesSlot:
         """Each text's theme and nearest corpus poem, with the themes last shown for this corpus; else None."""
         if self._shown is None or self._shown_corpus != corpus_key:
             return None
-        from poetry_lab.themes import methods as th
+        from poetry_lab.themes.words import has_words
 
-        if not all(th.has_words(t) for t in texts):
+        if not all(has_words(t) for t in texts):
             return None
         return [PoemTheme(theme=p.theme + 1, label=p.theme_label, words=p.theme_words[:4], nearest=p.nearest[0][1] if p.nearest else "")
                 for p in self._shown.place(texts)]

@@ -13,7 +13,7 @@ The five methods (`make_theme_pipeline(method, ...)`):
     minilm       all-MiniLM-L6-v2 sentence vectors (poetry_lab.themes.encoder; mean pooled, unit
                  length) + K-means: BERTopic's default encoder, shipped in a PyPI wheel, loaded offline
 
-Public API (what the CLI and the app's Lab.themes call):
+Public API (what the CLI and the app's Session.themes call):
     plan_themes(poems, method="all", n_themes=5, max_poems=None) -> ThemePlan (poems, methods,
         n_themes, notes): blocks without words skipped, fewer themes for few poems, the English-only
         note, the encoder left out of "all" (with a note) where its packages are missing
@@ -42,7 +42,7 @@ over each theme's top words, next to its chance level (random themes of the same
 chosen by the same rules). User errors (too few poems, poems without words, a missing encoder
 package) raise PoetryLabError. Every step takes random_state; equal settings give equal themes
 (torch draws come from explicit generators). Tokenising, lemmas, c-TF-IDF, labels and coherence
-live in poetry_lab.themes.words (re-exported here).
+live in poetry_lab.themes.words.
 """
 
 from __future__ import annotations
@@ -72,25 +72,19 @@ from poetry_lab.themes.embeddings import (
     default_models,
 )
 from poetry_lab.themes.encoder import SentenceEmbeddings, encoder_missing
-from poetry_lab.themes.words import (  # noqa: F401
-    ARCHAIC,
-    STOP_WORDS,
-    TOKEN,
+from poetry_lab.themes.words import (
     DominantTopic,
     chance_npmi,
     check_poems,
     class_tfidf,
     coherence,
     common_share,
-    ctfidf_words,
     find_topic_model,
     first_line,
     has_words,
     language_note,
-    lemma_map,
     make_topic_model,
     poem_body,
-    surface_words,
     theme_labels,
     top_terms,
     usable_poems,
