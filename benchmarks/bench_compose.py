@@ -37,13 +37,7 @@ from poetry_lab.catalog import resolve_corpus  # noqa: E402
 from poetry_lab.checkpoint import load_model  # noqa: E402
 from poetry_lab.compose import FORMS, ComposeConfig, Composer, plan  # noqa: E402
 from poetry_lab.corpus import decode_bytes  # noqa: E402
-from poetry_lab.metrics import (  # noqa: E402
-    CorpusIndex,
-    copied_ngram_share,
-    distinct_n,
-    repeated_lines,
-    words,
-)
+from poetry_lab.metrics import CorpusIndex, copied_ngram_share, distinct_n, repeated_lines, words  # noqa: E402
 from poetry_lab.presets import FINETUNE_TRAIN, get_preset  # noqa: E402
 from poetry_lab.pronounce import in_dictionary, pronunciations  # noqa: E402
 from poetry_lab.train import TrainConfig, Trainer  # noqa: E402
