@@ -29,6 +29,7 @@ from itertools import combinations
 from pathlib import Path
 
 import torch
+from pronouncing import rhyming_part
 
 from poetry_lab.analysis.metrics import (
     CorpusIndex,
@@ -38,7 +39,6 @@ from poetry_lab.analysis.metrics import (
 )
 from poetry_lab.analysis.pronounce import in_dictionary, pronunciations
 from poetry_lab.compose import FORMS, ComposeConfig, Composer, plan
-from poetry_lab.compose.words import rhyming_part
 from poetry_lab.core.checkpoint import load_model
 from poetry_lab.core.train import TrainConfig, Trainer
 from poetry_lab.data.catalog import resolve_corpus

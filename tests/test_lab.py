@@ -251,7 +251,7 @@ def test_a_few_poems_are_not_called_prose(lab):
 
 # --- poems in form ----------------------------------------------------------------------------
 def test_compose_writes_one_poem_per_temperature_with_one_seed(lab):
-    from poetry_lab.compose.words import rhyming_part
+    from pronouncing import rhyming_part
 
     poems = lab.compose("quatrain", temperatures="0.3, 0.9", seed=2)
     assert [p.temperature for p in poems] == [0.3, 0.9] and {p.seed for p in poems} == {2}

@@ -115,12 +115,15 @@ class LineDecoder:
                 out += t.punct
             return out
         go, end = self._go_set(spec, row.syl, min_end), self._end_set(spec, row.syl, cache)
-        letters = sorted(set(go.next_letters(row.prefix)) | set(end.next_letters(row.prefix)))
-        # one letter of look-ahead: no letter that makes a complete word which may not stand and goes no further
-        letters = [c for c in letters if (go.next_letters(row.prefix + c) or end.next_letters(row.prefix + c)
-                                          or any(self._word_ok(row, spec, row.prefix + c, go, end)))]
-        if not row.prefix:
-            letters = [c for c in letters if c != "'"]
+        key = ("letters", row.syl, row.prefix)  # this line's sets depend only on the syllables so far
+        if key not in cache:
+            p = row.prefix
+            nxt = sorted(set(go.next_letters(p)) | set(end.next_letters(p)) - ({"'"} if not p else set()))
+            grows = [c for c in nxt if go.next_letters(p + c) or end.next_letters(p + c)]
+            cache[key] = (grows, [c for c in nxt if c not in grows])  # (letters with more to come, last letters)
+        grows, last = cache[key]
+        # one letter of look-ahead: no letter that completes a word which may not stand here and goes no further
+        letters = sorted(grows + [c for c in last if any(self._word_ok(row, spec, row.prefix + c, go, end))])
         out = [i for c in letters for i in t.lower[c]] if row.prefix == "" else [i for c in letters for i in t.lower[c][:1]]
         if row.prefix:
             go_ok, end_ok = self._word_ok(row, spec, row.prefix, go, end)

@@ -21,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pronouncing import rhyming_part
+
 from poetry_lab.analysis.pronounce import in_dictionary, pronunciations, stress
 from poetry_lab.data.text import words as text_words
 
@@ -33,14 +35,6 @@ _PLAIN = re.compile(r"[a-z]+(?:'[a-z]+)*")
 SHORT_WORDS = frozenset("""a i o ah am an as at ay be by do eh go ha he hi ho if in is it lo ma me my no of oh on or
 ow ox pa so to up us we ye yo""".split())
 NO_END = frozenset("a an the and or nor but of to with from by at as if than thy my your our their its".split())
-
-
-def rhyming_part(phones: str) -> str:
-    """The phones from the last primary-stressed vowel on ("DH AH0 N AY1 T" -> "AY1 T"), as the CMU
-    dictionary's rhymes are defined; the last vowel where no vowel has primary stress."""
-    ph = phones.split()
-    marks = [i for i, p in enumerate(ph) if p[-1] == "1"] or [i for i, p in enumerate(ph) if p[-1].isdigit()]
-    return " ".join(ph[marks[-1]:]) if marks else ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +53,7 @@ def word_info(word: str, count: int = 0) -> WordInfo | None:
     phones = pronunciations(word)
     if not phones or not stress(phones[0]):
         return None
+    # the rhyming part (pronouncing's): the phones from the last stressed vowel on, "D EY1 L AY2 T" -> "AY2 T"
     return WordInfo(stress(phones[0]), tuple(dict.fromkeys(rhyming_part(p) for p in phones)), count)
 
 
@@ -66,7 +61,7 @@ class WordSet:
     """A sorted list of words answering prefix questions: the letters that may follow a prefix."""
 
     def __init__(self, words):
-        self.words = sorted(set(words))  # timsort: cheap on the already sorted runs the lexicon passes
+        self.words = sorted(set(words))
         self._members = frozenset(self.words)
         self._next: dict[str, str] = {}
 
