@@ -285,3 +285,10 @@ def test_the_poet_keeps_edits_and_rewrites_lines(lab):
         lab.rewrite_poem(0, keep=[0], lines=["only one line"])
     with pytest.raises(PoetryLabError, match="between 1 and 6"):
         lab.compose("haiku", temperatures="0.1,0.2,0.3,0.4,0.5,0.6,0.7")
+
+
+def test_poems_in_form_are_placed_on_the_themes_map(lab):
+    _topic_poems(lab)
+    lab.compose("quatrain", temperatures="0.5, 1.0", seed=1)
+    report = lab.themes("tfidf", 3)
+    assert report.labels == ["temperature 0.5", "temperature 1"] and len(report.placements) == 2

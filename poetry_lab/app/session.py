@@ -303,7 +303,9 @@ class Session:
         poet's own opening lines (`prompt`, one per line). `raw`: plain letter-by-letter sampling instead."""
         config = ComposeConfig(form=form, lines=lines, temperature=0.8, seed=seed, prompt=(prompt or "")[-current_limits().max_prompt_chars:],
                                raw=raw)
-        return self.compose_slot.write(self._composer(), config, parse_temperatures(temperatures))
+        poems = self.compose_slot.write(self._composer(), config, parse_temperatures(temperatures))
+        self.last_poems = [(p.temperature, p.text) for p in poems]  # the themes map places them as stars
+        return poems
 
     def _composer(self):
         bundle = self.bundle

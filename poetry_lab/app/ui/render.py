@@ -342,7 +342,7 @@ def poem_markdown(poems: Sequence, settings: str) -> str:
 
 # --- themes ---------------------------------------------------------------------------------
 NO_THEMES = '<p class="pl-muted">Press “Find themes” to sort the poems of your corpus into themes.</p>'
-NO_PLACED = ('<p class="pl-muted">Write poems in <b>Compare temperatures</b>, then find themes again: each poem appears '
+NO_PLACED = ('<p class="pl-muted">Write poems in <b>Write a poem</b> or <b>Compare temperatures</b>, then find themes again: each poem appears '
              'here, and as a star on the map, with its theme and the poems of your corpus nearest to it.</p>')
 METHOD_COLUMNS = {"description": "method", "coherence_npmi": "coherence (NPMI)", "coherence_npmi_chance": "random themes",
                   "diversity": "distinct words", "silhouette_words": "silhouette (shared words space)",
@@ -406,7 +406,7 @@ def themes_status(report, description: str, seconds: float) -> str:
         line = (f"Compared {len(report.table)} methods on {len(report.poems):,} poems, {report.n_themes} themes each, in {took}. "
                 f"The map shows **{_esc(description)}**, whose top words go together most often above chance.")
     stars = (f" ★ marks the {len(report.placements)} poems of your last comparison." if report.placements
-             else " Write poems in *Compare temperatures* to see where they fall.")
+             else " Write poems in *Write a poem* or *Compare temperatures* to see where they fall.")
     return line + stars + "".join(f"\n\n{_esc(n)}" for n in report.notes)
 
 

@@ -21,7 +21,7 @@ from poetry_lab.themes.methods import DEFAULT_METHOD, DEFAULT_METHOD_REASON, MET
 
 INTRO = """
 **Themes** sorts the poems you loaded in *Your poems* into groups. Each dot on the map is one poem,
-coloured by its theme: hover it to read its first line. The poems you wrote last in *Compare temperatures*
+coloured by its theme: hover it to read its first line. The poems you wrote last (in *Write a poem* or *Compare temperatures*)
 appear as ★ stars, so you can see which of your themes the model writes in, and which poems it writes closest to.
 """
 
