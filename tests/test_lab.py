@@ -112,8 +112,8 @@ def test_compare_lens_adds_rhyme_metre_confidence_and_copies(lab):
     assert [{k: getattr(r, k) for k in plain[0].to_json()} for r in out] == [p.to_json() for p in plain]  # the same poems and numbers as compare()
     for r in out:
         assert r.prompt_len == 8 and r.analysis.rhyme_scheme and r.analysis.metre
-        assert len(r.confidence) == 60 and "".join(c["char"] for c in r.confidence) == r.text[8:]
-        assert all(0 < c["prob"] <= 1 and len(c["top"]) == 3 for c in r.confidence)
+        assert len(r.confidence) == 60 and "".join(c.char for c in r.confidence) == r.text[8:]
+        assert all(0 < c.prob <= 1 and len(c.top) == 3 for c in r.confidence)
         assert r.copies is None  # the tiny model's training text is not a bundled corpus
 
 
@@ -122,8 +122,8 @@ def test_compare_lens_finds_copies_once_the_training_text_is_known(lab, tiny_mod
     lab.load_model_file(tiny_model_path)  # the session now knows what the model was trained on
     line = "The bee is busy in the hall;"
     (r,) = lab.compare_lens(line, "0.2", chars=20, seed=1)
-    assert r.copies and r.copies[0]["start"] == 0 and r.copies[0]["text"].startswith(line)
-    assert line in r.copies[0]["source"]
+    assert r.copies and r.copies[0].start == 0 and r.copies[0].text.startswith(line)
+    assert line in r.copies[0].source
 
 
 def test_sweep_rows_and_limits(lab):

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 from poetry_lab.analysis.lens import (
     SWEEP_COLUMNS,
+    CharConfidence,
+    CopiedPassage,
     char_confidence,
     confidence_html,
     copies_html,
@@ -34,19 +36,19 @@ def test_confidence_matches_the_models_softmax(tiny_bundle):
     model, vocab = tiny_bundle.model, tiny_bundle.vocab
     text = "The rose is red upon the wall,\nThe bee"
     items = char_confidence(model, vocab, text, prompt_len=4, top=3)
-    assert [it["char"] for it in items] == list(text[4:])
+    assert [it.char for it in items] == list(text[4:])
     context = "\n\n" + text
     with torch.inference_mode():
         logits, _, _ = model(torch.as_tensor(vocab.encode(context)).unsqueeze(0))
     probs = F.softmax(logits[0], dim=-1)
     for j in (4, 5, 17, len(text) - 1):  # text[j] is predicted at context position j + 1
         expected = probs[j + 1, vocab.stoi[text[j]]].item()
-        assert items[j - 4]["prob"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+        assert items[j - 4].prob == pytest.approx(expected, rel=1e-4, abs=1e-6)
     for it in items:
-        assert 0.0 <= it["prob"] <= 1.0 and not it["unknown"]
-        alts = [p for _, p in it["top"]]
+        assert 0.0 <= it.prob <= 1.0 and not it.unknown
+        alts = [p for _, p in it.top]
         assert len(alts) == 3 and alts == sorted(alts, reverse=True)
-        assert it["top"][0][1] >= it["prob"] - 1e-6
+        assert it.top[0][1] >= it.prob - 1e-6
     assert not model.training
 
 
@@ -54,7 +56,7 @@ def test_confidence_edge_cases(tiny_bundle):
     model, vocab = tiny_bundle.model, tiny_bundle.vocab
     assert char_confidence(model, vocab, "abc", prompt_len=3) == []
     items = char_confidence(model, vocab, "a€", top=1)
-    assert items[1]["unknown"] and len(items[1]["top"]) == 1
+    assert items[1].unknown and len(items[1].top) == 1
     model.train()
     try:
         char_confidence(model, vocab, "The rose")
@@ -64,7 +66,7 @@ def test_confidence_edge_cases(tiny_bundle):
 
 
 def test_confidence_html_escapes_and_keeps_newlines():
-    items = [{"char": c, "prob": p, "unknown": False, "top": [(c, p), ('"', 0.1)]}
+    items = [CharConfidence(c, p, False, [(c, p), ('"', 0.1)])
              for c, p in zip("<script>\nx", [0.01, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.99, 0.5, 1.0])]
     out = confidence_html(items)
     assert "<script" not in out and "&lt;" in out and "&gt;" in out
@@ -80,19 +82,19 @@ def test_copies_found_exactly_where_planted(poem_index):
     found = copy_highlights(generated, poem_index, min_chars=20)
     assert len(found) == 1
     h = found[0]
-    assert (h["start"], h["end"]) == (17, 17 + len(planted))
-    assert h["text"] == planted
-    assert poem_index.text[h["corpus_start"]:h["corpus_start"] + len(planted)] == planted
-    assert h["source"].startswith("II\nThe moon is white above the sea,")
-    assert h["source"].rstrip().endswith("so do we.")
+    assert (h.start, h.end) == (17, 17 + len(planted))
+    assert h.text == planted
+    assert poem_index.text[h.corpus_start:h.corpus_start + len(planted)] == planted
+    assert h.source.startswith("II\nThe moon is white above the sea,")
+    assert h.source.rstrip().endswith("so do we.")
 
 
 def test_copies_are_maximal_and_non_overlapping(poem_index):
     one, two = "The bee is busy in the hall;", "And when the winter comes again"
     generated = "xqz " + one + " zzkv " + two + " xq The lark is"  # "The lark is" is too short
     found = copy_highlights(generated, poem_index, min_chars=20)
-    assert [h["text"] for h in found] == [one, two]
-    assert all(generated[h["start"]:h["end"]] == h["text"] for h in found)
+    assert [h.text for h in found] == [one, two]
+    assert all(generated[h.start:h.end] == h.text for h in found)
     assert copy_highlights("nothing like it at all in there", poem_index) == []
 
 
@@ -100,13 +102,13 @@ def test_copies_are_trimmed_to_whole_words(poem_index):
     # the verbatim match is "The bee ... hall;\nAnd when", but "zzThe" and "whenever" are other words
     generated = "zzThe bee is busy in the hall;\nAnd whenever"
     found = copy_highlights(generated, poem_index, min_chars=20)
-    assert [h["text"] for h in found] == ["bee is busy in the hall;\nAnd"]
-    assert found[0]["start"] == generated.index("bee")
+    assert [h.text for h in found] == ["bee is busy in the hall;\nAnd"]
+    assert found[0].start == generated.index("bee")
 
 
 def test_copies_html_marks_and_escapes():
     generated = "<b>bold</b> The rose is red upon the wall"
-    out = copies_html(generated, [{"start": 12, "end": len(generated), "source": "I\n<i>The rose</i>"}])
+    out = copies_html(generated, [CopiedPassage(12, len(generated), generated[12:], 0, "I\n<i>The rose</i>", 0)])
     assert "<b>" not in out and "&lt;b&gt;" in out
     assert out.count("<mark") == 1 and ">The rose is red upon the wall</mark>" in out
     assert "&lt;i&gt;" in out  # the source preview in the title is escaped too

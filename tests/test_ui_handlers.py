@@ -227,7 +227,7 @@ def test_copies_view_tells_a_quoted_prompt_from_the_model_copying(poem_text, pro
     text = "The rose is red upon the wall, and more"
     copies = copy_highlights(text, CorpusIndex(poem_text))
     html = render.copies_columns([poem(text=text, prompt_len=prompt_len, copies=copies)])
-    assert [h["text"] for h in copies] == ["The rose is red upon the wall,"] and ("(your prompt)" in html) == yours
+    assert [h.text for h in copies] == ["The rose is red upon the wall,"] and ("(your prompt)" in html) == yours
 
 
 def test_copies_without_a_training_text_say_so(lab):

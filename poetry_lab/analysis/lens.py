@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -37,14 +38,34 @@ _BOX = 'style="font-family:ui-monospace,monospace;white-space:pre-wrap;line-heig
 _SHOW = {"\n": "↵", " ": "␣", "\t": "⇥"}
 
 
+@dataclass(frozen=True)
+class CharConfidence:
+    """One generated character and the probability the model gave it."""
+
+    char: str
+    prob: float
+    unknown: bool  # the model never saw this character (prob is then that of the unknown symbol)
+    top: list[tuple[str, float]]  # the likeliest characters, most likely first (the actual one may be among them)
+
+
+@dataclass(frozen=True)
+class CopiedPassage:
+    """A passage of a generated text found verbatim in the training text."""
+
+    start: int  # offsets in the generated text
+    end: int
+    text: str
+    corpus_start: int  # its first occurrence in the training text
+    source: str  # the poem around it (a blank-line block), cut to PREVIEW_CHARS
+    source_start: int  # where `source` starts in the training text
+
+
 @torch.inference_mode()
-def char_confidence(model: CharLSTM, vocab: Vocab, text: str, prompt_len: int = 0, top: int = 3) -> list[dict]:
+def char_confidence(model: CharLSTM, vocab: Vocab, text: str, prompt_len: int = 0, top: int = 3) -> list[CharConfidence]:
     """For each character of `text` after the first `prompt_len`: the probability the model gave it.
 
-    One forward pass over "\\n\\n" + text (the context sampling starts from), at temperature 1.
-    Each item: {"char", "prob", "top": [(char, prob), ...] the `top` likeliest characters, most
-    likely first (the actual one may be among them), "unknown": the model never saw this character
-    (its prob is then that of the unknown symbol)}. The model is left in the mode it was in.
+    One forward pass over "\\n\\n" + text (the context sampling starts from), at temperature 1, with
+    the `top` likeliest characters at each step. The model is left in the mode it was in.
     """
     if not 0 <= prompt_len <= len(text):
         raise PoetryLabError("The prompt cannot be longer than the text.")
@@ -65,8 +86,7 @@ def char_confidence(model: CharLSTM, vocab: Vocab, text: str, prompt_len: int = 
     chosen = probs.gather(1, target.unsqueeze(1)).squeeze(1)
     top_p, top_i = probs.topk(min(max(top, 0), probs.size(1)), dim=-1)
     chars = vocab.chars
-    return [{"char": c, "prob": float(p), "unknown": c not in vocab,
-             "top": [(chars[int(i)], float(q)) for q, i in zip(tp, ti)]}
+    return [CharConfidence(c, float(p), c not in vocab, [(chars[int(i)], float(q)) for q, i in zip(tp, ti)])
             for c, p, tp, ti in zip(text[prompt_len:], chosen.tolist(), top_p.tolist(), top_i.tolist())]
 
 
@@ -79,18 +99,18 @@ def _colour(prob: float) -> str:
     return f"hsl({210 * min(max(prob, 0.0), 1.0):.0f}, 85%, 82%)"
 
 
-def confidence_html(items: Sequence[dict]) -> str:
+def confidence_html(items: Sequence[CharConfidence]) -> str:
     """The text with each character on a background from warm (improbable) to cool (expected).
 
     Hovering shows the probability and the alternatives. Newlines are kept (shown as ↵ too).
     """
     spans = []
     for it in items:
-        alts = ", ".join(f"{_show(c)} {p:.0%}" for c, p in it["top"])
-        title = f"{_show(it['char'])}: {it['prob']:.1%}" + (" (never seen in training)" if it.get("unknown") else "")
+        alts = ", ".join(f"{_show(c)} {p:.0%}" for c, p in it.top)
+        title = f"{_show(it.char)}: {it.prob:.1%}" + (" (never seen in training)" if it.unknown else "")
         title += f" | likeliest: {alts}" if alts else ""
-        shown = "↵\n" if it["char"] == "\n" else html.escape(it["char"])
-        spans.append(f'<span style="background:{_colour(it["prob"])}" title="{html.escape(title, quote=True)}">{shown}</span>')
+        shown = "↵\n" if it.char == "\n" else html.escape(it.char)
+        spans.append(f'<span style="background:{_colour(it.prob)}" title="{html.escape(title, quote=True)}">{shown}</span>')
     return f'<div class="pl-confidence" {_BOX}>{"".join(spans)}</div>'
 
 
@@ -119,13 +139,11 @@ def _source_preview(corpus: str, at: int, length: int) -> tuple[int, str]:
     return lo, corpus[lo:hi]
 
 
-def copy_highlights(generated: str, index: CorpusIndex | str, min_chars: int = 20) -> list[dict]:
+def copy_highlights(generated: str, index: CorpusIndex | str, min_chars: int = 20) -> list[CopiedPassage]:
     """The passages of `generated`, at least `min_chars` long, that occur verbatim in the corpus.
 
     Maximal and non-overlapping, found left to right by growing a window with
-    metrics.copy_end, then trimmed to whole words. Each: {"start", "end" (offsets in
-    `generated`), "text", "corpus_start" (first occurrence in the corpus), "source" (the poem
-    around it, a blank-line block), "source_start"}.
+    metrics.copy_end, then trimmed to whole words.
     """
     if min_chars < 1:
         raise PoetryLabError("A copy must be at least 1 character long.")
@@ -140,23 +158,22 @@ def copy_highlights(generated: str, index: CorpusIndex | str, min_chars: int = 2
         if e - s >= min_chars:
             at = corpus.find(generated[s:e])
             lo, source = _source_preview(corpus, at, e - s)
-            out.append({"start": s, "end": e, "text": generated[s:e], "corpus_start": at,
-                        "source": source, "source_start": lo})
+            out.append(CopiedPassage(s, e, generated[s:e], at, source, lo))
         i = end
     return out
 
 
-def copies_html(generated: str, highlights: Sequence[dict]) -> str:
+def copies_html(generated: str, highlights: Sequence[CopiedPassage]) -> str:
     """`generated` with each copied passage in a <mark>; its title shows the poem it came from."""
     parts, pos = [], 0
-    for h in sorted(highlights, key=lambda h: h["start"]):
-        if h["start"] < pos:
+    for h in sorted(highlights, key=lambda h: h.start):
+        if h.start < pos:
             continue  # overlapping highlights: the first one wins
-        source = h.get("source", "")
+        source = h.source
         title = "Copied from the training text:\n" + (source if len(source) <= 400 else source[:400] + " …")
-        parts.append(html.escape(generated[pos:h["start"]]))
-        parts.append(f'<mark title="{html.escape(title, quote=True)}">{html.escape(generated[h["start"]:h["end"]])}</mark>')
-        pos = h["end"]
+        parts.append(html.escape(generated[pos:h.start]))
+        parts.append(f'<mark title="{html.escape(title, quote=True)}">{html.escape(generated[h.start:h.end])}</mark>')
+        pos = h.end
     parts.append(html.escape(generated[pos:]))
     return f'<div class="pl-copies" {_BOX}>{"".join(parts)}</div>'
 

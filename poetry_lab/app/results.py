@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from poetry_lab.analysis.lens import CharConfidence, CopiedPassage
 from poetry_lab.analysis.poetics import PoemAnalysis
 from poetry_lab.data.corpus import CorpusStats
 
@@ -59,8 +60,8 @@ class PoemView(PoemNumbers):
 
     prompt_len: int = 0  # where the generated text starts
     analysis: PoemAnalysis | None = None  # rhyme scheme, metre and its regularity, per line of the whole text
-    confidence: list[dict] = field(default_factory=list)  # analysis.lens.char_confidence of the generated letters
-    copies: list[dict] | None = None  # analysis.lens.copy_highlights; None when the training text is unknown
+    confidence: list[CharConfidence] = field(default_factory=list)  # of the generated letters (the first LENS_CHARS)
+    copies: list[CopiedPassage] | None = None  # None when the training text is unknown
     theme: PoemTheme | None = None
 
 

@@ -11,7 +11,7 @@ from dataclasses import fields
 
 import pandas as pd
 
-from poetry_lab.analysis.lens import confidence_html, copies_html
+from poetry_lab.analysis.lens import CopiedPassage, confidence_html, copies_html
 from poetry_lab.analysis.poetics import LineAnalysis, PoemAnalysis
 from poetry_lab.app.results import PoemNumbers, PoemView
 from poetry_lab.figures.themes import theme_colour
@@ -222,13 +222,13 @@ COPIES_LEGEND = ('<div class="pl-legend">Passages of 20 characters or more that 
                  'training text are <mark>marked</mark>. Hover one, or open the list under the poem, to read the poem it comes from.</div>')
 
 
-def _source_html(h: dict, prompt_len: int = 0) -> str:
+def _source_html(h: CopiedPassage, prompt_len: int = 0) -> str:
     """One copied passage, opening onto the training poem it comes from with the passage marked."""
-    src, at = h.get("source", ""), h.get("corpus_start", 0) - h.get("source_start", 0)
-    end = at + len(h["text"])
-    shown = h["text"] if len(h["text"]) <= 60 else h["text"][:57] + "…"
+    src, at = h.source, h.corpus_start - h.source_start
+    end = at + len(h.text)
+    shown = h.text if len(h.text) <= 60 else h.text[:57] + "…"
     poem = (_esc(src[:at]) + f"<mark>{_esc(src[at:end])}</mark>" + _esc(src[end:])) if 0 <= at <= end <= len(src) else _esc(src)
-    whose = ' <span class="pl-muted">(your prompt)</span>' if h.get("end", 0) <= prompt_len else ""
+    whose = ' <span class="pl-muted">(your prompt)</span>' if h.end <= prompt_len else ""
     return f'<details class="pl-source"><summary>“{_esc(shown)}”{whose}</summary><div class="pl-poem">{poem}</div></details>'
 
 
