@@ -1,4 +1,4 @@
-"""Session: one user's workspace, composed of a model slot, a training slot and a themes slot.
+"""Session: one user's workspace, composed of a model slot, a training slot, a themes slot and a compose slot.
 
 The app keeps one Session per browser tab or API client; each UI handler calls one method here.
 Nothing here knows about widgets: answers are typed (poetry_lab.app.results), and methods raise

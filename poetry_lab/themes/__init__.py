@@ -1,1 +1,1 @@
-"""Themes in a corpus: word lists, the theme methods, and LSTM embeddings."""
+"""Themes in a corpus: word lists, the theme methods, LSTM embeddings and the sentence encoder."""

@@ -1,4 +1,4 @@
-"""The first tab: one prompt, several temperatures, the poems side by side with their numbers, seen
+"""Compare temperatures: one prompt, several temperatures, the poems side by side with their numbers, seen
 plainly (with rhyme and metre), by the model's confidence in each letter, or with their copied passages."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Themes tab: the poems of the loaded corpus sorted into themes by one method (or all four compared),
+"""The Themes tab: the poems of the loaded corpus sorted into themes by one method (or all five compared),
 on a map with the poems of the last comparison as stars, each theme's words and typical poems.
 
 The event runs one at a time across the server (Gradio's default concurrency limit of 1 per event),
