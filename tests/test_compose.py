@@ -180,3 +180,21 @@ def test_columns_and_regenerate_helpers(composer):
     assert again.lines[1].text != cols[0].lines[1].text
     with pytest.raises(PoetryLabError):
         composer.regenerate(cfg, cols[0], 3)
+
+
+def test_a_gru_model_writes_in_form_too():
+    import torch
+
+    from poetry_lab.core.checkpoint import ModelBundle
+    from poetry_lab.core.model import ModelConfig, build_model
+    from poetry_lab.core.train import TrainConfig, Trainer
+    from poetry_lab.core.vocab import Vocab
+
+    vocab = Vocab.from_text(POEM_TEXT)
+    model = build_model(ModelConfig(vocab_size=len(vocab), cell="gru", hidden=32, emb_dim=16, dropout=0.0), seed=0,
+                        device=torch.device("cpu"))
+    Trainer(model, vocab.encode(POEM_TEXT), None, TrainConfig(seq_len=32, batch_size=16, lr=2e-2, warmup_steps=5, minutes=None,
+                                                             max_steps=30, eval_every_steps=None, patience=None)).fit()
+    poem = Composer(ModelBundle(model.eval(), vocab, {})).compose(ComposeConfig(form="quatrain", seed=1))
+    assert [ln.rhyme for ln in poem.lines] == list("ABAB") and all(ln.text.strip() for ln in poem.lines)
+    assert poem.lines[2].rhyme_quality == "true" and poem.lines[3].rhyme_quality == "true"

@@ -51,7 +51,7 @@ class Draft:
     words: list[str]
     logp: float  # natural-log probability of the line and its newline under the model at temperature 1
     chars: int
-    state: list = field(repr=False, default_factory=list)  # per layer (h, c), each (1, H)
+    state: list = field(repr=False, default_factory=list)  # per layer (h, c) (LSTM) or h (GRU), each (1, H)
     logits: np.ndarray | None = field(repr=False, default=None)  # (1, V) after the newline
 
     @property
@@ -79,6 +79,12 @@ class _Row:
     def __init__(self):
         self.prefix, self.syl, self.words, self.chars, self.logp = "", 0, [], [], 0.0
         self.punct, self.can_go, self.can_end = False, False, False  # after a complete word: what may follow
+
+
+def state_rows(state: list, idx) -> list:
+    """The cell state (per layer (h, c) for an LSTM, h for a GRU) of the rows `idx`, as new arrays."""
+    idx = np.asarray(idx, dtype=np.int64)
+    return [tuple(x[idx] for x in s) if isinstance(s, tuple) else s[idx] for s in state]
 
 
 class LineDecoder:
@@ -168,12 +174,12 @@ class LineDecoder:
 
     def write(self, state: list, logits: np.ndarray, spec: LineSpec, batch: int, temperature: float,
               uniforms: np.ndarray) -> list[Draft]:
-        """Up to `batch` finished lines from one starting state (per layer (h, c), each (1, H)) and its
+        """Up to `batch` finished lines from one starting state (per layer (h, c) or h, each (1, H)) and its
         logits (1, V); `uniforms` (MAX_LINE_CHARS, batch) are the random draws, one per row and step."""
         cache: dict = {}
         end_lens = [self.lex.info[w].syllables for w in spec.end_words or () if w in self.lex.info]
         min_end = min(end_lens, default=1)
-        st = [(np.repeat(h, batch, 0), np.repeat(c, batch, 0)) for h, c in state]
+        st = state_rows(state, np.zeros(batch, dtype=np.int64))
         lg = np.repeat(logits, batch, 0)
         rows = [_Row() for _ in range(batch)]
         alive = list(range(batch))  # original row ids still writing, in the order of st/lg
@@ -205,19 +211,19 @@ class LineDecoder:
             if not picks:
                 break
             idx = [k for k, _, _ in keep]
-            st = [(h[idx], c[idx]) for h, c in st]
+            st = state_rows(st, idx)
             lg, st = self.cell.step(np.asarray(picks), st)
             next_alive, rest = [], []
             for n, (_, r, finished) in enumerate(keep):
                 if finished:
                     row = rows[r]
                     done.append(Draft("".join(row.chars).rstrip("\n"), row.words, row.logp, len(row.chars),
-                                      [(h[n:n + 1].copy(), c[n:n + 1].copy()) for h, c in st], lg[n:n + 1].copy()))
+                                      state_rows(st, [n]), lg[n:n + 1].copy()))
                 else:
                     next_alive.append(r)
                     rest.append(n)
             if len(rest) < len(keep):
-                st = [(h[rest], c[rest]) for h, c in st]
+                st = state_rows(st, rest)
                 lg = lg[rest]
             alive = next_alive
             if not alive:

@@ -123,8 +123,6 @@ class Composer:
     text for the copy check. Build once per model; compose() is then cheap and keeps no state."""
 
     def __init__(self, bundle: ModelBundle, lexicon: Lexicon | None = None, corpus: CorpusIndex | None = None):
-        if bundle.model.config.cell != "lstm":
-            raise PoetryLabError("Writing in form needs an LSTM model; this one is a GRU (use raw letters).")
         self.bundle = bundle
         self.lexicon = lexicon or load_lexicon()
         self.corpus = corpus
@@ -138,7 +136,8 @@ class Composer:
         """The model's (state, logits) after reading `text`, one row."""
         if state is None:
             H = [layer[1].shape[0] for layer in self.cell.layers]
-            state = [(np.zeros((1, h), np.float32), np.zeros((1, h), np.float32)) for h in H]
+            state = [(np.zeros((1, h), np.float32), np.zeros((1, h), np.float32)) if self.cell.lstm else np.zeros((1, h), np.float32)
+                     for h in H]
         for i in self.bundle.vocab.encode(text):
             logits, state = self.cell.step(np.asarray([i]), state)
         return state, logits
