@@ -292,3 +292,11 @@ def test_poems_in_form_are_placed_on_the_themes_map(lab):
     lab.compose("quatrain", temperatures="0.5, 1.0", seed=1)
     report = lab.themes("tfidf", 3)
     assert report.labels == ["temperature 0.5", "temperature 1"] and len(report.placements) == 2
+
+
+def test_raw_letters_are_shown_but_not_worked_on(lab):
+    (poem,) = lab.compose("quatrain", temperatures="0.8", seed=3, raw=True)
+    assert poem.raw and 1 <= len(poem.lines) <= 4
+    with pytest.raises(PoetryLabError, match="Raw letters are the bare model"):
+        lab.rewrite_line(0, 0)
+    assert lab.line_candidates(0, 0) == []

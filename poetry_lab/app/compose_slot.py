@@ -47,10 +47,17 @@ class ComposeSlot:
     def _config(self, column: int) -> ComposeConfig:
         return replace(self.config, temperature=self.poem(column).temperature, prompt="")
 
+    def _in_form(self, column: int) -> Poem:
+        poem = self.poem(column)
+        if poem.raw:
+            raise PoetryLabError("Raw letters are the bare model, with no lines to keep or write again: untick "
+                                 "Raw letters to work on a poem in form, or write them again with another seed.")
+        return poem
+
     def rewrite(self, composer: Composer, column: int, keep: list[int], lines: list[str] | None) -> Poem:
         """The poem of `column` written again around the lines the poet keeps (`keep`: 0-based), taken
         from `lines` (the poet's edited lines, one per line of the poem) or else from the poem."""
-        poem = self.poem(column)
+        poem = self._in_form(column)
         texts = [line.text for line in poem.lines] if lines is None else lines
         if len(texts) != len(poem.lines):
             raise PoetryLabError(f"The poem has {len(poem.lines)} lines, and the text you edited has {len(texts)}: "
@@ -69,7 +76,7 @@ class ComposeSlot:
 
     def rewrite_line(self, composer: Composer, column: int, index: int) -> Poem:
         """The poem of `column` with line `index` (0-based) written again and every other line kept."""
-        poem = self.poem(column)
+        poem = self._in_form(column)
         new = composer.regenerate(self._config(column), poem, index)
         _restore(poem, new, [k for k in range(len(poem.lines)) if k != index])
         self.poems[column] = new
