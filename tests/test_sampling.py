@@ -32,35 +32,24 @@ def _next_logits(model: CharLSTM, ids: list[int]) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_fast_cell_matches_forward_step_by_step(cell):
+def test_fast_and_numpy_cells_match_forward_step_by_step(cell):
     V, H = 19, 20
     model = build_model(ModelConfig(vocab_size=V, cell=cell, hidden=H, emb_dim=8, layers=2), seed=4, device=CPU).eval()
     idx = torch.randint(0, V, (3, 25), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         full, _, _ = model(idx)
-    cell_ = FastCell(model)
+    fast = FastCell(model)
+    numpy_cell = NumpyCell(fast)
     zeros = torch.zeros(3, H)
     state = [(zeros, zeros) if cell == "lstm" else zeros for _ in range(2)]
+    np_state = numpy_cell.state(state)
     for t in range(idx.size(1)):
         with torch.no_grad():
-            logits, state = cell_.step(idx[:, t], state)
-        assert logits.shape == (3, V)
-        assert torch.allclose(logits, full[:, t], atol=1e-4), f"step {t}"
-
-
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_numpy_cell_matches_forward_step_by_step(cell):
-    V, H = 19, 20
-    model = build_model(ModelConfig(vocab_size=V, cell=cell, hidden=H, emb_dim=8, layers=2), seed=4, device=CPU).eval()
-    idx = torch.randint(0, V, (3, 25), generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        full, _, _ = model(idx)
-    numpy_cell = NumpyCell(FastCell(model))
-    zeros = torch.zeros(3, H)
-    state = numpy_cell.state([(zeros, zeros) if cell == "lstm" else zeros for _ in range(2)])
-    for t in range(idx.size(1)):
-        logits, state = numpy_cell.step(idx[:, t].numpy(), state)
-        assert np.allclose(logits, full[:, t].numpy(), atol=1e-4), f"step {t}"
+            logits, state = fast.step(idx[:, t], state)
+        np_logits, np_state = numpy_cell.step(idx[:, t].numpy(), np_state)
+        assert logits.shape == (3, V) and np_logits.shape == (3, V)
+        assert torch.allclose(logits, full[:, t], atol=1e-4), f"torch step {t}"
+        assert np.allclose(np_logits, full[:, t].numpy(), atol=1e-4), f"numpy step {t}"
 
 
 def test_pick_top_k_and_top_p_keep_only_the_likeliest():
