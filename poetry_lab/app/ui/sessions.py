@@ -98,7 +98,6 @@ class SessionRegistry:
         sig = inspect.signature(handler)
         hints = typing.get_type_hints(handler)
         params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in list(sig.parameters.values())[1:]]
-        request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)
 
         file_positions = [i for i, p in enumerate(params) if p.name in files]
         if len(file_positions) != len(files):
@@ -110,11 +109,7 @@ class SessionRegistry:
                 values[i] = self.uploads.vet(getattr(req, "session_hash", None), values[i])
             return handler(self.lab(req), *values)
 
-        call.__name__ = call.__qualname__ = handler.__name__
-        call.__doc__ = handler.__doc__
-        call.__signature__ = sig.replace(parameters=[*params, request], return_annotation=hints.get("return", sig.return_annotation))
-        call.__annotations__ = {**{p.name: p.annotation for p in params}, "request": gr.Request, "return": hints.get("return", typing.Any)}
-        return call
+        return _as_gradio_callback(call, handler, params, hints.get("return", typing.Any))
 
     def action(self, handler: Callable[..., dict], inputs: dict[str, gr.components.Component] | None = None,
                outputs: dict[str, gr.components.Component] | None = None, status: str | None = "status",
@@ -137,7 +132,6 @@ class SessionRegistry:
         extras = [p for p in handler_params if isinstance(p.default, gr.Progress)]
         params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=hints.get(n, typing.Any)) for n in inputs]
         params += [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in extras]
-        params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request))
         names = list(inputs)
 
         def call(*args):
@@ -157,11 +151,19 @@ class SessionRegistry:
             gr.Warning(message)
             return {outputs[status]: render.problem(message)} if status is not None else {}
 
-        call.__name__ = call.__qualname__ = handler.__name__
-        call.__doc__ = handler.__doc__
-        call.__signature__ = inspect.Signature(params)
-        call.__annotations__ = {p.name: p.annotation for p in params}  # Gradio reads these to pass the request
-        return {"fn": call, "inputs": list(inputs.values()), "outputs": list(outputs.values())}
+        return {"fn": _as_gradio_callback(call, handler, params, dict), "inputs": list(inputs.values()), "outputs": list(outputs.values())}
+
+
+def _as_gradio_callback(call: Callable, handler: Callable, params: list[inspect.Parameter], returns) -> Callable:
+    """`call(*values, request)` dressed as Gradio reads a callback: the handler's name and doc, `params`
+    plus a `request: gr.Request` last, in both the signature and the annotations (Gradio reads the
+    annotations to decide whether to pass the request, and the signature to describe an endpoint)."""
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)
+    call.__name__ = call.__qualname__ = handler.__name__
+    call.__doc__ = handler.__doc__
+    call.__signature__ = inspect.Signature([*params, request], return_annotation=returns)
+    call.__annotations__ = {**{p.name: p.annotation for p in params}, "request": gr.Request, "return": returns}
+    return call
 
 
 INTERNAL_ERROR = "Something went wrong on our side, sorry. Please try again; if it keeps happening, reload the page."
