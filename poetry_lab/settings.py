@@ -9,6 +9,10 @@ them); nothing else in the package reads `os.environ` for Poetry Lab's own varia
 | POETRY_LAB_DEFAULT_MODEL | the model a session starts with | the shipped poetry base (pretrained/) |
 | POETRY_LAB_CORPORA | extra folders to look for corpora in (os.pathsep-separated) | none |
 | POETRY_LAB_MAX_JOBS | trainings that may run at once in one app process | 1 |
+| POETRY_LAB_SESSION_IDLE_S | a session without an open page (an API call, a closed tab) is forgotten after this many idle seconds | 900 |
+| POETRY_LAB_MAX_SESSIONS | sessions without an open page kept at once; the least recently used goes first | 50 |
+| POETRY_LAB_CPU_WORKERS | poems, comparisons, sweeps and themes written at once (one queue for all of them) | 2 |
+| POETRY_LAB_QUEUE_SIZE | requests that may wait in that queue; one more is told the app is busy | 12 |
 | POETRY_LAB_BROWSER_SECRET | the key Gradio encrypts the browser's visitor id with | a fixed string |
 | POETRY_LAB_MAX_UPLOAD_MB, _MAX_FILES, _MAX_MINUTES, _MAX_PARAMETERS, _MAX_DISTINCT_CHARS, _MAX_PROMPT_CHARS | Limits below | see Limits |
 
@@ -89,6 +93,10 @@ class Settings:
     default_model: Path
     corpora_dirs: tuple[Path, ...] = ()  # POETRY_LAB_CORPORA, most preferred first
     max_jobs: int = 1
+    session_idle_s: float = 900.0  # a session nobody's page holds (bare API calls) is freed after this long unused
+    max_sessions: int = 50  # ... and at most this many are kept: ~4 MB each with 1 MB of pasted text (bench_sessions)
+    cpu_workers: int = 2  # one per core of a free Space: more only share the same two cores (benchmarks/load_test.py)
+    queue_size: int = 12  # waiting requests: with 2 workers, the last one waits a few poems, not a minute
     browser_secret: str = "poetry-lab-visitor-id"
     limits: Limits = field(default_factory=Limits)
 
@@ -100,6 +108,10 @@ class Settings:
             default_model=_default_model(env),
             corpora_dirs=tuple(Path(p).expanduser() for p in env.get("POETRY_LAB_CORPORA", "").split(os.pathsep) if p),
             max_jobs=max(1, int(_number(env, "POETRY_LAB_MAX_JOBS", 1))),
+            session_idle_s=_number(env, "POETRY_LAB_SESSION_IDLE_S", 900.0),
+            max_sessions=max(1, int(_number(env, "POETRY_LAB_MAX_SESSIONS", 50))),
+            cpu_workers=max(1, int(_number(env, "POETRY_LAB_CPU_WORKERS", 2))),
+            queue_size=max(1, int(_number(env, "POETRY_LAB_QUEUE_SIZE", 12))),
             browser_secret=env.get("POETRY_LAB_BROWSER_SECRET") or "poetry-lab-visitor-id",
             limits=Limits.from_env(env),
         )

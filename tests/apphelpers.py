@@ -78,7 +78,7 @@ OUTPUTS = {  # each page handler's outputs, in the order the tests read them
     "model_summary": ("summary",), "download_model": ("file", "status"), "load_model": ("status", "summary"),
     "load_corpus": ("stats", "warnings", "preview", "status"), "start_training": ("status", "timer"),
     "stop_training": ("status",), "poll_training": ("plot", "status", "samples", "timer", "summary"),
-    "identify_visitor": ("visitor", "table", "chooser", "status"), "refresh_runs": ("table", "chooser", "status"),
+    "identify_visitor": ("visitor", "table", "chooser", "status", "timer"), "refresh_runs": ("table", "chooser", "status"),
     "load_run": ("status", "summary"), "resume_run": ("status", "timer"),
     "poll_training_and_runs": ("plot", "status", "samples", "timer", "summary", "table", "chooser"),
     "compare": ("plain", "confidence", "copies", "bars", "download", "status"), "sweep": ("plot", "download", "status"),

@@ -284,7 +284,7 @@ def test_interrupted_runs_and_the_handlers(two_visitors):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # gr.Warning outside an app
-        visitor, table, chooser, status = ui(train_tab.identify_visitor, a, visitor=id_a)
+        visitor, table, chooser, status, _ = ui(train_tab.identify_visitor, a, visitor=id_a)
         assert visitor == id_a and list(table["run"]) == [run.id] and chooser.value == run.id
         assert table["status"][0] == "interrupted"
         assert api.api_list_runs(a)[0]["resumable"] is True

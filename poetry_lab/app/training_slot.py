@@ -16,7 +16,7 @@ from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.runs import listing
-from poetry_lab.runs.jobs import JobSnapshot, TrainingJob
+from poetry_lab.runs.jobs import JobSnapshot, TrainingJob, live_job_under
 from poetry_lab.runs.prepare import PreparedRun
 from poetry_lab.runs.record import CORPUS
 
@@ -71,7 +71,8 @@ class TrainingSlot:
         return None
 
     def close(self) -> None:
-        """Stop the job; its run directory (config, metrics, model) is kept."""
+        """Stop the job; its run directory (config, metrics, model) is kept. (A visitor who leaves does
+        not stop it: SessionRegistry forgets the session and the job runs on, see use_visitor.)"""
         if self.job is not None:
             self.job.stop()
             self.job.join(timeout=10)
@@ -81,11 +82,16 @@ class TrainingSlot:
         """Keep the runs under the visitor's own folder; a missing or malformed id gets a new one.
 
         Returns the id to keep in the browser. A session that is training keeps its folder until it ends.
+        A training this visitor started in an earlier session (a tab closed, a phone that slept) and that
+        is still running becomes this session's job again, live plot and all.
         """
         if not (isinstance(visitor_id, str) and VISITOR_ID.fullmatch(visitor_id)):
             visitor_id = new_visitor_id()
         if not self.running:
             self.home = self.root / "visitors" / visitor_id
+            job = live_job_under(self.home / "runs")
+            if job is not None:
+                self.job, self.reference = job, CorpusIndex(job.run.corpus.text)
         return visitor_id
 
     def list_runs(self) -> list[listing.RunInfo]:

@@ -31,13 +31,23 @@ from poetry_lab.settings import LN2
 log = logging.getLogger(__name__)
 _slots_lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None  # the process-wide job limit, made on first use
-_live: set[Path] = set()  # run directories of this process's running jobs (guarded by _slots_lock)
+_live: dict[Path, TrainingJob] = {}  # this process's running jobs by resolved run directory (guarded by _slots_lock)
 
 
 def live_run_dirs() -> set[Path]:
     """The (resolved) run directories that a job of this process is training right now."""
     with _slots_lock:
         return set(_live)
+
+
+def live_job_under(folder: Path) -> TrainingJob | None:
+    """The job of this process that is training a run inside `folder` (a visitor's runs), if any.
+
+    A job outlives the session that started it (a closed tab, an idle session), so a returning visitor's
+    new session takes it up again from here."""
+    folder = folder.resolve()
+    with _slots_lock:
+        return next((job for key, job in _live.items() if key.parent == folder), None)
 
 
 def _job_slots() -> threading.BoundedSemaphore:
@@ -125,7 +135,7 @@ class TrainingJob:
             raise PoetryLabError("Another training is running on this server right now. Please try again in a few minutes.")
         with _slots_lock:
             taken = key in _live
-            _live.add(key)
+            _live.setdefault(key, self)
         if taken:  # started meanwhile by another session (POETRY_LAB_MAX_JOBS > 1)
             _job_slots().release()
             raise PoetryLabError("This run is already training.")
@@ -169,7 +179,7 @@ class TrainingJob:
 
     def _release(self) -> None:
         with _slots_lock:
-            _live.discard(self.out_dir.resolve())
+            _live.pop(self.out_dir.resolve(), None)
         _job_slots().release()
 
     # --- inside the thread -------------------------------------------------------------------

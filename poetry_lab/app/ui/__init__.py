@@ -12,13 +12,14 @@ from poetry_lab.app.ui.compare_tab import create_compare_tab
 from poetry_lab.app.ui.compose_tab import create_compose_tab
 from poetry_lab.app.ui.corpus_tab import create_corpus_tab
 from poetry_lab.app.ui.model_tab import create_model_tab
-from poetry_lab.app.ui.sessions import SessionRegistry
+from poetry_lab.app.ui.sessions import SessionRegistry, SessionWatch, forget_gradio_state
+from poetry_lab.app.ui.shared import cpu_queue
 from poetry_lab.app.ui.sweep_tab import create_sweep_tab
 from poetry_lab.app.ui.themes_tab import create_themes_tab
 from poetry_lab.app.ui.train_tab import create_train_tab
-from poetry_lab.app.ui.uploads import UploadLedger, UploadScreen
+from poetry_lab.app.ui.uploads import UploadScreen
 
-__all__ = ["CSS", "THEME", "create_demo", "screened_uploads"]
+__all__ = ["CSS", "THEME", "create_demo", "server_middleware"]
 
 # System fonts only: the server may be offline, and a web font would stall the first paint.
 THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="stone",
@@ -80,9 +81,10 @@ a sonnet (or a ballad, a limerick, a haiku) in its voice; then teach it your own
 """
 
 
-def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
-    """The app. `uploads` is the ledger that `screened_uploads` keeps: launch with both (see app.py)."""
-    sessions = SessionRegistry(uploads=uploads)  # one Session per browser tab or API client; see sessions.py
+def create_demo(sessions: SessionRegistry | None = None) -> gr.Blocks:
+    """The app. `sessions` holds one Session per browser tab or API client (sessions.py); launch with
+    `server_middleware(demo, sessions)` too, which keeps its uploads and heartbeats (see app.py)."""
+    sessions = SessionRegistry() if sessions is None else sessions  # (an empty registry is falsy: it has a len)
     bind = sessions.bind
     with gr.Blocks(title="Poetry Lab", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
@@ -107,6 +109,7 @@ def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
                   api_name="ui_model_summary", api_visibility="undocumented")
         list_runs_at_load(demo)
         demo.unload(sessions.close)
+        sessions.on_forget(lambda key: forget_gradio_state(demo, key))
         # The JSON API: one endpoint per action, per session like the page (one gradio_client.Client = one session).
         gr.api(bind(api.api_load_corpus, files=("files",)), api_name="load_corpus")
         gr.api(bind(api.api_load_model, files=("file",)), api_name="load_model")
@@ -116,13 +119,15 @@ def create_demo(uploads: UploadLedger | None = None) -> gr.Blocks:
         gr.api(bind(api.api_list_runs), api_name="list_runs", concurrency_limit=None)
         gr.api(bind(api.api_resume_run), api_name="resume_run")
         gr.api(bind(api.api_load_run), api_name="load_run")
-        gr.api(bind(api.api_compare), api_name="compare", concurrency_limit=2)
-        gr.api(bind(api.api_compose), api_name="compose", concurrency_limit=2)
+        gr.api(bind(api.api_compare), api_name="compare", **cpu_queue())
+        gr.api(bind(api.api_compose), api_name="compose", **cpu_queue())
     return demo
 
 
-def screened_uploads(demo: gr.Blocks, uploads: UploadLedger) -> dict:
-    """`demo.launch(**screened_uploads(demo, uploads))`: only this session's uploads reach a handler (uploads.py)."""
+def server_middleware(demo: gr.Blocks, sessions: SessionRegistry) -> dict:
+    """`demo.launch(**server_middleware(demo, sessions))`: only a session's own uploads reach a handler
+    (uploads.py), and the registry sees which sessions a page holds open and forgets the idle ones (sessions.py)."""
     from starlette.middleware import Middleware
 
-    return {"app_kwargs": {"middleware": [Middleware(UploadScreen, ledger=uploads, demo=demo)]}}
+    return {"app_kwargs": {"middleware": [Middleware(UploadScreen, ledger=sessions.uploads, demo=demo),
+                                          Middleware(SessionWatch, sessions=sessions)]}}

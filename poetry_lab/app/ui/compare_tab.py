@@ -9,6 +9,7 @@ from poetry_lab.app.session import Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import (
+    cpu_queue,
     DEFAULT_CHARS,
     DEFAULT_LINES,
     optional,
@@ -96,4 +97,4 @@ def create_compare_tab(sessions: SessionRegistry) -> None:
           **sessions.action(compare,
                             inputs=dict(prompt=prompt, temperatures=temps, length=length, unit=unit, seed=seed, top_k=top_k, top_p=top_p),
                             outputs=dict(plain=results, confidence=confidence, copies=copies, bars=bars, download=download, status=status)),
-          api_name="ui_compare", api_visibility="undocumented", concurrency_limit=2)
+          api_name="ui_compare", api_visibility="undocumented", **cpu_queue())

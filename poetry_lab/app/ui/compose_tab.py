@@ -9,7 +9,7 @@ import gradio as gr
 from poetry_lab.app.session import COMPOSE_TEMPERATURES, Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
-from poetry_lab.app.ui.shared import optional, scratch_path
+from poetry_lab.app.ui.shared import cpu_queue, optional, scratch_path
 from poetry_lab.errors import PoetryLabError
 
 INTRO = """
@@ -132,12 +132,12 @@ def create_compose_tab(sessions: SessionRegistry) -> None:
     gr.on([run.click, opening.submit],
           **sessions.action(write_poems, inputs=dict(form=form, lines=lines, opening=opening, temperatures=temps, seed=seed, raw=raw),
                             outputs=dict(poems=poems, download=download, column=column, **work)),
-          api_name="ui_compose", api_visibility="undocumented", concurrency_limit=2)
+          api_name="ui_compose", api_visibility="undocumented", **cpu_queue())
     column.input(**sessions.action(choose_poem, inputs=dict(column=column), outputs=work),
                  api_name="ui_compose_choose", api_visibility="undocumented")
     rewrite.click(**sessions.action(rewrite_poem, inputs=dict(column=column, edit=edit, keep=keep), outputs=dict(poems=poems, **work)),
-                  api_name="ui_compose_rewrite", api_visibility="undocumented", concurrency_limit=2)
+                  api_name="ui_compose_rewrite", api_visibility="undocumented", **cpu_queue())
     again.click(**sessions.action(rewrite_line, inputs=dict(column=column, line=line), outputs=dict(poems=poems, **work)),
-                api_name="ui_compose_line", api_visibility="undocumented", concurrency_limit=2)
+                api_name="ui_compose_line", api_visibility="undocumented", **cpu_queue())
     others.click(**sessions.action(show_candidates, inputs=dict(column=column, line=line), outputs=dict(candidates=candidates, status=status)),
                  api_name="ui_compose_candidates", api_visibility="undocumented")

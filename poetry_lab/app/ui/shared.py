@@ -8,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from poetry_lab import settings
 from poetry_lab.app.session import Session
 from poetry_lab.data.catalog import available_corpora
 from poetry_lab.errors import PoetryLabError
@@ -15,6 +16,17 @@ from poetry_lab.errors import PoetryLabError
 MAX_BUNDLED_CHARS = 10_000_000  # bigger corpora (gutenberg_poetry, 121 M chars) would stall a small server
 SCRATCH_MAX_AGE_S = 3600  # files handed to Gradio for download are kept this long (it copies them at once)
 DEFAULT_CHARS, DEFAULT_LINES, SWEEP_SAMPLES = 400, 8, 5  # what an emptied (or 0) length or count field means
+
+
+def cpu_queue() -> dict:
+    """Event settings for everything that keeps a core busy for seconds (poems in form, comparisons,
+    sweeps, themes; the page's and the API's alike): one queue for all of them, `cpu_workers` at a time.
+
+    Per-event limits let a dozen such events run at once on a 2-core Space beside a training, each
+    slower than the last; one group serves them in order of arrival, and the queue's size
+    (`Settings.queue_size`, demo.queue(max_size=...)) turns the rest away at once with Gradio's
+    "busy, try again" message instead of a minute's wait (benchmarks/load_test.py)."""
+    return {"concurrency_id": "cpu", "concurrency_limit": settings.current().cpu_workers}
 
 
 def bundled_corpora() -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from poetry_lab.analysis.lens import SWEEP_TEMPERATURES
 from poetry_lab.app.session import Session
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import (
+    cpu_queue,
     DEFAULT_CHARS,
     SWEEP_SAMPLES,
     optional,
@@ -66,4 +67,4 @@ def create_sweep_tab(sessions: SessionRegistry) -> None:
     gr.on([run.click, temps.submit],
           **sessions.action(sweep, inputs=dict(temperatures=temps, samples=samples, chars=chars, seed=seed),
                             outputs=dict(plot=plot, download=download, status=status)),
-          api_name="sweep")
+          api_name="sweep", **cpu_queue())

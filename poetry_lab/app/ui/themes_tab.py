@@ -1,8 +1,8 @@
 """The Themes tab: the poems of the loaded corpus sorted into themes by one method (or all five compared),
 on a map with the poems of the last comparison as stars, each theme's words and typical poems.
 
-The event runs one at a time across the server (Gradio's default concurrency limit of 1 per event),
-so two visitors never fit embeddings at once; Session.themes refuses the embedding methods while the
+The event waits in the server's one CPU queue with poems and comparisons (shared.cpu_queue), so no more
+than `cpu_workers` such jobs run at once; Session.themes refuses the embedding methods while the
 session's own training runs, and caches what it fitted so re-placing new poems is quick.
 """
 
@@ -15,6 +15,7 @@ import gradio as gr
 from poetry_lab.app.session import Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
+from poetry_lab.app.ui.shared import cpu_queue
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.figures import themes as themes_figures
 from poetry_lab.themes.methods import DEFAULT_METHOD, DEFAULT_METHOD_REASON, METHODS
@@ -93,4 +94,4 @@ def create_themes_tab(sessions: SessionRegistry) -> None:
     run.click(**sessions.action(themes, inputs=dict(method=method, n_themes=k),
                                 outputs=dict(map=themes_map, themes=themes_list, placed=placed, table=table, compared=compared,
                                              words=words, status=status)),
-              api_name="themes")
+              api_name="themes", **cpu_queue())

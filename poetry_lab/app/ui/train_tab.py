@@ -147,8 +147,12 @@ def _runs_widgets(session: Session, selected: str | None = None) -> dict:
 
 
 def identify_visitor(session: Session, *, visitor: str | None) -> dict:
-    """Page load: key the session's runs on the id the browser keeps (a new one if none)."""
-    return {"visitor": session.use_visitor(visitor), **_runs_widgets(session), "status": ""}
+    """Page load: key the session's runs on the id the browser keeps (a new one if none). A training this
+    visitor left running (the tab closed, the phone slept) is this session's again: the live plot goes on."""
+    out = {"visitor": session.use_visitor(visitor), **_runs_widgets(session), "status": ""}
+    if session.training_status().state == "running":
+        out |= {"status": "Your training is still running: its curve is on the Train tab.", "timer": gr.Timer(active=True)}
+    return out
 
 
 def refresh_runs(session: Session, *, chooser: str | None) -> dict:
@@ -216,7 +220,7 @@ def create_train_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> Callab
         # Outside the tabs: a hidden tab's components mount only when it is opened, and the browser
         # state must have read its stored id before the load event sends it.
         visitor = visitor_state()
-        demo.load(**sessions.action(identify_visitor, inputs=dict(visitor=visitor), outputs=dict(visitor=visitor, **runs)),
+        demo.load(**sessions.action(identify_visitor, inputs=dict(visitor=visitor), outputs=dict(visitor=visitor, timer=timer, **runs)),
                   api_name="ui_identify_visitor", api_visibility="undocumented")
 
     return on_page_load
