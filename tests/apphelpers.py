@@ -1,21 +1,30 @@
-"""Shared by the app tests: launching the real app (`python app.py --port N`) in a subprocess, and calling
-page handlers as the page does."""
+"""Shared by the app tests: launching the real app (`python app.py --port N`) in a subprocess, opening it in
+headless Chromium, and calling page handlers as the page does."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from benchmarks.app_process import launched_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 SHIPPED_MODEL = REPO_ROOT / "pretrained" / "default.safetensors"
+# Debian's Chromium (`apt-get install -y chromium`), never `playwright install`: that would download a browser.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots; not committed (.gitignore)
 
 
 @contextlib.contextmanager
@@ -35,6 +44,47 @@ def running_app(home: Path, default_model: Path | None = None, timeout: float = 
     finally:
         if log.is_file() and "Traceback" in log.read_text(errors="replace"):
             print(f"--- app.log ({log}) had a traceback:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def loud_skip(reason: str) -> None:
+    """Skip on a developer's machine that lacks the browser; in CI (CI=true) a missing browser is a failure."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser test cannot run in CI: {reason}")
+    print(f"\n{'!' * 78}\n!! BROWSER TEST SKIPPED: {reason}\n{'!' * 78}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+def sync_playwright_or_skip():
+    """Playwright's sync_playwright, once the package, Chromium and the Sonnets are known to be here (else loud_skip)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        loud_skip("the playwright package is missing (pip install -r requirements-dev.txt)")
+    if not CHROMIUM.is_file() and not shutil.which("chromium"):
+        loud_skip("Chromium is missing (apt-get install -y chromium)")
+    if not (SHARED_CORPORA / "sonnets.txt").is_file():
+        loud_skip(f"{SHARED_CORPORA / 'sonnets.txt'} is missing")
+    return sync_playwright
+
+
+@contextlib.contextmanager
+def chromium_page(sync_playwright, url: str, profile: Path, **context_options) -> Iterator:
+    """The app at `url` in headless Chromium with a fresh profile, once its first tab is on screen; always closed.
+
+    context_options: more for the browser context (say, color_scheme="dark").
+    """
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            user_data_dir=str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, **context_options)
+        try:
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            page.wait_for_selector("#compose-run")  # the first tab; the others render when opened
+            yield page
+        finally:
+            context.close()
 
 
 def wait_for(predicate, timeout: float, every: float = 0.5):

@@ -7,44 +7,21 @@ Needs Debian's Chromium (`apt-get install -y chromium`) and the `playwright` pac
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from apphelpers import SHARED_CORPORA, running_app, wait_for
+from apphelpers import ARTIFACTS, SHARED_CORPORA, chromium_page, running_app, sync_playwright_or_skip, wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # The number of points plotly holds in the loss plot, over all traces except the invisible axis helper.
 PLOT_POINTS = """() => { const el = document.querySelector('#loss-plot .js-plotly-plot');
   if (!el || !el.data) return 0;
   return el.data.filter(t => t.name !== 'bits axis').reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }"""
 
 
-def loud_skip(reason: str) -> None:
-    """Skip on a developer's machine that lacks the browser; in CI (CI=true) a missing browser is a failure."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"browser test cannot run in CI: {reason}")
-    print(f"\n{'!' * 78}\n!! BROWSER TEST SKIPPED: {reason}\n{'!' * 78}", file=sys.stderr)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def sync_playwright():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        loud_skip("the playwright package is missing (pip install -r requirements-dev.txt)")
-    if not CHROMIUM.is_file() and not shutil.which("chromium"):
-        loud_skip("Chromium is missing (apt-get install -y chromium)")
-    if not (SHARED_CORPORA / "sonnets.txt").is_file():
-        loud_skip(f"{SHARED_CORPORA / 'sonnets.txt'} is missing")
-    return sync_playwright
+    return sync_playwright_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +32,8 @@ def app_url(sync_playwright, tmp_path_factory, tiny_model_path):
 
 @pytest.fixture
 def page(sync_playwright, app_url, tmp_path):
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
-        try:
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            page.goto(app_url)
-            page.wait_for_selector("#compose-run")  # the first tab; the others render when opened
-            yield page
-        finally:
-            context.close()
+    with chromium_page(sync_playwright, app_url, tmp_path / "chromium-profile") as page:
+        yield page
 
 
 def test_upload_train_watch_stop_compare(page):

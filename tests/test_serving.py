@@ -40,7 +40,7 @@ def download(url: str, session: str) -> dict:
     """The Model tab's download button -> the FileData of the file Gradio serves."""
     event, payload = call(url, "ui_download_model", [], session)
     assert event == "complete", payload
-    return payload[0]
+    return payload[0]["value"]  # an update that also shows the (at first hidden) file box
 
 
 def test_files_outside_the_apps_folders_are_refused(served):

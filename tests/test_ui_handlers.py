@@ -84,8 +84,9 @@ def test_model_summary_without_any_model_explains(lab, monkeypatch, tmp_path):
 
 
 def test_download_then_load_model_file(lab):
-    path, status = ui(model_tab.download_model, lab)
-    assert Path(path).is_file() and path.endswith(".safetensors") and "Ready" in status
+    file, status = ui(model_tab.download_model, lab)
+    path = file.value["path"]
+    assert file.visible and Path(path).is_file() and path.endswith(".safetensors") and "Ready" in status
     message, summary = ui(model_tab.load_model, lab, path=path)
     assert "Loaded" in message and summary.startswith("**Current model:**")
 

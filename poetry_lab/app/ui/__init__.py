@@ -24,6 +24,28 @@ __all__ = ["CSS", "THEME", "create_demo", "server_middleware"]
 # System fonts only: the server may be offline, and a web font would stall the first paint.
 THEME = gr.themes.Soft(primary_hue="rose", neutral_hue="stone",
                        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+# Soft's rose and stone, one or two shades deeper where text sits on them, so every text reaches WCAG AA
+# (4.5:1; tests/test_accessibility.py runs axe-core on every tab, light and dark). Soft's own shades fall short:
+# rose-500 labels on their rose-100 badge 3.1:1, stone-400 help and muted notes on white 2.5:1, white on the
+# rose-500 button 3.7:1 (on its rose-400 hover 2.7:1). The app's own HTML (render.py, CSS below) takes its
+# muted grey from --body-text-color-subdued, so it follows from here.
+THEME.set(
+    block_label_text_color="*primary_700", block_title_text_color="*primary_700",  # 5.2:1 on the rose-100 badge
+    body_text_color_subdued="*neutral_600",  # help texts, empty dropdowns, muted notes: 7.3:1 on stone-50
+    body_text_color_subdued_dark="*neutral_300",  # 6.9:1 on the stone-700 inputs of dark mode
+    input_placeholder_color="*neutral_500", input_placeholder_color_dark="*neutral_300",
+    color_accent="*primary_700",  # the selected tab's name (rose-600 would be 4.50:1 on stone-50, too close)
+    button_primary_background_fill="*primary_600", button_primary_background_fill_hover="*primary_700",  # white: 4.7, 6.3
+    button_primary_border_color="*primary_600", button_primary_border_color_hover="*primary_700",
+    button_primary_background_fill_hover_dark="*primary_700", button_primary_border_color_hover_dark="*primary_700",
+    button_secondary_background_fill_hover_dark="*primary_700",  # Soft lights a hovered button rose-500 under white
+    checkbox_label_background_fill_selected="*primary_600",  # the chosen radio option: white on it 4.7:1
+    checkbox_label_background_fill_selected_dark="*primary_700",  # stone-100 on it 5.8:1
+)
+# No rose is dark enough on stone-50 and light enough on stone-950 at once (rose-600: 4.50 and 4.2), so the
+# accent needs a dark-mode value: rose-500, 5.4:1 there. set() takes no color_accent_dark, but the theme
+# writes every *_dark attribute into its dark-mode block.
+THEME.color_accent_dark = "*primary_500"
 
 CSS = """
 .pl-columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(210px, 1fr)); gap: 14px; }
@@ -53,8 +75,10 @@ CSS = """
            font-variant-numeric: tabular-nums; white-space: pre; }
 .pl-legend { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 2px 0 10px 0; }
 .pl-ramp { display: inline-flex; justify-content: space-between; min-width: 200px; padding: 1px 8px; border-radius: 4px;
-           vertical-align: middle; font-size: 0.75rem; color: #1c1917;
+           vertical-align: middle; font-size: 0.75rem;
            background: linear-gradient(to right, hsl(0,85%,82%), hsl(52,85%,82%), hsl(105,85%,82%), hsl(157,85%,82%), hsl(210,85%,82%)); }
+/* On its own words too: Gradio gives every element in an HTML block the body colour (.prose *), light in dark mode. */
+.pl-ramp, .pl-ramp span { color: #1c1917; }
 .pl-lens-text { font: 0.85rem/1.7 ui-monospace, monospace; white-space: pre-wrap; word-break: break-word; }
 .pl-lens-text .pl-confidence, .pl-lens-text .pl-copies { display: inline; }
 .pl-confidence span { color: #1c1917; }  /* dark letters on the light colours, in dark mode too */

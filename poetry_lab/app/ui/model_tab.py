@@ -38,7 +38,7 @@ def download_model(session: Session) -> dict:
     source = session.model_file()
     target = scratch_path(source.name)
     shutil.copyfile(source, target)
-    return {"file": str(target), "status": f"Ready: {target.name} ({target.stat().st_size / 1e6:.1f} MB). Load it back here later."}
+    return {"file": gr.File(value=str(target), visible=True), "status": f"Ready: {target.name} ({target.stat().st_size / 1e6:.1f} MB). Load it back here later."}
 
 
 def create_model_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> None:
@@ -46,7 +46,9 @@ def create_model_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column():
             prepare = gr.Button("Prepare the current model for download", elem_id="model-prepare")
-            file_out = gr.File(label="Model file", interactive=False, elem_id="model-download")
+            # Shown once there is a file: Gradio draws an empty File as a box with a bare aria-label (a
+            # div with no role may not carry one; axe-core's aria-prohibited-attr), and no option changes that.
+            file_out = gr.File(label="Model file", interactive=False, visible=False, elem_id="model-download")
             download_status = gr.Markdown(elem_id="model-download-status")
         with gr.Column():
             file_in = gr.File(label="Load a model file (.safetensors)", file_types=[".safetensors"], type="filepath",
