@@ -10,7 +10,9 @@ training ("auto": fine-tunes the loaded model); N other sessions call /compare i
 poem at 3 temperatures, a fresh seed each time) or, a share --compose of the time, /compose (a poem
 in a form: sonnet, quatrain, limerick or haiku) until the time is up. Reported: requests, errors
 (must be 0), latency per kind of request (p50/p95/max, seconds, queueing included) and how many
-training steps were done meanwhile. Writes JSON (--out) and prints a Markdown table.
+training steps were done meanwhile. A request the app turns away because its queue is full (Gradio's
+"busy, try again") is no error: it is counted as `busy`, with how long the answer took (the app's promise
+is a plain message within a second). Writes JSON (--out) and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class LoadResult:
     requests: int = 0
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
+    busy: int = 0  # requests turned away at once by the full queue ("busy, try again")
+    busy_max_s: float | None = None  # the slowest of those answers
     p50_s: float | None = None
     p95_s: float | None = None
     max_s: float | None = None
@@ -98,6 +102,8 @@ def _start_training(client, minutes: float) -> int:
 
 def _writer(client, deadline: float, chars: int, temperatures: str, think: float, seed: int, out: dict, errors: list,
             compose_share: float = 0.0) -> None:
+    from gradio_client.utils import QueueError
+
     rng = random.Random(seed)
     time.sleep(rng.uniform(0, think))  # visitors who pause do not all arrive at once
     while time.monotonic() < deadline:
@@ -115,6 +121,8 @@ def _writer(client, deadline: float, chars: int, temperatures: str, think: float
                 if len(poems) != len(temperatures.split(",")):
                     raise RuntimeError(f"{len(poems)} poems for {temperatures}")
             out.setdefault(kind, []).append(time.perf_counter() - started)
+        except QueueError:  # the queue was full: the visitor was told at once that the app is busy
+            out.setdefault("busy", []).append(time.perf_counter() - started)
         except Exception as e:  # noqa: BLE001 - every failure is counted and reported, none stops the test
             errors.append(f"{kind}: {type(e).__name__}: {str(e)[:200]}")
         time.sleep(think)
@@ -147,8 +155,9 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60, chars: int = 200
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
+        busy = by_kind.pop("busy", [])
         latencies = [s for kind in by_kind.values() for s in kind]
-        n = max(len(latencies) + len(errors), 1)
+        n = max(len(latencies) + len(errors) + len(busy), 1)
         if cpu[0] is not None:
             result.server_cpu_s_per_request = round((cpu_seconds(server_pid) - cpu[0]) / n, 4)
         if cpu[1] is not None:
@@ -158,7 +167,8 @@ def run_load(url: str, sessions: int = 20, seconds: float = 60, chars: int = 200
             result.train_steps_meanwhile = status["step"] - steps_before
             result.train_state_after, result.train_message = status["state"], status["message"]
             _call(trainer, api_name="/stop_training")
-        result.requests, result.errors = len(latencies) + len(errors), len(errors)
+        result.requests, result.errors = len(latencies) + len(errors) + len(busy), len(errors)
+        result.busy, result.busy_max_s = len(busy), (round(max(busy), 3) if busy else None)
         result.error_examples = sorted(set(errors))[:5]
         result.requests_per_s = round(result.requests / elapsed, 2)
         if latencies:
@@ -178,9 +188,10 @@ def markdown(r: LoadResult) -> str:
     steps = "-" if r.train_steps_meanwhile is None else f"{r.train_steps_meanwhile} ({r.train_state_after})"
     rows = [("all", {"requests": r.requests, "p50_s": r.p50_s, "p95_s": r.p95_s, "max_s": r.max_s})]
     rows += [(kind, k) for kind, k in r.by_kind.items()] if len(r.by_kind) > 1 else []
-    out = ["| sessions | pause s | seconds | requests | errors | requests/s | training steps meanwhile |",
-           "|---:|---:|---:|---:|---:|---:|---|",
-           f"| {r.sessions} | {r.think_s:g} | {r.seconds:g} | {r.requests} | {r.errors} | {r.requests_per_s:.2f} | {steps} |",
+    out = ["| sessions | pause s | seconds | requests | errors | busy (slowest answer s) | requests/s | training steps meanwhile |",
+           "|---:|---:|---:|---:|---:|---:|---:|---|",
+           f"| {r.sessions} | {r.think_s:g} | {r.seconds:g} | {r.requests} | {r.errors} | {r.busy} ({s(r.busy_max_s)}) "
+           f"| {r.requests_per_s:.2f} | {steps} |",
            "", "| requests | count | p50 s | p95 s | max s |", "|---|---:|---:|---:|---:|"]
     out += [f"| {kind} | {k['requests']} | {s(k['p50_s'])} | {s(k['p95_s'])} | {s(k['max_s'])} |" for kind, k in rows]
     return "\n".join(out)

@@ -5,14 +5,14 @@ them); nothing else in the package reads `os.environ` for Poetry Lab's own varia
 
 | variable | meaning | default |
 |---|---|---|
-| POETRY_LAB_HOME | where runs, downloads and fetched corpora are kept | /data/poetry_lab on a Space with persistent storage, else ~/.poetry_lab |
+| POETRY_LAB_HOME | where runs, downloads and fetched corpora are kept | /data/poetry_lab on a Space with a storage bucket mounted at /data, else ~/.poetry_lab |
 | POETRY_LAB_DEFAULT_MODEL | the model a session starts with | the shipped poetry base (pretrained/) |
 | POETRY_LAB_CORPORA | extra folders to look for corpora in (os.pathsep-separated) | none |
 | POETRY_LAB_MAX_JOBS | trainings that may run at once in one app process | 1 |
 | POETRY_LAB_SESSION_IDLE_S | a session without an open page (an API call, a closed tab) is forgotten after this many idle seconds | 900 |
 | POETRY_LAB_MAX_SESSIONS | sessions without an open page kept at once; the least recently used goes first | 50 |
 | POETRY_LAB_CPU_WORKERS | poems, comparisons, sweeps and themes written at once (one queue for all of them) | 2 |
-| POETRY_LAB_QUEUE_SIZE | requests that may wait in that queue; one more is told the app is busy | 12 |
+| POETRY_LAB_QUEUE_SIZE | requests that may wait in that queue; one more is told the app is busy | 6 |
 | POETRY_LAB_BROWSER_SECRET | the key Gradio encrypts the browser's visitor id with | a fixed string |
 | POETRY_LAB_MAX_UPLOAD_MB, _MAX_FILES, _MAX_MINUTES, _MAX_PARAMETERS, _MAX_DISTINCT_CHARS, _MAX_PROMPT_CHARS | Limits below | see Limits |
 
@@ -75,9 +75,21 @@ class Limits:
 def _home(env: Mapping[str, str]) -> Path:
     if env.get("POETRY_LAB_HOME"):
         return Path(env["POETRY_LAB_HOME"]).expanduser()
-    if env.get("SPACE_ID") and Path("/data").is_dir() and os.access("/data", os.W_OK):
-        return Path("/data/poetry_lab")
+    if env.get("SPACE_ID") and os.path.ismount("/data") and os.access("/data", os.W_OK):
+        return Path("/data/poetry_lab")  # a storage bucket mounted where the Hub's guide mounts it
     return Path.home() / ".poetry_lab"
+
+
+def on_mounted_volume(path: Path) -> bool:
+    """Whether `path` (or the folder it will be made in) lies on a file system mounted below the root: on a
+    Space, a storage bucket; the Space's own disk is its root file system, wiped at every restart."""
+    path = path.resolve()
+    for folder in (path, *path.parents):
+        if folder == Path(folder.anchor):
+            return False
+        if os.path.ismount(folder):
+            return True
+    return False
 
 
 def _default_model(env: Mapping[str, str]) -> Path:
@@ -96,9 +108,18 @@ class Settings:
     session_idle_s: float = 900.0  # a session nobody's page holds (bare API calls) is freed after this long unused
     max_sessions: int = 50  # ... and at most this many are kept: ~4 MB each with 1 MB of pasted text (bench_sessions)
     cpu_workers: int = 2  # one per core of a free Space: more only share the same two cores (benchmarks/load_test.py)
-    queue_size: int = 12  # waiting requests: with 2 workers, the last one waits a few poems, not a minute
+    # Waiting requests. 20 visitors (3 s pauses, 30% sonnets) while one trains, 2 workers: compose p95 8.8 s
+    # at 6 (busy answers within 1 s), 11.0 s at 8, 12.4 s at 12; 1 worker: 16.9 s (benchmarks/load_test.py)
+    queue_size: int = 6
     browser_secret: str = "poetry-lab-visitor-id"
     limits: Limits = field(default_factory=Limits)
+    on_space: bool = False  # a Hugging Face Space (SPACE_ID is set): its disk is wiped at every restart
+
+    @property
+    def runs_outlive_restarts(self) -> bool:
+        """Whether runs kept under `home` survive a restart: anywhere off a Space; on a Space, only on a
+        mounted storage bucket (the Hub's persistent storage upgrade is no more)."""
+        return not self.on_space or on_mounted_volume(self.home)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,9 +132,10 @@ class Settings:
             session_idle_s=_number(env, "POETRY_LAB_SESSION_IDLE_S", 900.0),
             max_sessions=max(1, int(_number(env, "POETRY_LAB_MAX_SESSIONS", 50))),
             cpu_workers=max(1, int(_number(env, "POETRY_LAB_CPU_WORKERS", 2))),
-            queue_size=max(1, int(_number(env, "POETRY_LAB_QUEUE_SIZE", 12))),
+            queue_size=max(1, int(_number(env, "POETRY_LAB_QUEUE_SIZE", 6))),
             browser_secret=env.get("POETRY_LAB_BROWSER_SECRET") or "poetry-lab-visitor-id",
             limits=Limits.from_env(env),
+            on_space=bool(env.get("SPACE_ID")),
         )
 
 

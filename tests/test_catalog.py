@@ -19,6 +19,7 @@ from poetry_lab.data import catalog
 from poetry_lab.data.catalog import (
     CorpusEntry,
     FetchRecipe,
+    available_corpora,
     clean_milton,
     clean_sonnets,
     fetch_corpus,
@@ -43,6 +44,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("POETRY_LAB_CORPORA", raising=False)
     monkeypatch.setenv("POETRY_LAB_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(catalog, "SOURCE_ROOT", tmp_path / "repo")  # so <repo>/../shared is tmp_path/shared
+    monkeypatch.setattr(catalog, "SHIPPED_DIR", tmp_path / "shipped")  # no shipped corpora either
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")  # so <cwd>/../shared is tmp_path/shared, which doesn't exist
     return tmp_path
@@ -96,10 +98,20 @@ def test_resolve_finds_sonnets_in_the_shared_folder(
 ) -> None:
     monkeypatch.delenv("POETRY_LAB_CORPORA", raising=False)
     monkeypatch.setenv("POETRY_LAB_HOME", str(tmp_path))
+    monkeypatch.setattr(catalog, "SHIPPED_DIR", tmp_path / "shipped")  # not the copy that ships
     for name in ("sonnets", "SONNETS.TXT", " Sonnets "):
         found = resolve_corpus(name)
         assert found.parent == SHARED.resolve()
         assert _sha256(found) == load_catalog()[0].sha256
+
+
+def test_the_sonnets_and_milton_ship_with_the_catalog(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh install (no shared folder, nothing fetched) still has two corpora to train on."""
+    monkeypatch.setattr(catalog, "SHIPPED_DIR", catalog.CATALOG_PATH.parent)
+    found = {e.name: p for e, p in available_corpora()}
+    assert found["sonnets"] == catalog.CATALOG_PATH.parent.resolve() / "sonnets.txt"
+    assert found["milton"] == catalog.CATALOG_PATH.parent.resolve() / "milton_poems.txt"
+    assert found["tinyshakespeare"] is None  # the others do not ship
 
 
 def test_existing_path_is_returned_as_is(isolated: Path) -> None:

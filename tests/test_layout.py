@@ -19,6 +19,7 @@ The parts, from the bottom up (a part may import the parts below it and itself, 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -123,15 +124,30 @@ def test_pyproject_pins_what_requirements_pin():
 
 
 def test_the_wheel_carries_the_shipped_files_and_the_command(tmp_path):
-    """`pip install .` gets the pretrained models and the corpus catalog inside the package."""
+    """`pip install .` gets the pretrained models, the corpus catalog and the Sonnets and Milton inside the
+    package; installed in an empty folder (no shared corpora, nothing fetched), it offers those two corpora."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("poetry_lab-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"poetry_lab/_shipped/pretrained/{p.name}" for p in (ROOT / "pretrained").iterdir()}
-    assert shipped | {"poetry_lab/_shipped/corpora/catalog.json", "poetry_lab/core/model.py"} <= names
+    shipped |= {f"poetry_lab/_shipped/corpora/{name}" for name in ("catalog.json", "sonnets.txt", "milton_poems.txt")}
+    modules = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py") if "_shipped" not in p.parts}
+    assert not (shipped | modules) - names, "the wheel lacks these (a .gitignore rule that matches too much?)"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "poetry-lab = poetry_lab.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+    installed, empty = tmp_path / "site", tmp_path / "empty" / "folder"
+    zipfile.ZipFile(wheel).extractall(installed)
+    empty.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(installed), "POETRY_LAB_HOME": str(tmp_path / "home")}
+    env.pop("POETRY_LAB_CORPORA", None)
+    probe = ("import poetry_lab; from poetry_lab.app.ui.shared import bundled_corpora; "
+             "print(poetry_lab.__file__); print(*[name for _, name in bundled_corpora()])")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=empty, env=env, capture_output=True, text=True, timeout=120)
+    where, names_offered = out.stdout.splitlines()[-2:]
+    assert where.startswith(str(installed)), where  # the wheel's copy, not the source tree
+    assert names_offered.split() == ["sonnets", "milton"], out.stdout + out.stderr
 
 
 def test_the_poetry_lab_command_runs():

@@ -26,6 +26,7 @@ def test_many_sessions_write_poems_while_one_trains(app_url):
     result = run_load(app_url, sessions=SESSIONS, seconds=SECONDS, chars=200, temperatures="0.2,0.7,1.2", compose_share=0.3)
     print("\n" + markdown(result))
     assert result.errors == 0, result.error_examples
+    assert result.busy_max_s is None or result.busy_max_s < 5, "a full queue must say so at once, not after a wait"
     assert result.requests >= 2 * SESSIONS, "the sessions were served too rarely"
     assert result.p95_s is not None and result.p95_s < 20, f"p95 latency {result.p95_s} s: generation is not interactive"
     assert result.train_state_after in ("running", "done") and result.train_steps_meanwhile > 0, result

@@ -24,6 +24,7 @@ from poetry_lab.files import atomic_write_bytes
 from poetry_lab.settings import shipped
 
 CATALOG_PATH = shipped("corpora", "catalog.json")
+SHIPPED_DIR = CATALOG_PATH.parent  # the catalog and the corpora that ship with it (the Sonnets, Milton)
 SOURCE_ROOT = settings.PACKAGE.parent  # a source checkout: ../shared/corpora beside it is searched
 
 # (resolved path, size, mtime_ns) -> sha256. Size and mtime are in the key so an edited file is hashed
@@ -76,7 +77,8 @@ def corpora_cache_dir() -> Path:
 
 def search_dirs() -> list[Path]:
     """The existing folders to look for corpora in, most preferred first, without duplicates."""
-    wanted = [*settings.current().corpora_dirs, corpora_cache_dir(), SOURCE_ROOT.parent / "shared" / "corpora", Path.cwd().parent / "shared" / "corpora"]
+    wanted = [*settings.current().corpora_dirs, SHIPPED_DIR, corpora_cache_dir(),
+              SOURCE_ROOT.parent / "shared" / "corpora", Path.cwd().parent / "shared" / "corpora"]
     return [folder for folder in dict.fromkeys(w.resolve() for w in wanted) if folder.is_dir()]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import gradio as gr
 import pandas as pd
 
+from poetry_lab import settings
 from poetry_lab.app.session import Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry, user_message, visitor_state
@@ -29,8 +30,17 @@ model is as unsure as if it had to pick among 4 equally likely letters; 1 bit, a
 RUNS_INTRO = """
 Every training is kept on this server: its settings, its curve and its best model. A run
 that was cut short (stopped, or the server restarted) can go on from its last checkpoint, saved every
-half minute. Your runs are tied to this browser; nobody else sees them.
+half minute. Your runs are tied to this browser; nobody else sees them. A training goes on when you close
+the page: come back in this browser and it is here.
 """
+
+
+def storage_note(config: settings.Settings) -> str:
+    """Where runs live, truthfully: a Space keeps them only on a mounted storage bucket."""
+    if config.runs_outlive_restarts:
+        return "Runs are kept in this Space's storage bucket: they outlive restarts." if config.on_space else ""
+    return ("**This Space keeps runs only until it restarts** (it has no storage bucket): download a model you "
+            "want to keep from the *Model file* tab.")
 
 START_FROM = [("Automatic (fine-tune for small corpora, otherwise a new model)", "auto"),
               ("The loaded model: fine-tune it on these poems", "loaded"),
@@ -65,7 +75,7 @@ def _advanced() -> dict[str, gr.components.Component]:
 def _runs_section(sessions: SessionRegistry, model_md: gr.Markdown, timer: gr.Timer):
     """The visitor's runs: a table, a chooser, load and resume. Returns (table, chooser, status)."""
     with gr.Accordion("Your runs", open=True, elem_id="runs"):
-        gr.Markdown(RUNS_INTRO)
+        gr.Markdown(RUNS_INTRO + storage_note(settings.current()), elem_id="runs-intro")
         table = gr.Dataframe(headers=RUN_COLUMNS, interactive=False, wrap=True, elem_id="runs-table")
         with gr.Row():
             chooser = gr.Dropdown(label="Run", choices=[], scale=2, elem_id="runs-choice")
