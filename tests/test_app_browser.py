@@ -231,3 +231,34 @@ def test_every_button_with_the_defaults_a_new_user_sees(page, tmp_path):
     page.wait_for_function("() => /Loaded/.test(document.querySelector('#model-load-status')?.innerText)")
     assert not page.evaluate("() => window.__toasts")
     page.screenshot(path=str(ARTIFACTS / "defaults_model.png"), full_page=True)
+
+
+def test_a_training_goes_on_when_the_tab_closes(sync_playwright, app_url, tmp_path):
+    """Start a training, close the browser 10 s later, come back in the same browser: it is still running
+    (its curve on the Train tab), and it ends on its own with its best model among the visitor's runs."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    profile = tmp_path / "chromium-profile"  # the same browser both times: the visitor id in its storage
+    with chromium_page(sync_playwright, app_url, profile) as page:
+        page.get_by_role("tab", name="Your poems").click()
+        page.locator("#corpus-upload input[type=file]").set_input_files(str(SHARED_CORPORA / "sonnets.txt"))
+        page.wait_for_function("() => document.querySelector('#corpus-stats')?.innerText.includes('95,455')")
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_label("quick", exact=False).first.check()
+        page.locator("#train-minutes input").fill("0.5")
+        page.get_by_label("Scratch", exact=False).check()
+        page.click("#train-start")
+        page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes('step')")
+        time.sleep(10)
+    time.sleep(3)  # the heartbeat has ended and the page's unload has run
+    with chromium_page(sync_playwright, app_url, profile) as page:
+        page.get_by_role("tab", name="Train").click()
+        page.wait_for_function("() => /running/.test(document.querySelector('#runs-table')?.innerText)")
+        page.wait_for_function("() => /step/.test(document.querySelector('#train-status')?.innerText)")
+        first = wait_for(lambda: page.evaluate(PLOT_POINTS), timeout=20)
+        time.sleep(2.5)
+        assert page.evaluate(PLOT_POINTS) > first, "the returning visitor's curve does not go on"
+        page.screenshot(path=str(ARTIFACTS / "browser_returning_visitor.png"), full_page=True)
+        # It runs to its end on its own (a 30 s budget), and its best model is listed, ready to load.
+        page.wait_for_function("() => /done/.test(document.querySelector('#runs-table')?.innerText)", timeout=60_000)
+        page.click("#runs-load")
+        page.wait_for_function("() => /Loaded the best model of run/.test(document.querySelector('#runs-status')?.innerText)")
