@@ -206,6 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from poetry_lab.core.sampling import SampleConfig, sample
+    from poetry_lab.runs.jobs import stop_message
     from poetry_lab.runs.record import METRICS, RunRecorder
 
     run = _resumed_run(args) if args.resume else _new_run(args)
@@ -250,6 +251,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = recorder.finish(result)
     best = "n/a" if result.best_val is None else f"{result.best_val:.4f} nats ({result.best_val / LN2:.4f} bits) per char"
     print(f"done ({result.stop_reason}) after {result.steps} steps, {result.elapsed:.0f}s: best validation loss {best}")
+    print(stop_message(result, tc))
     print(f"saved {path} and {metrics_path}")
     return 0
 
