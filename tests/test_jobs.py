@@ -64,6 +64,18 @@ def test_a_job_that_only_gets_worse_stops_early_and_says_why_in_plain_words(tmp_
     assert load_model(snap.model_path, device="cpu").facts["stop_reason"] == "early_stop"
 
 
+def test_samples_are_written_at_the_first_check_then_at_most_every_few_seconds(tmp_path, monkeypatch):
+    # Small corpora are checked every few seconds; two samples cost as much as ~10 steps on a busy CPU.
+    monkeypatch.setattr(TrainingJob, "SAMPLES_EVERY_S", 1e9)
+    cfg = TrainConfig(seq_len=32, batch_size=8, minutes=None, max_steps=8, eval_every_steps=2, patience=None)
+    job = TrainingJob(prepare_run(Corpus(POEM_TEXT, name="tiny poems"), {"hidden": 16, "emb_dim": 8}, cfg), tmp_path / "run", sample_chars=10)
+    job.start()
+    assert job.join(timeout=60)
+    snap = job.snapshot()
+    assert len(snap.eval_points) == 4
+    assert {step for step, _, _ in snap.samples} == {2}
+
+
 def _result(reason: str, best_step: int = 40, evals=(20, 40, 60), best_val: float | None = 1.3) -> TrainResult:
     return TrainResult(best_val=best_val, best_step=best_step, steps=evals[-1], epochs=1.0, elapsed=60.0, stop_reason=reason,
                        history=[{"kind": "eval", "step": s} for s in evals])
