@@ -53,16 +53,16 @@ SMALL_CORPUS = 100_000  # below this, the poet is told that training from scratc
 FINETUNE_BELOW = 500_000  # "automatic" fine-tunes the loaded model below this (benchmarks/bench_transfer.py)
 SMALL_TEXT_CHARS = 500_000  # a new model gets stronger dropout below this
 SMALL_TEXT_DROPOUT = 0.3  # alice.txt (130k chars) overfits within minutes at 0.1; 0.3 reached 1.35 nats/char
+FULL_BUDGET_CHARS = 50_000  # below this, a default training gets a proportionally shorter budget and check interval
 
 
 # How long a default training may run and how often it checks the validation text (budget_minutes and
-# eval_schedule). A 9 KB poem fine-tuned from the base is read 15 times in its first 15 s (an epoch is
-# 3-4 steps) and only overfits after that (issue 23: the best at the first check, then minutes of worse
+# eval_schedule). A 9 KB poem fine-tuned from the base is read ~20 times in its first 15 s (an epoch is
+# 3 steps) and only overfits after that (issue 23: the best at the first check, then minutes of worse
 # ones), while the Sonnets and Milton still improve for minutes. A preset's minutes and check interval
 # are for FULL_BUDGET_CHARS and more; a smaller corpus gets both in proportion (as many passes over the
 # text per budget and per check), at least MIN_BUDGET_MINUTES and MIN_EVAL_EVERY_S. Its validation
 # text is small too (~900 characters for 9 KB), so a check costs ~0.1 s.
-FULL_BUDGET_CHARS = 50_000
 MIN_BUDGET_MINUTES = 1.0
 MIN_EVAL_EVERY_S = 2.0  # (the trainer also keeps checks 10x their own cost apart)
 TINY_PATIENCE = 2  # below TINY_CORPUS, checks only get worse once it is learnt by heart: stop at the second
