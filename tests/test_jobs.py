@@ -68,7 +68,8 @@ def test_samples_are_written_at_the_first_check_then_at_most_every_few_seconds(t
     # Small corpora are checked every few seconds; two samples cost as much as ~10 steps on a busy CPU.
     monkeypatch.setattr(TrainingJob, "SAMPLES_EVERY_S", 1e9)
     cfg = TrainConfig(seq_len=32, batch_size=8, minutes=None, max_steps=8, eval_every_steps=2, patience=None)
-    job = TrainingJob(prepare_run(Corpus(POEM_TEXT, name="tiny poems"), {"hidden": 16, "emb_dim": 8}, cfg), tmp_path / "run", sample_chars=10)
+    run = prepare_run(Corpus(POEM_TEXT, name="tiny poems"), {"hidden": 16, "emb_dim": 8}, cfg)
+    job = TrainingJob(run, tmp_path / "run", sample_chars=10)
     job.start()
     assert job.join(timeout=60)
     snap = job.snapshot()
@@ -83,10 +84,13 @@ def _result(reason: str, best_step: int = 40, evals=(20, 40, 60), best_val: floa
 
 def test_stop_messages_say_why_and_what_is_kept():
     cfg = TrainConfig(minutes=1.0)
-    assert stop_message(_result("budget"), cfg) == ("Finished: the 1-minute budget is used up after 60 steps. "
-                                                    "The model from step 40 (best validation loss 1.300 nats/char (1.876 bits/char)) is kept.")
-    assert "still improving" in stop_message(_result("budget", best_step=60), cfg) and "more minutes may help" in stop_message(_result("budget", best_step=60), cfg)
-    assert stop_message(_result("epochs"), TrainConfig(minutes=None, epochs=3)).startswith("Finished: all 3 passes over your poems are done")
+    assert stop_message(_result("budget"), cfg) == (
+        "Finished: the 1-minute budget is used up after 60 steps. "
+        "The model from step 40 (best validation loss 1.300 nats/char (1.876 bits/char)) is kept.")
+    improving = stop_message(_result("budget", best_step=60), cfg)
+    assert "the model was still improving" in improving and improving.endswith("more minutes may help.")
+    by_epochs = stop_message(_result("epochs"), TrainConfig(minutes=None, epochs=3))
+    assert by_epochs.startswith("Finished: all 3 passes over your poems are done")
     assert stop_message(_result("steps", best_step=60), TrainConfig(max_steps=60)).endswith("a longer training may help.")
     assert stop_message(_result("cancelled"), cfg).startswith("Stopped as you asked after 60 steps. The model from step 40")
     assert "after step 40 (best validation loss 1.300" in stop_message(_result("early_stop"), cfg)

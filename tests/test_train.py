@@ -93,8 +93,13 @@ def test_a_training_whose_validation_only_worsens_stops_after_patience_checks(po
     vocab = Vocab.from_text(poem_text + "#")
     model = build_model(ModelConfig(vocab_size=len(vocab), hidden=32, emb_dim=16), seed=0, device=CPU)
     trainer = Trainer(model, vocab.encode(poem_text), vocab.encode("#" * 200), _cfg(max_steps=500, eval_every_steps=3, patience=patience))
-    first = []
-    trainer.add_callback("on_eval", lambda t, p: first.append({k: v.clone() for k, v in t.model.state_dict().items()}) if not first else None)
+    first = []  # the weights at the first check
+
+    def keep_first(t, p):
+        if not first:
+            first.append({k: v.clone() for k, v in t.model.state_dict().items()})
+
+    trainer.add_callback("on_eval", keep_first)
     result = trainer.fit()
     vals = [h["val_loss"] for h in result.history]
     assert vals == sorted(vals)  # only worse
