@@ -13,8 +13,14 @@ sonnets.txt and milton_poems.txt): Milton from the Nativity ode on, and the firs
 Reported per text: the evaluation (1-based) that held the best validation loss, how many evaluations
 came after it before the training ended, wall seconds, the best loss (nats/char), the stop reason and
 the page's last message. It only uses Session calls that older versions have too, so "before" numbers
-come from running this file inside an export of the previous commit (see --label). To compare
-fairly on a shared machine, run before and after at the same time with --threads 1 each.
+come from running this file inside an export of an older commit. To compare fairly on a shared
+machine, run before and after at the same time with --threads 1 each:
+
+    git archive 6ff2139 | tar -x -C /tmp/before && cp benchmarks/bench_stopping.py /tmp/before/benchmarks/
+    (cd /tmp/before && POETRY_LAB_CORPORA=$PWD/../shared/corpora python -m benchmarks.bench_stopping --threads 1 \
+        --label before --out $OLDPWD/benchmarks/results) &
+    python -m benchmarks.bench_stopping --threads 1 --label after
+
 Writes benchmarks/results/stopping-<label>.json.
 """
 

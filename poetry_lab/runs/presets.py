@@ -57,7 +57,7 @@ FULL_BUDGET_CHARS = 50_000  # below this, a default training gets a proportional
 
 
 # How long a default training may run and how often it checks the validation text (budget_minutes and
-# eval_schedule). A 9 KB poem fine-tuned from the base is read ~20 times in its first 15 s (an epoch is
+# eval_schedule). A 9 KB poem fine-tuned from the base is read 10-20 times in its first 15 s (an epoch is
 # 3 steps) and only overfits after that (issue 23: the best at the first check, then minutes of worse
 # ones), while the Sonnets and Milton still improve for minutes. A preset's minutes and check interval
 # are for FULL_BUDGET_CHARS and more; a smaller corpus gets both in proportion (as many passes over the
