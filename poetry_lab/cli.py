@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted or stopped run directory "
                        "from its last checkpoint (--minutes/--epochs/--steps replace its limits, counted from its start)")
     limit = t.add_mutually_exclusive_group()
-    limit.add_argument("--minutes", type=float, help="wall-clock budget (evaluations included)")
+    limit.add_argument("--minutes", type=float, help="wall-clock budget, evaluations included "
+                       "(default: the preset's, less for small corpora)")
     limit.add_argument("--epochs", type=float, help="passes over the training text")
     t.add_argument("--steps", type=int, dest="max_steps", help="stop after this many steps (whichever limit comes first)")
     t.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
@@ -165,13 +166,7 @@ def _new_run(args: argparse.Namespace):
     from poetry_lab.core.train import TrainConfig
     from poetry_lab.data.corpus import load_corpus
     from poetry_lab.runs.prepare import prepare_run
-    from poetry_lab.runs.presets import (
-        DEFAULT_PRESET,
-        FINETUNE_MODEL,
-        FINETUNE_TRAIN,
-        get_preset,
-        model_settings,
-    )
+    from poetry_lab.runs.presets import DEFAULT_PRESET, FINETUNE_MODEL, get_preset, model_settings, train_settings
 
     if not args.corpus:
         raise PoetryLabError("Give one or more text files (or bundled corpus names) to train on.")
@@ -179,7 +174,8 @@ def _new_run(args: argparse.Namespace):
     corpus = load_corpus(args.corpus, lowercase=args.lowercase)
     explicit = {k: getattr(args, k) for k in ("hidden", "layers", "cell", "dropout", "emb_dim") if getattr(args, k) is not None}
     model_cfg = {**(FINETUNE_MODEL if args.base else model_settings(preset, len(corpus.text))), **explicit}
-    train_kw = {**preset.train, **(FINETUNE_TRAIN if args.base else {}), "seed": args.seed}
+    # The page's defaults: a budget sized to the corpus (unless --minutes) and its evaluation schedule.
+    train_kw = {**train_settings(preset, len(corpus.text), finetune=bool(args.base), minutes=args.minutes), "seed": args.seed}
     for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s", "eval_every_steps", "max_steps"):
         if getattr(args, k) is not None:
             train_kw[k] = getattr(args, k)
@@ -187,8 +183,6 @@ def _new_run(args: argparse.Namespace):
         train_kw["patience"] = None
     if args.epochs is not None:
         train_kw.update(epochs=args.epochs, minutes=None)
-    elif args.minutes is not None:
-        train_kw["minutes"] = args.minutes
     val_text = load_corpus([args.val], lowercase=args.lowercase).text if args.val else None
     return prepare_run(corpus, model_cfg, TrainConfig(**train_kw), base=str(args.base) if args.base else None,
                        val_fraction=args.val_fraction, val_text=val_text)
@@ -212,6 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from poetry_lab.core.sampling import SampleConfig, sample
+    from poetry_lab.runs.jobs import stop_message
     from poetry_lab.runs.record import METRICS, RunRecorder
 
     run = _resumed_run(args) if args.resume else _new_run(args)
@@ -256,6 +251,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = recorder.finish(result)
     best = "n/a" if result.best_val is None else f"{result.best_val:.4f} nats ({result.best_val / LN2:.4f} bits) per char"
     print(f"done ({result.stop_reason}) after {result.steps} steps, {result.elapsed:.0f}s: best validation loss {best}")
+    print(stop_message(result, tc))
     print(f"saved {path} and {metrics_path}")
     return 0
 

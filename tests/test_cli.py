@@ -183,6 +183,20 @@ def test_themes_skip_blocks_without_words_and_say_so(tmp_path, capsys):
     assert json.loads(captured.out)[0]["name"] == "tfidf"
 
 
+def test_train_defaults_are_sized_to_a_small_corpus_and_the_end_is_explained(tmp_path, corpus_file, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(corpus_file), "--steps", "4", "--hidden", "16", "--emb", "8", "--seq-len", "16", "--batch", "4",
+                 "--no-samples", "--out", str(out)]) == 0
+    cfg = json.loads((out / "run.json").read_text())["train_config"]
+    assert (cfg["minutes"], cfg["patience"]) == (1.0, 2) and cfg["eval_every_s"] <= 5.0  # as the page: presets.train_settings
+    assert "Finished: all its steps are done after 4 steps" in capsys.readouterr().out
+    again = tmp_path / "again"
+    assert main(["train", str(corpus_file), "--steps", "2", "--patience", "0", "--minutes", "2", "--hidden", "16", "--emb", "8",
+                 "--no-samples", "--out", str(again)]) == 0
+    cfg = json.loads((again / "run.json").read_text())["train_config"]
+    assert (cfg["minutes"], cfg["patience"]) == (2.0, None)  # 0: never stop early
+
+
 def test_train_validates_on_a_file_of_ones_choosing(tmp_path, corpus_file, capsys):
     held_out = tmp_path / "held_out.txt"
     held_out.write_text("A poem that the model never trains on,\nwith a line or two of its own.\n", encoding="utf-8")

@@ -8,10 +8,10 @@ import pytest
 from conftest import POEM_TEXT
 
 from poetry_lab.core.checkpoint import load_model
-from poetry_lab.core.train import TrainConfig
+from poetry_lab.core.train import TrainConfig, TrainResult
 from poetry_lab.data.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.runs.jobs import TrainingJob
+from poetry_lab.runs.jobs import TrainingJob, stop_message
 from poetry_lab.runs.prepare import prepare_run
 
 
@@ -48,6 +48,53 @@ def test_job_trains_in_background_and_stop_keeps_best(tmp_path):
     bundle = load_model(snap.model_path, device="cpu")
     assert bundle.facts["stop_reason"] == "cancelled"
     assert bundle.facts["best_val_loss"] == pytest.approx(snap.best_val_loss)
+
+
+def test_a_job_that_only_gets_worse_stops_early_and_says_why_in_plain_words(tmp_path):
+    # Validated on a character the poems never have: every check after the first is worse.
+    cfg = TrainConfig(seq_len=32, batch_size=8, lr=1e-2, warmup_steps=5, minutes=None, max_steps=500, eval_every_steps=3, patience=2)
+    run = prepare_run(Corpus(POEM_TEXT, name="tiny poems"), {"hidden": 32, "emb_dim": 16}, cfg, val_text="#" * 200)
+    job = TrainingJob(run, tmp_path / "run", sample_chars=20)
+    job.start()
+    assert job.join(timeout=60)
+    snap = job.snapshot()
+    assert snap.state == "done" and len(snap.eval_points) == 3
+    assert snap.message.startswith("Stopped early after 9 steps: the model stopped improving on text it had not seen after step 3 ")
+    assert "learn your poems by heart" in snap.message and f"{snap.best_val_loss:.3f} nats/char" in snap.message
+    assert load_model(snap.model_path, device="cpu").facts["stop_reason"] == "early_stop"
+
+
+def test_samples_are_written_at_the_first_check_then_at_most_every_few_seconds(tmp_path, monkeypatch):
+    # Small corpora are checked every few seconds; two samples cost as much as ~10 steps on a busy CPU.
+    monkeypatch.setattr(TrainingJob, "SAMPLES_EVERY_S", 1e9)
+    cfg = TrainConfig(seq_len=32, batch_size=8, minutes=None, max_steps=8, eval_every_steps=2, patience=None)
+    run = prepare_run(Corpus(POEM_TEXT, name="tiny poems"), {"hidden": 16, "emb_dim": 8}, cfg)
+    job = TrainingJob(run, tmp_path / "run", sample_chars=10)
+    job.start()
+    assert job.join(timeout=60)
+    snap = job.snapshot()
+    assert len(snap.eval_points) == 4
+    assert {step for step, _, _ in snap.samples} == {2}
+
+
+def _result(reason: str, best_step: int = 40, evals=(20, 40, 60), best_val: float | None = 1.3) -> TrainResult:
+    return TrainResult(best_val=best_val, best_step=best_step, steps=evals[-1], epochs=1.0, elapsed=60.0, stop_reason=reason,
+                       history=[{"kind": "eval", "step": s} for s in evals])
+
+
+def test_stop_messages_say_why_and_what_is_kept():
+    cfg = TrainConfig(minutes=1.0)
+    assert stop_message(_result("budget"), cfg) == (
+        "Finished: the 1-minute budget is used up after 60 steps. "
+        "The model from step 40 (best validation loss 1.300 nats/char (1.876 bits/char)) is kept.")
+    improving = stop_message(_result("budget", best_step=60), cfg)
+    assert "the model was still improving" in improving and improving.endswith("more minutes may help.")
+    by_epochs = stop_message(_result("epochs"), TrainConfig(minutes=None, epochs=3))
+    assert by_epochs.startswith("Finished: all 3 passes over your poems are done")
+    assert stop_message(_result("steps", best_step=60), TrainConfig(max_steps=60)).endswith("a longer training may help.")
+    assert stop_message(_result("cancelled"), cfg).startswith("Stopped as you asked after 60 steps. The model from step 40")
+    assert "after step 40 (best validation loss 1.300" in stop_message(_result("early_stop"), cfg)
+    assert stop_message(_result("budget", best_val=None), cfg) == "Finished: the 1-minute budget is used up after 60 steps."
 
 
 def test_second_job_is_refused_while_one_runs(tmp_path):

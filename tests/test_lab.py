@@ -8,7 +8,9 @@ import pytest
 from conftest import POEM_TEXT
 
 from poetry_lab.app.session import Session, parse_temperatures
+from poetry_lab.core.train import TrainConfig
 from poetry_lab.errors import PoetryLabError
+from poetry_lab.runs.presets import DEFAULT_PRESET, FINETUNE_TRAIN, TINY_PATIENCE
 
 KEYS = {"temperature", "text", "bits_per_char", "copied_4gram_share", "longest_copy", "distinct_2", "repeated_lines"}
 
@@ -67,6 +69,26 @@ def test_training_fine_tunes_then_the_model_is_adopted(lab):
     lab.compare("The", "0.5", chars=20)  # adopts the finished model
     assert "ß" in lab.bundle.vocab  # the new character was added, not mapped to unknown
     assert lab.model_file().is_file()
+
+
+def test_default_training_of_a_small_corpus_is_sized_to_it(lab):
+    lab.load_corpus(text=POEM_TEXT)
+    msg = lab.start_training(DEFAULT_PRESET, None, "auto")
+    try:
+        cfg = lab.job.run.trainer.config
+        assert (cfg.minutes, cfg.patience) == (1.0, TINY_PATIENCE) and cfg.eval_every_s <= 5.0
+        assert cfg.lr == FINETUNE_TRAIN["lr"]  # "automatic" fine-tunes a small corpus
+        assert "1 min budget for" in msg and "stops sooner once it stops improving" in msg
+    finally:
+        lab.stop_training()
+        assert lab.job.join(timeout=30)
+    lab.start_training(DEFAULT_PRESET, 2, "auto", advanced={"patience": 5, "lr": 3e-3})
+    try:  # the poet's own minutes, patience and learning rate win (and no fine-tuning warm-up is forced)
+        cfg = lab.job.run.trainer.config
+        assert (cfg.minutes, cfg.patience, cfg.lr) == (2.0, 5, 3e-3) and cfg.warmup_steps == TrainConfig.warmup_steps
+    finally:
+        lab.stop_training()
+        assert lab.job.join(timeout=30)
 
 
 def test_a_model_file_loaded_after_training_replaces_the_trained_model(lab, tiny_model_path):

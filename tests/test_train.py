@@ -85,6 +85,30 @@ def test_early_stop_when_validation_cannot_improve(poem_text):
     assert len(result.history) == 2
 
 
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_a_training_whose_validation_only_worsens_stops_after_patience_checks(poem_text, patience):
+    # The validation text is one character the training text never has: each step makes it less likely,
+    # so every check after the first is worse (as a tiny corpus learnt by heart is), and the run ends
+    # at the patience-th, keeping the first check's weights.
+    vocab = Vocab.from_text(poem_text + "#")
+    model = build_model(ModelConfig(vocab_size=len(vocab), hidden=32, emb_dim=16), seed=0, device=CPU)
+    trainer = Trainer(model, vocab.encode(poem_text), vocab.encode("#" * 200), _cfg(max_steps=500, eval_every_steps=3, patience=patience))
+    first = []  # the weights at the first check
+
+    def keep_first(t, p):
+        if not first:
+            first.append({k: v.clone() for k, v in t.model.state_dict().items()})
+
+    trainer.add_callback("on_eval", keep_first)
+    result = trainer.fit()
+    vals = [h["val_loss"] for h in result.history]
+    assert vals == sorted(vals)  # only worse
+    assert result.stop_reason == "early_stop" and trainer.stop_reason == "early_stop"
+    assert len(vals) == patience + 1 and result.steps == 3 * (patience + 1)
+    assert result.best_step == 3 and result.best_val == vals[0]
+    assert all(torch.equal(v, first[0][k]) for k, v in model.state_dict().items())
+
+
 def test_stop_from_a_callback_cancels_and_loads_best_weights(poem_text):
     model, _, train_ids, val_ids = _setup(poem_text)
     trainer = Trainer(model, train_ids, val_ids, _cfg(max_steps=500, eval_every_steps=4))

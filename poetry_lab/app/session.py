@@ -34,11 +34,11 @@ from poetry_lab.runs.prepare import prepare_run
 from poetry_lab.runs.presets import (
     FINETUNE_BELOW,
     FINETUNE_MODEL,
-    FINETUNE_TRAIN,
     SMALL_CORPUS,
     TINY_CORPUS,
     get_preset,
     model_settings,
+    train_settings,
 )
 from poetry_lab.settings import current_limits, default_model_path, home_dir
 from poetry_lab.store import Store
@@ -169,34 +169,34 @@ class Session:
         if self.corpus is None:
             raise PoetryLabError("Load a corpus first: upload your poems, paste them, or pick a bundled corpus.")
         self.training.refuse_if_running("A training is already running. Stop it first, or wait until it finishes.")
-        p = get_preset(preset)
-        model_kw, train_kw = model_settings(p, len(self.corpus.text)), dict(p.train)
+        p, chars = get_preset(preset), len(self.corpus.text)
         advanced = {k: v for k, v in (advanced or {}).items() if v is not None and v != ""}
         unknown = set(advanced) - MODEL_KEYS - TRAIN_KEYS
         if unknown:
             raise PoetryLabError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
-        model_kw.update({k: v for k, v in advanced.items() if k in MODEL_KEYS})
-        train_kw.update({k: v for k, v in advanced.items() if k in TRAIN_KEYS})
-        if train_kw.get("epochs"):
-            train_kw["minutes"] = minutes  # whichever limit comes first, if both are given
-        elif minutes is not None:
-            if not 0 < float(minutes) <= 24 * 60:
-                raise PoetryLabError("The time budget must be between a few seconds and 24 hours.")
-            train_kw["minutes"] = float(minutes)
+        if minutes is not None and not 0 < float(minutes) <= 24 * 60:
+            raise PoetryLabError("The time budget must be between a few seconds and 24 hours.")
         if start_from == "auto":
-            start_from = "loaded" if len(self.corpus.text) < FINETUNE_BELOW and default_model_path().is_file() else "scratch"
+            start_from = "loaded" if chars < FINETUNE_BELOW and default_model_path().is_file() else "scratch"
         if start_from not in ("scratch", "loaded"):
             raise PoetryLabError("Start from must be 'scratch' or 'loaded'.")
         base = self.bundle if start_from == "loaded" else None
-        if base is not None:  # a gentler start that keeps what the base model knows, unless asked otherwise
-            if "lr" not in advanced:
-                train_kw.update(FINETUNE_TRAIN)
-            if "dropout" not in advanced:
-                model_kw.update(FINETUNE_MODEL)
+        model_kw = model_settings(p, chars)
+        # A fine-tune gets a gentler start that keeps what the base model knows, unless a learning rate is asked for.
+        train_kw = train_settings(p, chars, finetune=base is not None and "lr" not in advanced, minutes=minutes)
+        if base is not None and "dropout" not in advanced:
+            model_kw.update(FINETUNE_MODEL)
+        model_kw.update({k: v for k, v in advanced.items() if k in MODEL_KEYS})
+        train_kw.update({k: v for k, v in advanced.items() if k in TRAIN_KEYS})
+        if train_kw.get("epochs") and minutes is None:
+            train_kw["minutes"] = None  # epochs alone: the server's time limit still applies (check_limits)
         run = prepare_run(self.corpus, model_kw, TrainConfig(**train_kw), base=base, limits=current_limits())
         self.training.start(run)
         how = "fine-tuning the loaded model" if base is not None else "from scratch"
-        return f"Training started ({p.name}, {how}, {train_kw.get('minutes') or '-'} min budget)."
+        budget = f"{train_kw['minutes']:g} min budget" if train_kw.get("minutes") else f"{train_kw['epochs']:g} epochs"
+        sized = "" if minutes is not None or not train_kw.get("minutes") else f" for {chars:,} characters"
+        stops = "; it stops sooner once it stops improving" if train_kw.get("patience") else ""
+        return f"Training started ({p.name}, {how}, {budget}{sized}{stops})."
 
     def training_status(self) -> JobSnapshot:
         return self.training.status()

@@ -199,6 +199,9 @@ class Trainer:
         self._carried: State | None = None  # the hidden state handed from one chunk to the next
         self._losses: list[float] = []  # train losses since the last evaluation
         self._bad_evals = 0
+        # Seconds the last validation took (the callbacks' work not included: each keeps its own cost down).
+        # Evaluations are at least 10x that apart, so a long validation text cannot eat the budget.
+        self._eval_cost = 0.0
         self._position: tuple[int, int] | None = None  # (epoch offset, next chunk) of the batch stream
         self._resume_position: tuple[int, int] | None = None
         self._ema: list[torch.Tensor] | None = None  # the averaged weights (config.ema), parameter by parameter
@@ -267,10 +270,12 @@ class Trainer:
         """Evaluate, keep the best weights; return True when patience has run out."""
         if self.val_ids is None:
             return False
+        t0 = time.perf_counter()
         with self._averaged_weights():
             val = evaluate(self.model, self.val_ids, streams=32)
             if self.best_val is None or val < self.best_val:
                 self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self._eval_cost = time.perf_counter() - t0
         improved = self.best_val is None or val < self.best_val - self.config.min_delta
         if self.best_val is None or val < self.best_val:
             self.best_val, self.best_step = val, step
@@ -327,7 +332,7 @@ class Trainer:
         c, model = self.config, self.model
         step, state, losses = self.step, self._carried, self._losses  # 0, None, [] unless restored
         self.stop_reason = None
-        last_eval, eval_cost, reason = time.perf_counter(), 0.0, None
+        last_eval, reason = time.perf_counter(), None
         while reason is None:
             x, y, new_epoch = next(batches)
             state = None if new_epoch or state is None else detach_state(state)
@@ -351,16 +356,14 @@ class Trainer:
             self._fire("on_step", progress)
             reason = self._limit_reached(step, elapsed)
             due = (c.eval_every_steps and step % c.eval_every_steps == 0) or (
-                not c.eval_every_steps and now - last_eval >= max(c.eval_every_s, 10 * eval_cost)
+                not c.eval_every_steps and now - last_eval >= max(c.eval_every_s, 10 * self._eval_cost)
             )
             if due or reason is not None:
                 progress.train_loss = float(np.mean(losses))
                 losses.clear()
-                t0 = time.perf_counter()
                 if self._validate(progress, step) and reason is None:
                     reason = "early_stop"
                 last_eval = time.perf_counter()
-                eval_cost = last_eval - t0
             self._carried, self.stop_reason = state, reason
             self._fire("on_step_end", progress)
         return step

@@ -24,7 +24,7 @@ from poetry_lab.errors import PoetryLabError
 from poetry_lab.core.model import CharLSTM
 from poetry_lab.runs.record import MODEL, RunRecorder
 from poetry_lab.core.sampling import SampleConfig, sample
-from poetry_lab.core.train import Progress, Trainer
+from poetry_lab.core.train import Progress, TrainConfig, Trainer, TrainResult
 from poetry_lab.runs.prepare import PreparedRun
 from poetry_lab.settings import LN2
 
@@ -78,6 +78,32 @@ class JobSnapshot:
     model_path: str | None = None
 
 
+def stop_message(result: TrainResult, config: TrainConfig) -> str:
+    """Why a training ended and what it kept, in a poet's words (the page, the API and the CLI say this)."""
+    steps = f"{result.steps:,} step{'' if result.steps == 1 else 's'}"
+    if result.best_val is None:
+        best = kept = ""
+    else:
+        best = f"best validation loss {result.best_val:.3f} nats/char ({result.best_val / LN2:.3f} bits/char)"
+        kept = f" The model from step {result.best_step:,} ({best}) is kept."
+    last_eval = next((h["step"] for h in reversed(result.history) if h.get("kind") == "eval"), None)
+    still_improving = result.best_val is not None and last_eval == result.best_step
+    reason = result.stop_reason
+    if reason == "early_stop":
+        return (f"Stopped early after {steps}: the model stopped improving on text it had not seen after step "
+                f"{result.best_step:,} ({best}); it was starting to learn your poems by heart. "
+                f"Its state at step {result.best_step:,} is kept.")
+    if reason == "cancelled":
+        return f"Stopped as you asked after {steps}.{kept}"
+    done = {"budget": f"the {config.minutes:g}-minute budget is used up" if config.minutes else "the time is up",
+            "epochs": f"all {config.epochs:g} passes over your poems are done" if config.epochs else "all passes are done",
+            "steps": "all its steps are done"}.get(reason, reason)
+    if still_improving:
+        more = "more minutes" if reason == "budget" else "a longer training"
+        return f"Finished: {done} after {steps}, and the model was still improving ({best}): {more} may help."
+    return f"Finished: {done} after {steps}.{kept}"
+
+
 def inference_copy(model: CharLSTM, state_dict: dict) -> CharLSTM:
     """A separate eval-mode model holding `state_dict`, safe to sample from while training goes on."""
     clone = CharLSTM(model.config, device="meta").to_empty(device=next(model.parameters()).device)
@@ -92,6 +118,10 @@ class TrainingJob:
     """
 
     CHECKPOINT_EVERY_S = RunRecorder.CHECKPOINT_EVERY_S  # the whole training state reaches the disk this often
+    # Samples are written at an evaluation at most this often, and 10x their cost apart: two of them cost
+    # 0.1-0.7 s on 2 cores (as much as 10 steps when busy), and small corpora are checked every few seconds.
+    # (The trainer keeps its own validation under a tenth of the time in the same way.)
+    SAMPLES_EVERY_S = 10.0
 
     def __init__(self, run: PreparedRun, out_dir: str | Path, sample_temperatures: tuple[float, ...] = (0.5, 1.0),
                  sample_chars: int = 240, checkpoint_every_s: float | None = None):
@@ -102,6 +132,7 @@ class TrainingJob:
         self._best: ModelBundle | None = None
         self._thread: threading.Thread | None = None
         self._last_point = 0.0
+        self._next_samples = -math.inf
         trainer = run.trainer
         self.recorder = RunRecorder(self.out_dir, run, self.CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s,
                                     on_model_saved=lambda path: self._update(model_path=str(path)))
@@ -202,8 +233,13 @@ class TrainingJob:
         improved = trainer.best_step == p.step and trainer.best_state is not None
         if improved:
             best = ModelBundle(inference_copy(trainer.model, trainer.best_state), bundle.vocab, dict(bundle.facts))
-        samples = sample(trainer.model, bundle.vocab, "", SampleConfig(**{**self.sample_config.__dict__, "seed": p.step}))
-        trainer.model.train()
+        samples = []
+        t0 = time.perf_counter()
+        if t0 >= self._next_samples:  # the first evaluation's always
+            samples = sample(trainer.model, bundle.vocab, "", SampleConfig(**{**self.sample_config.__dict__, "seed": p.step}))
+            trainer.model.train()
+            done = time.perf_counter()
+            self._next_samples = done + max(self.SAMPLES_EVERY_S, 10 * (done - t0))
         with self._lock:
             s = self._snap
             s.val_loss, s.best_val_loss = p.val_loss, p.best_val
@@ -216,13 +252,10 @@ class TrainingJob:
         try:
             result = self.run.trainer.fit()
             self.recorder.finish(result)
-            best = "" if result.best_val is None else f": best validation loss {result.best_val:.3f} nats/char ({result.best_val / LN2:.3f} bits/char)"
             state = "stopped" if result.stop_reason == "cancelled" else "done"
-            why = {"budget": "time is up", "epochs": "all epochs done", "early_stop": "validation stopped improving",
-                   "cancelled": "stopped", "steps": "all steps done"}.get(result.stop_reason, result.stop_reason)
             with self._lock:
                 self._best = ModelBundle(self.run.bundle.model, self.run.bundle.vocab, self.run.bundle.facts)
-                self._snap.state, self._snap.message = state, f"Finished ({why}) after {result.steps} steps{best}."
+                self._snap.state, self._snap.message = state, stop_message(result, self.run.trainer.config)
         except PoetryLabError as e:
             self._fail(str(e))
         except MemoryError:

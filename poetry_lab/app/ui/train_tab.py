@@ -198,7 +198,8 @@ def create_train_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> Callab
         preset = gr.Radio([(f"{p.name}: {p.description}", p.name) for p in PRESETS.values()], value=DEFAULT_PRESET,
                           label="How long to train", scale=3, elem_id="train-preset")
         with gr.Column(scale=2):
-            minutes = gr.Number(label="Minutes (optional)", info="Overrides the preset's time; empty or 0 keeps it.",
+            minutes = gr.Number(label="Minutes (optional)",
+                                info="Overrides the preset's time (shorter for small corpora); empty or 0 keeps it.",
                                 elem_id="train-minutes")
             start_from = gr.Radio(START_FROM, value="auto", label="Start from", elem_id="train-start-from")
     with gr.Accordion("Advanced settings", open=False):
