@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-
 from benchmarks.app_process import launched_app
+
+REPO = Path(__file__).resolve().parents[1]
 
 REQUEST_TIMEOUT_S = 60.0  # a poem that takes longer counts as an error
 FORMS = ["sonnet", "quatrain", "limerick", "haiku"]

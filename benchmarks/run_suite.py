@@ -33,9 +33,9 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from benchmarks.suite.common import Context, Section, machine, md_table
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SECTIONS = ("tutorial", "presets", "throughput", "generation", "memory", "growth")
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "suite"

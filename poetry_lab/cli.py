@@ -288,7 +288,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if samples and samples[0].unknown_chars:
         print(f"note: the model has never seen {''.join(samples[0].unknown_chars)!r}; it reads them as unknown", file=sys.stderr)
     if args.json:
-        print(json.dumps([{"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4)} for s in samples], ensure_ascii=False, indent=2))
+        rows = [{"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4)} for s in samples]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         for s in samples:
             print(f"=== temperature {s.temperature:g} ===\n{s.text.rstrip()}\n")

@@ -5,7 +5,7 @@ them); nothing else in the package reads `os.environ` for Poetry Lab's own varia
 
 | variable | meaning | default |
 |---|---|---|
-| POETRY_LAB_HOME | where runs, downloads and fetched corpora are kept | /data/poetry_lab on a Space with a storage bucket mounted at /data, else ~/.poetry_lab |
+| POETRY_LAB_HOME | where runs, downloads and fetched corpora are kept | /data/poetry_lab on a Space with a bucket at /data, else ~/.poetry_lab |
 | POETRY_LAB_DEFAULT_MODEL | the model a session starts with | the shipped poetry base (pretrained/) |
 | POETRY_LAB_CORPORA | extra folders to look for corpora in (os.pathsep-separated) | none |
 | POETRY_LAB_MAX_JOBS | trainings that may run at once in one app process | 1 |

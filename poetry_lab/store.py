@@ -22,8 +22,8 @@ SIZES = {
     "corpus index": 4,  # copy indexes of training texts, by corpus name
     "backward model": 4,  # backward twins trained for the embedding theme methods, by corpus and model
     "embeddings": 8,  # poem vectors already computed, by model, poems and settings
-    "lexicon": 1,
-    "sentence encoder": 1,  # all-MiniLM-L6-v2, for the minilm theme method  # the words a poem in form may use (CMU dictionary + the poetry corpus's words)
+    "lexicon": 1,  # the words a poem in form may use (CMU dictionary + the poetry corpus's words)
+    "sentence encoder": 1,  # all-MiniLM-L6-v2, for the minilm theme method
 }
 
 

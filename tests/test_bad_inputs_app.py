@@ -23,9 +23,9 @@ from poetry_lab.app.session import Session
 from poetry_lab.errors import PoetryLabError
 
 gradio_client = pytest.importorskip("gradio_client")
-import httpx  # a gradio dependency
-from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+import httpx  # noqa: E402 - a gradio dependency, imported once gradio_client is known to be there
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
 
 LIMITS = {"POETRY_LAB_MAX_UPLOAD_MB": "1", "POETRY_LAB_MAX_FILES": "3", "POETRY_LAB_MAX_MINUTES": "2",
           "POETRY_LAB_MAX_PARAMETERS": "1000000"}

@@ -269,7 +269,7 @@ def test_visitors_see_only_their_runs_and_resume_through_the_lab(two_visitors, t
 
 
 def test_interrupted_runs_and_the_handlers(two_visitors):
-    
+
     a, _, (id_a, _) = two_visitors
     a.load_corpus(text=POEM_TEXT)
     a.start_training("quick", minutes=1, start_from="scratch", advanced={"hidden": 16, "batch_size": 4, "seq_len": 16})

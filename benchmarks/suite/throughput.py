@@ -126,7 +126,7 @@ def run(ctx: Context) -> Section:
     rounds, burst_s, probe_s = ctx.pick(2, 3), ctx.pick(2.0, 6.0), ctx.pick(0.1, 0.3)
     groups = preset_groups()
     samples: dict[str, list[dict]] = {"/".join(n): [] for n, _ in groups}
-    for r in range(rounds):  # probe, burst, probe, burst ...: drift on the shared VM hits both sides
+    for _ in range(rounds):  # probe, burst, probe, burst ...: drift on the shared VM hits both sides
         for names, preset in groups:
             shape = preset_shape(preset, len(vocab), len(text))
             peaks = probe_peaks(shape, probe_s)

@@ -79,7 +79,7 @@ def word_readings(token: str) -> tuple[tuple[str, ...], bool]:
     if not phones:
         return ("?" * estimate_syllables(w),), False
     readings: list[str] = []
-    for p in phones + [v for p in phones for v in variants(bare, p)]:
+    for p in phones + [v for q in phones for v in variants(bare, q)]:
         s = stress(p)
         if not s:
             cls = ""  # th': no vowel of its own

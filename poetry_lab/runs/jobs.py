@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from poetry_lab import settings
 from poetry_lab.core.checkpoint import ModelBundle
-from poetry_lab.errors import PoetryLabError
 from poetry_lab.core.model import CharLSTM
-from poetry_lab.runs.record import MODEL, RunRecorder
 from poetry_lab.core.sampling import SampleConfig, sample
 from poetry_lab.core.train import Progress, TrainConfig, Trainer, TrainResult
+from poetry_lab.errors import PoetryLabError
 from poetry_lab.runs.prepare import PreparedRun
+from poetry_lab.runs.record import MODEL, RunRecorder
 from poetry_lab.settings import LN2
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,13 @@ from pathlib import Path
 from safetensors import SafetensorError
 
 from poetry_lab.core.checkpoint import ModelBundle, load_model
+from poetry_lab.core.model import CharLSTM, ModelConfig, pick_device
+from poetry_lab.core.train import TrainConfig, Trainer
+from poetry_lab.core.vocab import Vocab
 from poetry_lab.data.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.runs.jobs import TrainingJob, live_run_dirs
-from poetry_lab.core.model import CharLSTM, ModelConfig, pick_device
+from poetry_lab.runs.prepare import PreparedRun
 from poetry_lab.runs.record import (
     CORPUS,
     METRICS,
@@ -33,9 +36,6 @@ from poetry_lab.runs.record import (
     read_record,
     read_resume_header,
 )
-from poetry_lab.core.train import TrainConfig, Trainer
-from poetry_lab.runs.prepare import PreparedRun
-from poetry_lab.core.vocab import Vocab
 
 log = logging.getLogger(__name__)
 STALE_AFTER_S = 180.0  # a "running" run whose files have not changed for this long (or 3 checkpoints) is not running

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import math
 from dataclasses import dataclass, replace
 
 import torch
 
 from poetry_lab.core.checkpoint import ModelBundle, load_model
-from poetry_lab.data.corpus import Corpus
-from poetry_lab.errors import PoetryLabError
-from poetry_lab.settings import Limits
 from poetry_lab.core.model import CharLSTM, ModelConfig, build_model, pick_device
 from poetry_lab.core.train import TrainConfig, Trainer, TrainResult
 from poetry_lab.core.vocab import Vocab
-from poetry_lab.settings import LN2
+from poetry_lab.data.corpus import Corpus
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.settings import LN2, Limits
 
 
 @dataclass

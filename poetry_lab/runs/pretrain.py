@@ -24,7 +24,6 @@ and are added as new rows when a poet's corpus needs them (training_run.extend_v
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 import sys
@@ -36,16 +35,16 @@ from pathlib import Path
 import torch
 
 from poetry_lab.core.checkpoint import ModelBundle, save_model
-from poetry_lab.files import atomic_write_text
-from poetry_lab.data.corpus import normalise, read_sources
 from poetry_lab.core.distributed import DistEnv, DistributedTrainer
-from poetry_lab.errors import PoetryLabError
 from poetry_lab.core.model import CharLSTM, ModelConfig, build_model, pick_device
-from poetry_lab.runs.record import load_resume, save_resume
 from poetry_lab.core.train import TrainConfig, Trainer
 from poetry_lab.core.vocab import Vocab
-from poetry_lab.settings import LN2
+from poetry_lab.data.corpus import normalise, read_sources
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.files import atomic_write_text
 from poetry_lab.runs.prepare import facts_record
+from poetry_lab.runs.record import load_resume, save_resume
+from poetry_lab.settings import LN2
 
 # What poets type, whether or not the corpus has much of it.
 POET_CHARS = (

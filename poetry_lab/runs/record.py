@@ -26,10 +26,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from poetry_lab.core.checkpoint import ModelBundle, save_model
+from poetry_lab.core.train import Progress, TrainConfig, Trainer, TrainingState, TrainResult
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.files import atomic_write, atomic_write_text
-from poetry_lab.core.train import Progress, TrainConfig, Trainer, TrainingState, TrainResult
-
 from poetry_lab.runs.prepare import PreparedRun, facts_record, now_iso, training_facts
 
 RUN_RECORD, CORPUS, METRICS, MODEL, RESUME = "run.json", "corpus.txt", "metrics.csv", "model.safetensors", "resume.safetensors"

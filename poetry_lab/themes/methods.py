@@ -361,8 +361,8 @@ def compare_methods(poems, n_themes: int = 5, forward=None, backward=None, rando
     coherence_npmi_chance (the same measure for random themes of the same sizes), coherence_umass,
     diversity (the share of distinct words among all themes' top words), sizes, largest_share,
     seconds (of the fit). The embedding methods share one backward model and one set of vectors: they are
-    kept in `store` (a fresh Store for this call when none is given). progress(fraction done, method) is called before each method. cache: a mapping the
-    caller keeps (and bounds); methods fitted before on the same poems and settings come from it.
+    kept in `store` (a fresh Store for this call when none is given). progress(fraction done, method) is
+    called before each method. cache: a mapping the caller keeps (and bounds); methods fitted before on the same poems and settings come from it.
     """
     poems = check_poems(poems, n_themes)
     store = store if store is not None else Store()

@@ -9,9 +9,9 @@ from poetry_lab.app.session import Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import (
-    cpu_queue,
     DEFAULT_CHARS,
     DEFAULT_LINES,
+    cpu_queue,
     optional,
     scratch_path,
 )
@@ -27,8 +27,9 @@ so the temperature is the only difference between them.
 
 NUMBERS = """
 **What the numbers mean.** *Surprise, in bits per character*: how unexpected each letter was to the model
-itself, on average (lower is more predictable; 2 bits is as unsure as a pick among 4 letters). *Copied 4-word phrases*: the share of four-word runs also
-found in the training text (high means quoting rather than inventing). *Distinct word pairs*: the share of
+itself, on average (lower is more predictable; 2 bits is as unsure as a pick among 4 letters).
+*Copied 4-word phrases*: the share of four-word runs also found in the training text (high means quoting
+rather than inventing). *Distinct word pairs*: the share of
 two-word pairs that differ (low means going round in circles). *Repeated lines*: lines written more than once.
 *Rhyme and metre*: over each poem, its end-rhyme scheme (lines with the same letter rhyme) and the nearest common
 metre with how regularly the lines keep it (1.00: every line fits). The right margin gives each line's rhyme letter

@@ -38,7 +38,8 @@ def download_model(session: Session) -> dict:
     source = session.model_file()
     target = scratch_path(source.name)
     shutil.copyfile(source, target)
-    return {"file": gr.File(value=str(target), visible=True), "status": f"Ready: {target.name} ({target.stat().st_size / 1e6:.1f} MB). Load it back here later."}
+    ready = f"Ready: {target.name} ({target.stat().st_size / 1e6:.1f} MB). Load it back here later."
+    return {"file": gr.File(value=str(target), visible=True), "status": ready}
 
 
 def create_model_tab(sessions: SessionRegistry, model_md: gr.Markdown) -> None:

@@ -151,7 +151,7 @@ class SessionRegistry:
 
     def _forget(self, key: str) -> None:
         """Drop the session (under the lock): what it holds is freed with it, its training runs on."""
-        lab = self._labs.pop(key, None)
+        self._labs.pop(key, None)
         self._used.pop(key, None)
         for fn in self._on_forget:
             try:

@@ -10,9 +10,9 @@ from poetry_lab.analysis.lens import SWEEP_TEMPERATURES
 from poetry_lab.app.session import Session
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import (
-    cpu_queue,
     DEFAULT_CHARS,
     SWEEP_SAMPLES,
+    cpu_queue,
     optional,
     scratch_path,
 )
