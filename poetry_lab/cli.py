@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("corpus", help="a text file (poems separated by blank lines) or a bundled corpus name")
     th.add_argument("--method", default="all", help="tfidf, lda, elmo, autoencoder, minilm or all (default)")
     th.add_argument("--k", default="5", help="number of themes (default 5), or 'auto' (best silhouette on TF-IDF)")
-    th.add_argument("--model", type=Path, help="forward model for the embeddings (default: the pretrained Sonnets model)")
+    th.add_argument("--model", type=Path, help="forward model for the embeddings (default: the shipped Gutenberg poetry base)")
     th.add_argument("--backward", type=Path, help="its backward twin (default: X_backward.safetensors beside an "
                     "X_forward.safetensors model, else one trained on the reversed poems)")
     th.add_argument("--backward-steps", type=int, default=400, help="training steps for that backward model")

@@ -41,51 +41,51 @@ def registry(tmp_path):
 
 
 def test_idle_sessions_are_forgotten_and_freed(registry):
-    a = registry.lab(req("a"))
+    a = registry.session(req("a"))
     a.load_corpus(text=POEM)
     freed = weakref.ref(a)
     registry.clock.now += 30
-    assert registry.lab(req("b")) is not None and registry.sweep() == 0 and len(registry) == 2
+    assert registry.session(req("b")) is not None and registry.sweep() == 0 and len(registry) == 2
     registry.clock.now += 31  # a: 61 s unused; b: 31 s
     assert registry.sweep() == 1 and len(registry) == 1
     del a
     gc.collect()
     assert freed() is None, "something still holds the forgotten session (and its corpus)"
-    assert registry.lab(req("a")).corpus is None  # a visitor who comes back after that starts afresh
+    assert registry.session(req("a")).corpus is None  # a visitor who comes back after that starts afresh
 
 
 def test_using_a_session_keeps_it(registry):
     for _ in range(5):
         registry.clock.now += 50
-        registry.lab(req("a"))
+        registry.session(req("a"))
     assert registry.sweep() == 0 and len(registry) == 1
 
 
 def test_at_most_max_sessions_without_a_page_the_least_recently_used_goes(registry):
     for key in "abc":
-        registry.lab(req(key))
+        registry.session(req(key))
         registry.clock.now += 1
-    registry.lab(req("a"))  # a is used again: b is now the least recent
-    registry.lab(req("d"))
+    registry.session(req("a"))  # a is used again: b is now the least recent
+    registry.session(req("d"))
     assert len(registry) == 3
-    first = registry.lab(req("a"))
-    assert registry.lab(req("a")) is first
-    registry.lab(req("e"))  # over the cap again: c goes (b went already)
-    assert {k for k in "abcde" if registry._labs.get(k)} == {"a", "d", "e"}
+    first = registry.session(req("a"))
+    assert registry.session(req("a")) is first
+    registry.session(req("e"))  # over the cap again: c goes (b went already)
+    assert {k for k in "abcde" if registry._sessions.get(k)} == {"a", "d", "e"}
 
 
 def test_a_heartbeat_holds_its_session_past_the_idle_time_and_the_cap(registry):
-    page = registry.lab(req("page"))
+    page = registry.session(req("page"))
     registry.hold("page")
     for key in "wxyz":
-        registry.lab(req(key))
+        registry.session(req(key))
     registry.clock.now += 3600
     registry.sweep()
-    assert registry.lab(req("page")) is page  # held: neither idle time nor the cap forgot it
+    assert registry.session(req("page")) is page  # held: neither idle time nor the cap forgot it
     registry.release("page")  # the tab closed without an unload (or before it): idle from now on
     registry.clock.now += 61
     registry.sweep()
-    assert registry.lab(req("page")) is not page
+    assert registry.session(req("page")) is not page
 
 
 def test_the_middleware_holds_a_session_while_its_heartbeat_streams(registry):
@@ -107,7 +107,7 @@ def test_the_middleware_holds_a_session_while_its_heartbeat_streams(registry):
 
 def test_a_closed_tab_does_not_stop_its_training_and_the_visitor_finds_it_again(registry, tmp_path, monkeypatch, tiny_model_path):
     monkeypatch.setenv("POETRY_LAB_DEFAULT_MODEL", str(tiny_model_path))
-    tab = registry.lab(req("tab1"))
+    tab = registry.session(req("tab1"))
     visitor = tab.use_visitor(None)
     tab.load_corpus(text=POEM)
     tab.start_training("quick", minutes=1, start_from="scratch", advanced={"hidden": 16, "batch_size": 4, "seq_len": 16})
@@ -116,11 +116,11 @@ def test_a_closed_tab_does_not_stop_its_training_and_the_visitor_finds_it_again(
         registry.close(req("tab1"))  # the page's unload: the heartbeat ended
         assert len(registry) == 0 and job.running, "closing the tab stopped the training"
         assert live_job_under(tab.training.home / "runs") is job
-        again = registry.lab(req("tab2"))  # the same browser, a new page load
+        again = registry.session(req("tab2"))  # the same browser, a new page load
         out = train_tab.identify_visitor(again, visitor=visitor)
         assert out["visitor"] == visitor and again.job is job and out["timer"].active is True
         assert "still running" in out["status"] and out["table"]["status"][0] == "running"
-        other = registry.lab(req("tab3"))
+        other = registry.session(req("tab3"))
         assert train_tab.identify_visitor(other, visitor=None)["visitor"] != visitor and other.job is None
     finally:
         job.stop()

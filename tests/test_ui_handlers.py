@@ -398,10 +398,10 @@ def test_bound_file_inputs_are_uploads_of_the_same_session(tmp_path, poem_text):
 def test_registry_keeps_one_lab_per_session(tmp_path):
     registry = SessionRegistry(factory=lambda key: Session(session=key, home=tmp_path))
     a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
-    assert registry.lab(a) is registry.lab(a) and registry.lab(a) is not registry.lab(b) and len(registry) == 2
-    assert registry.lab(SimpleNamespace(session_hash=None)) is not registry.lab(SimpleNamespace(session_hash=None))
+    assert registry.session(a) is registry.session(a) and registry.session(a) is not registry.session(b) and len(registry) == 2
+    assert registry.session(SimpleNamespace(session_hash=None)) is not registry.session(SimpleNamespace(session_hash=None))
     registry.close(a)
-    assert len(registry) == 1 and registry.lab(a) is not None and len(registry) == 2
+    assert len(registry) == 1 and registry.session(a) is not None and len(registry) == 2
     registry.close_all()
     assert len(registry) == 0
 

@@ -20,7 +20,7 @@ class ModelConfig:
     vocab_size: int
     cell: str = "lstm"  # "lstm" or "gru"
     emb_dim: int = 64  # small: a character carries little meaning on its own
-    hidden: int = 256  # one wide layer buys the most quality per CPU-minute here (PERF-NOTES)
+    hidden: int = 256  # one wide layer buys the most quality per CPU-minute here (benchmarks/suite/presets.py)
     layers: int = 1
     dropout: float = 0.1  # on the embedding output, between layers and before the head
 

@@ -3,7 +3,7 @@ thread-safe snapshots of its progress and of the best weights so far.
 
 A process-wide limit (POETRY_LAB_MAX_JOBS, default 1) keeps a 2-core server responsive: a job that
 finds no free slot is refused with a message instead of slowing everyone down. The run directory
-(run_files.RunRecorder) gets a resume checkpoint at least every CHECKPOINT_EVERY_S seconds, so a
+(runs.record.RunRecorder) gets a resume checkpoint at least every CHECKPOINT_EVERY_S seconds, so a
 killed server loses at most that much training; `live_run_dirs()` tells which runs this process runs.
 """
 

@@ -1,6 +1,6 @@
 """The runs kept on disk: list them, load a run's best model, and continue an unfinished run.
 
-A run directory (see run_files) survives the process that wrote it. A run whose record still says
+A run directory (see runs.record) survives the process that wrote it. A run whose record still says
 "running" but that no process is training any more (this one, or a live one on this machine that
 checkpointed recently) was interrupted: killed, or the server restarted. It can be resumed from its
 last resume checkpoint, losing only the steps trained since.

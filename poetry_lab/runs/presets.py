@@ -13,7 +13,7 @@ class Preset:
     train: dict = field(default_factory=dict)  # TrainConfig fields
 
 
-# Measured on a 2-core CPU (PERF-NOTES and benchmarks/): one wide LSTM layer with a high learning
+# Measured on a 2-core CPU (benchmarks/bench_core.py, benchmarks/suite/presets.py): one wide LSTM layer with a high learning
 # rate buys the most validation loss per minute; bigger models only pay off with more minutes.
 PRESETS: dict[str, Preset] = {
     p.name: p

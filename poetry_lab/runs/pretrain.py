@@ -18,7 +18,7 @@ the same batches. On several machines, replace `--standalone` with `--nnodes N -
 
 The base vocabulary covers what poets type (accented letters, curly quotes, dashes, digits,
 punctuation) plus every character common in the corpus; rarer characters map to the unknown symbol
-and are added as new rows when a poet's corpus needs them (training_run.extend_vocab).
+and are added as new rows when a poet's corpus needs them (runs.prepare.extend_vocab).
 """
 
 from __future__ import annotations

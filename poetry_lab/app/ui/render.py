@@ -361,7 +361,7 @@ def _theme_head(theme: int, words: Sequence[str], extra: str = "") -> str:
 
 
 def themes_html(report) -> str:
-    """One card per theme (lab.ThemeReport): its colour on the map, top words, most typical poems (each opens)."""
+    """One card per theme (app.results.ThemeReport): its colour on the map, top words, most typical poems (each opens)."""
     if report is None:
         return NO_THEMES
     cards = [f'<div class="pl-col">{_theme_head(int(r.theme), [w for w, _ in report.top_words[r.theme][:8]], f": {_esc(r.label)} · {r.size} poems")}'

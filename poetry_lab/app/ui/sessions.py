@@ -72,7 +72,7 @@ class SessionRegistry:
         self.idle_s = config.session_idle_s if idle_s is None else idle_s
         self.max_sessions = config.max_sessions if max_sessions is None else max_sessions
         self._clock = clock
-        self._labs: OrderedDict[str, Session] = OrderedDict()  # least recently used first
+        self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
         self._used: dict[str, float] = {}  # session -> when it was last used (or its heartbeat ended)
         self._held: Counter[str] = Counter()  # session -> open heartbeat connections
         self._on_forget: list[Callable[[str], None]] = []
@@ -84,9 +84,9 @@ class SessionRegistry:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._labs)
+            return len(self._sessions)
 
-    def lab(self, request: gr.Request | None) -> Session:
+    def session(self, request: gr.Request | None) -> Session:
         """The Session of the request's session; a throwaway Session for a call that has no session."""
         key = getattr(request, "session_hash", None)
         if not key:  # e.g. a bare HTTP call: it gets a fresh Session that nothing else can reach
@@ -94,13 +94,13 @@ class SessionRegistry:
         now = self._clock()
         with self._lock:
             self._forget_idle(now)
-            lab = self._labs.get(key)
-            if lab is None:
-                lab = self._labs[key] = self._factory(key)
+            session = self._sessions.get(key)
+            if session is None:
+                session = self._sessions[key] = self._factory(key)
                 self._forget_over_cap()
-            self._labs.move_to_end(key)
+            self._sessions.move_to_end(key)
             self._used[key] = now
-            return lab
+            return session
 
     def close(self, request: gr.Request | None) -> None:
         """The visitor left (the page's unload): forget the session. Its training goes on to its end."""
@@ -112,11 +112,11 @@ class SessionRegistry:
     def close_all(self) -> None:
         """Forget every session and stop their trainings (a server that shuts down)."""
         with self._lock:
-            labs = list(self._labs.values())
-            self._labs.clear()
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
             self._used.clear()
-        for lab in labs:
-            lab.close()
+        for session in sessions:
+            session.close()
 
     # --- who holds a session: heartbeats, and the clock ---------------------------------------
     def hold(self, key: str) -> None:
@@ -145,13 +145,13 @@ class SessionRegistry:
         return len(idle)
 
     def _forget_over_cap(self) -> None:
-        unheld = [k for k in self._labs if k not in self._held]  # least recently used first
+        unheld = [k for k in self._sessions if k not in self._held]  # least recently used first
         for key in unheld[:max(0, len(unheld) - self.max_sessions)]:
             self._forget(key)
 
     def _forget(self, key: str) -> None:
         """Drop the session (under the lock): what it holds is freed with it, its training runs on."""
-        self._labs.pop(key, None)
+        self._sessions.pop(key, None)
         self._used.pop(key, None)
         for fn in self._on_forget:
             try:
@@ -160,10 +160,10 @@ class SessionRegistry:
                 log.exception("forgetting session %s failed", key)
 
     def bind(self, handler: Callable[..., typing.Any], files: tuple[str, ...] = ()) -> Callable[..., typing.Any]:
-        """`handler(lab, *values)` as a Gradio callback `(*values, request: gr.Request)`.
+        """`handler(session, *values)` as a Gradio callback `(*values, request: gr.Request)`.
 
         Gradio reads the signature and type hints to pass the request (and, for gr.api, to describe
-        the endpoint), so the wrapper carries the handler's own, minus `lab`, plus `request`.
+        the endpoint), so the wrapper carries the handler's own, minus `session`, plus `request`.
         `files` names the parameters that take files: each reaches the handler only as paths of
         uploads this session made (`UploadLedger.vet`; anything else is refused with one message).
         """
@@ -179,7 +179,7 @@ class SessionRegistry:
             *values, req = args
             for i in file_positions:
                 values[i] = self.uploads.vet(getattr(req, "session_hash", None), values[i])
-            return handler(self.lab(req), *values)
+            return handler(self.session(req), *values)
 
         return _as_gradio_callback(call, handler, params, hints.get("return", typing.Any))
 
@@ -213,7 +213,7 @@ class SessionRegistry:
             for name in files:  # a refusal is Gradio's error, with the same sentence as at every other endpoint
                 named[name] = self.uploads.vet(getattr(req, "session_hash", None), named[name])
             try:
-                answer = handler(self.lab(req), **named)
+                answer = handler(self.session(req), **named)
                 unknown = set(answer) - set(outputs)
                 if unknown:
                     raise KeyError(f"{handler.__name__} answered outputs it does not have: {sorted(unknown)}")
