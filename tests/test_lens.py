@@ -14,13 +14,12 @@ from poetry_lab.analysis.lens import (
     CharConfidence,
     CopiedPassage,
     char_confidence,
-    confidence_html,
-    copies_html,
     copy_highlights,
     real_word_share,
     sweep,
 )
 from poetry_lab.analysis.metrics import CorpusIndex
+from poetry_lab.app.ui.render import confidence_html, copies_html
 from poetry_lab.cli import main
 from poetry_lab.figures.lens import SWEEP_METRICS, sweep_figure
 

@@ -7,7 +7,6 @@ contains "<script>" shows as text.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,8 +33,6 @@ SWEEP_COLUMNS = ["temperature", "sample", "bits_per_char", "copied_4gram_share",
                  "real_word_share", "metre_score", "text"]
 MAX_SWEEP_SAMPLES = 200  # temperatures x samples: a few minutes on a small CPU at most
 PREVIEW_CHARS = 900  # longest corpus passage shown around a copy
-_BOX = 'style="font-family:ui-monospace,monospace;white-space:pre-wrap;line-height:1.7"'
-_SHOW = {"\n": "↵", " ": "␣", "\t": "⇥"}
 
 
 @dataclass(frozen=True)
@@ -90,30 +87,6 @@ def char_confidence(model: CharLSTM, vocab: Vocab, text: str, prompt_len: int = 
             for c, p, tp, ti in zip(text[prompt_len:], chosen.tolist(), top_p.tolist(), top_i.tolist())]
 
 
-def _show(char: str) -> str:
-    return _SHOW.get(char, char)
-
-
-def _colour(prob: float) -> str:
-    """Warm (red, unlikely) through yellow to cool (blue, certain)."""
-    return f"hsl({210 * min(max(prob, 0.0), 1.0):.0f}, 85%, 82%)"
-
-
-def confidence_html(items: Sequence[CharConfidence]) -> str:
-    """The text with each character on a background from warm (improbable) to cool (expected).
-
-    Hovering shows the probability and the alternatives. Newlines are kept (shown as ↵ too).
-    """
-    spans = []
-    for it in items:
-        alts = ", ".join(f"{_show(c)} {p:.0%}" for c, p in it.top)
-        title = f"{_show(it.char)}: {it.prob:.1%}" + (" (never seen in training)" if it.unknown else "")
-        title += f" | likeliest: {alts}" if alts else ""
-        shown = "↵\n" if it.char == "\n" else html.escape(it.char)
-        spans.append(f'<span style="background:{_colour(it.prob)}" title="{html.escape(title, quote=True)}">{shown}</span>')
-    return f'<div class="pl-confidence" {_BOX}>{"".join(spans)}</div>'
-
-
 def _trim_to_words(text: str, start: int, end: int) -> tuple[int, int]:
     """Shrink [start, end) so it neither starts nor ends inside a word, nor with blank space."""
     while start < end and start > 0 and text[start - 1].isalnum() and text[start].isalnum():
@@ -161,21 +134,6 @@ def copy_highlights(generated: str, index: CorpusIndex | str, min_chars: int = 2
             out.append(CopiedPassage(s, e, generated[s:e], at, source, lo))
         i = end
     return out
-
-
-def copies_html(generated: str, highlights: Sequence[CopiedPassage]) -> str:
-    """`generated` with each copied passage in a <mark>; its title shows the poem it came from."""
-    parts, pos = [], 0
-    for h in sorted(highlights, key=lambda h: h.start):
-        if h.start < pos:
-            continue  # overlapping highlights: the first one wins
-        source = h.source
-        title = "Copied from the training text:\n" + (source if len(source) <= 400 else source[:400] + " …")
-        parts.append(html.escape(generated[pos:h.start]))
-        parts.append(f'<mark title="{html.escape(title, quote=True)}">{html.escape(generated[h.start:h.end])}</mark>')
-        pos = h.end
-    parts.append(html.escape(generated[pos:]))
-    return f'<div class="pl-copies" {_BOX}>{"".join(parts)}</div>'
 
 
 def real_word_share(text: str, index: CorpusIndex | None = None) -> float | None:

@@ -82,7 +82,8 @@ CSS = """
 .pl-lens-text { font: 0.85rem/1.7 ui-monospace, monospace; white-space: pre-wrap; word-break: break-word; }
 .pl-lens-text .pl-confidence, .pl-lens-text .pl-copies { display: inline; }
 .pl-confidence span { color: #1c1917; }  /* dark letters on the light colours, in dark mode too */
-.pl-lens-text .pl-copies { font-family: Georgia, "Times New Roman", serif !important; font-size: 0.98rem; line-height: 1.45 !important; }
+.pl-confidence, .pl-copies { white-space: pre-wrap; }
+.pl-lens-text .pl-copies { font-family: Georgia, "Times New Roman", serif; font-size: 0.98rem; line-height: 1.45; }
 .pl-prompt, .pl-rest { color: var(--body-text-color-subdued); }
 .pl-col mark, .pl-legend mark { background: #fde68a; color: #1c1917; border-radius: 2px; padding: 0 1px; }
 .pl-sources { margin-top: 10px; font-size: 0.82rem; }

@@ -11,7 +11,7 @@ from dataclasses import fields
 
 import pandas as pd
 
-from poetry_lab.analysis.lens import CopiedPassage, confidence_html, copies_html
+from poetry_lab.analysis.lens import CharConfidence, CopiedPassage
 from poetry_lab.analysis.poetics import LineAnalysis, PoemAnalysis
 from poetry_lab.app.results import PoemNumbers, PoemView
 from poetry_lab.figures.themes import theme_colour
@@ -23,6 +23,7 @@ SAMPLES_SHOWN = 12  # training samples kept on screen, newest first
 STANZA_WHOLE = 6  # rhyme letters are grouped by stanza; longer stanzas in fours, as a sonnet is read
 _BEATS = {"1": "/", "0": "x", "2": "\\", "?": "?"}  # scansion marks: stressed, unstressed, secondary, unknown
 STEADY_METRE = 0.5  # below this regularity, naming a metre would mislead (prose, gibberish)
+_SHOW = {"\n": "↵", " ": "␣", "\t": "⇥"}  # how a space, a tab or a line break is named in the confidence tooltips
 NO_RESULTS = '<p class="pl-muted">Press “Write poems” to see the model write at each temperature.</p>'
 
 
@@ -413,3 +414,43 @@ def themes_status(report, description: str, seconds: float) -> str:
 # --- errors ---------------------------------------------------------------------------------
 def problem(message: str) -> str:
     return f"⚠️ {_esc(message)}"
+
+
+# --- the poet's lens: confidence per letter, copied passages (their CSS: .pl-confidence, .pl-copies) ---
+def _show(char: str) -> str:
+    return _SHOW.get(char, char)
+
+
+def _colour(prob: float) -> str:
+    """Warm (red, unlikely) through yellow to cool (blue, certain)."""
+    return f"hsl({210 * min(max(prob, 0.0), 1.0):.0f}, 85%, 82%)"
+
+
+def confidence_html(items: Sequence[CharConfidence]) -> str:
+    """The text with each character on a background from warm (improbable) to cool (expected).
+
+    Hovering shows the probability and the alternatives. Newlines are kept (shown as ↵ too).
+    """
+    spans = []
+    for it in items:
+        alts = ", ".join(f"{_show(c)} {p:.0%}" for c, p in it.top)
+        title = f"{_show(it.char)}: {it.prob:.1%}" + (" (never seen in training)" if it.unknown else "")
+        title += f" | likeliest: {alts}" if alts else ""
+        shown = "↵\n" if it.char == "\n" else html.escape(it.char)
+        spans.append(f'<span style="background:{_colour(it.prob)}" title="{html.escape(title, quote=True)}">{shown}</span>')
+    return f'<div class="pl-confidence">{"".join(spans)}</div>'
+
+
+def copies_html(generated: str, highlights: Sequence[CopiedPassage]) -> str:
+    """`generated` with each copied passage in a <mark>; its title shows the poem it came from."""
+    parts, pos = [], 0
+    for h in sorted(highlights, key=lambda h: h.start):
+        if h.start < pos:
+            continue  # overlapping highlights: the first one wins
+        source = h.source
+        title = "Copied from the training text:\n" + (source if len(source) <= 400 else source[:400] + " …")
+        parts.append(html.escape(generated[pos:h.start]))
+        parts.append(f'<mark title="{html.escape(title, quote=True)}">{html.escape(generated[h.start:h.end])}</mark>')
+        pos = h.end
+    parts.append(html.escape(generated[pos:]))
+    return f'<div class="pl-copies">{"".join(parts)}</div>'
