@@ -78,7 +78,7 @@ def bits_per_char(bundle, text: str) -> float:
 
 
 def poem_measures(poem, form: str, known, index: CorpusIndex | None, corpus_lines: set[str] | None, bundle) -> dict:
-    plans = plan(form, len(poem.lines) if form in ("free", "couplets") else None)
+    plans = plan(form, len(poem.lines) if FORMS[form].any_length else None)
     lines = poem.lines
     groups: dict[str, list[int]] = {}
     for k, p in enumerate(plans[: len(lines)]):

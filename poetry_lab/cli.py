@@ -11,6 +11,7 @@ import math
 import sys
 from pathlib import Path
 
+from poetry_lab.compose.forms import DEFAULT_FORM, FORMS
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
 
@@ -22,6 +23,17 @@ def _floats(text: str) -> list[float]:
         return [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got '{text}'") from None
+
+
+def _forms_help() -> str:
+    """--form's help: each form of the one table with its description ("%" doubled, as argparse expands it)."""
+    forms = "; ".join(f"{name}: {form.description}" for name, form in FORMS.items())
+    return f"{forms} (default: {DEFAULT_FORM})".replace("%", "%%")
+
+
+def _lines_help() -> str:
+    free = " or ".join(form.title.lower() for form in FORMS.values() if form.any_length)
+    return f"length of {free}; a multiple of the stanza otherwise".replace("%", "%%")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,10 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine)")
     w.add_argument("--out", required=True, type=Path, help="directory for sweep.html and sweep.csv")
 
-    c = sub.add_parser("compose", help="write a poem in a form (sonnet, quatrain, couplets, ballad, limerick, haiku, free)")
+    c = sub.add_parser("compose", help=f"write a poem in a form ({', '.join(FORMS)})")
     c.add_argument("model", help="a model file, or 'default' for the shipped base")
-    c.add_argument("--form", default="sonnet")
-    c.add_argument("--lines", type=int, default=None, help="length of free verse or couplets; a multiple of the stanza otherwise")
+    c.add_argument("--form", default=DEFAULT_FORM, help=_forms_help())
+    c.add_argument("--lines", type=int, default=None, help=_lines_help())
     c.add_argument("--prompt", default="", help="your own opening line(s), separated by newlines or ' / '")
     c.add_argument("--temperature", type=float, default=0.8)
     c.add_argument("--seed", type=int, default=0)

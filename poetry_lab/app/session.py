@@ -22,6 +22,7 @@ from poetry_lab.app.results import CorpusReport, PoemNumbers, PoemView, ThemeRep
 from poetry_lab.app.themes_slot import BACKWARD_STEPS, ThemesSlot
 from poetry_lab.app.training_slot import TrainingSlot
 from poetry_lab.compose import Candidate, ComposeConfig, Poem
+from poetry_lab.compose.forms import DEFAULT_FORM
 from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.core.sampling import Sample, SampleConfig, sample
 from poetry_lab.core.train import TrainConfig
@@ -297,7 +298,7 @@ class Session:
                           None if seed is None or seed == "" else int(seed), self._reference(), prompt or "")
 
     # --- poems in form ------------------------------------------------------------------------
-    def compose(self, form: str = "sonnet", lines: int | None = None, prompt: str = "",
+    def compose(self, form: str = DEFAULT_FORM, lines: int | None = None, prompt: str = "",
                 temperatures: str | list[float] = COMPOSE_TEMPERATURES, seed: int | None = 1, raw: bool = False) -> list[Poem]:
         """One poem in `form` per temperature, with one shared seed (None: a fresh one), starting from the
         poet's own opening lines (`prompt`, one per line). `raw`: plain letter-by-letter sampling instead."""

@@ -18,13 +18,19 @@ FEMININE = 1  # an unstressed syllable a metred line may add at its end ("the fa
 
 @dataclass(frozen=True)
 class Form:
+    """One form, all its rules as data: adding a form is one entry in FORMS (the page's choices, the
+    CLI's help and the API's docstring are made from the table)."""
+
     name: str
+    title: str  # what a person calls it: "Sonnet", "Free verse"
+    description: str  # a short description for people: "14 lines of 10 syllables, ABAB CDCD EFEF GG"
     syllables: tuple[int, ...]  # per line of one stanza; a free line has a range (FREE_RANGE)
     scheme: str  # per line of one stanza: rhyme letters, "-" for none
     stanzas: int = 1  # stanzas in a default poem; --lines N repeats the stanza as needed
     foot: str | None = None  # "iambic", "anapestic": each line is scanned against that metre of its length
-    rhymed_across: bool = False  # True: letters continue across stanzas (the sonnet is one stanza)
     feminine: bool = True  # the extra unstressed syllable is allowed at a line end
+    stanza_breaks: bool = True  # stanzas are set apart by a blank line (False: one block, as couplets run on)
+    any_length: bool = False  # any number of lines (False: a whole number of stanzas)
 
     @property
     def stanza_lines(self) -> int:
@@ -32,15 +38,28 @@ class Form:
 
 
 FREE_RANGE = (6, 11)  # syllables of a free-verse line
-FORMS = {
-    "free": Form("free", (0,), "-", stanzas=8, feminine=False),
-    "couplets": Form("couplets", (10, 10), "AA", stanzas=4, foot="iambic"),
-    "quatrain": Form("quatrain", (8, 8, 8, 8), "ABAB", foot="iambic"),
-    "sonnet": Form("sonnet", (10,) * 14, "ABABCDCDEFEFGG", foot="iambic"),
-    "ballad": Form("ballad", (8, 6, 8, 6), "ABCB", foot="iambic"),
-    "limerick": Form("limerick", (8, 8, 5, 5, 8), "AABBA", foot="anapestic"),
-    "haiku": Form("haiku", (5, 7, 5), "---", feminine=False),
-}
+DEFAULT_FORM = "sonnet"  # the form of a poem when none is asked for (the page, the CLI, the API)
+# In the order people are offered them (the page's choices, the CLI's help).
+FORMS = {form.name: form for form in (
+    Form("sonnet", "Sonnet", "14 lines of 10 syllables, ABAB CDCD EFEF GG", (10,) * 14, "ABABCDCDEFEFGG", foot="iambic",
+         stanza_breaks=False),
+    Form("quatrain", "Quatrain", "4 lines of 8 syllables, ABAB", (8, 8, 8, 8), "ABAB", foot="iambic"),
+    Form("couplets", "Couplets", "pairs of 10-syllable lines, AABB…", (10, 10), "AA", stanzas=4, foot="iambic",
+         stanza_breaks=False, any_length=True),
+    Form("ballad", "Ballad stanza", "8, 6, 8, 6 syllables, ABCB", (8, 6, 8, 6), "ABCB", foot="iambic"),
+    Form("limerick", "Limerick", "8, 8, 5, 5, 8 syllables, AABBA", (8, 8, 5, 5, 8), "AABBA", foot="anapestic"),
+    Form("haiku", "Haiku", "5, 7, 5 syllables, no rhyme", (5, 7, 5), "---", feminine=False, stanza_breaks=False),
+    Form("free", "Free verse", "lines of 6 to 11 syllables, no rhyme", (0,), "-", stanzas=8, feminine=False,
+         stanza_breaks=False, any_length=True),
+)}
+
+
+def get_form(name: str) -> Form:
+    """The form called `name`; an unknown name is a user error that lists the known ones."""
+    form = FORMS.get(name)
+    if form is None:
+        raise PoetryLabError(f"Unknown form '{name}': choose one of {', '.join(FORMS)}.")
+    return form
 
 
 @dataclass(frozen=True)
@@ -58,14 +77,12 @@ class LinePlan:
 
 def plan(form_name: str, lines: int | None = None) -> list[LinePlan]:
     """The plan of every line of a poem in `form_name`, `lines` long (default: the form's own length)."""
-    form = FORMS.get(form_name)
-    if form is None:
-        raise PoetryLabError(f"Unknown form '{form_name}': choose one of {', '.join(FORMS)}.")
+    form = get_form(form_name)
     k = form.stanza_lines
     n = lines if lines is not None else k * form.stanzas
     if not 1 <= n <= 100:
         raise PoetryLabError("A poem can have from 1 to 100 lines.")
-    if form.name not in ("free", "couplets") and lines is not None and n % k:
+    if not form.any_length and lines is not None and n % k:
         raise PoetryLabError(f"A {form.name} has {k} lines a stanza: ask for a multiple of {k} lines.")
     out, letters = [], {}
     for i in range(n):
@@ -76,7 +93,7 @@ def plan(form_name: str, lines: int | None = None) -> list[LinePlan]:
         if mark != "-" and key not in letters:
             letters[key] = chr(ord("A") + len(letters) % 26)
         group = key if form.scheme.count(mark) > 1 and mark != "-" else None
-        stanza_no = stanza if form.name in ("quatrain", "ballad", "limerick") else 0
+        stanza_no = stanza if form.stanza_breaks else 0
         out.append(LinePlan(lo, hi, group, letters.get(key, "-"), stanza_no, form.feminine and syl != 0, _metre(form.foot, syl)))
     return out
 

@@ -28,7 +28,7 @@ import numpy as np
 from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.analysis.poetics import scan_line, word_readings
 from poetry_lab.compose.decoder import MAX_LINE_CHARS, Draft, LineDecoder, LineSpec
-from poetry_lab.compose.forms import FORMS, LinePlan, plan
+from poetry_lab.compose.forms import DEFAULT_FORM, LinePlan, get_form, plan
 from poetry_lab.compose.words import Lexicon, load_lexicon
 from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.core.sampling import FastCell, NumpyCell, SampleConfig, sample
@@ -42,8 +42,8 @@ SHOWN_CANDIDATES = 5  # next-best candidates kept per line
 
 @dataclass
 class ComposeConfig:
-    form: str = "sonnet"
-    lines: int | None = None  # poem length (free verse, couplets) or a multiple of the stanza; None: the form's own
+    form: str = DEFAULT_FORM
+    lines: int | None = None  # poem length (a form of any_length) or a multiple of the stanza; None: the form's own
     temperature: float = 0.8
     seed: int | None = 0  # None draws a fresh seed (reported in the Poem)
     candidates: int = 16  # candidate lines drafted per line
@@ -54,8 +54,7 @@ class ComposeConfig:
     raw: bool = False  # plain sampling ("raw letters"): the bare model, no words, metre or rhyme kept
 
     def __post_init__(self) -> None:
-        if self.form not in FORMS:
-            raise PoetryLabError(f"Unknown form '{self.form}': choose one of {', '.join(FORMS)}.")
+        get_form(self.form)  # an unknown form is the first thing to say
         if not 0.0 <= float(self.temperature) <= 5.0 or math.isnan(self.temperature):
             raise PoetryLabError(f"Temperature {self.temperature:g} is out of range: use 0 up to 5.")
         if not 1 <= self.candidates <= 256:

@@ -16,6 +16,7 @@ from poetry_lab.app.ui.sessions import user_message
 from poetry_lab.app.ui.shared import (
     bundled_name,
 )
+from poetry_lab.compose.forms import DEFAULT_FORM, FORMS
 from poetry_lab.errors import PoetryLabError
 
 SNAPSHOT_KEYS = ("state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message")
@@ -127,10 +128,13 @@ def api_compare(session: Session, prompt: str = "", temperatures: str = "0.2,0.5
 
 
 @api_errors
-def api_compose(session: Session, form: str = "sonnet", lines: int | None = None, prompt: str = "", temperature: float = 0.8,
+def api_compose(session: Session, form: str = DEFAULT_FORM, lines: int | None = None, prompt: str = "", temperature: float = 0.8,
                 seed: int | None = 0, raw: bool = False) -> dict:
-    """A poem in a form (sonnet, quatrain, couplets, ballad, limerick, haiku, free), from the poet's opening
+    """A poem in a form ({forms}), from the poet's opening
     lines if any (`prompt`, one per line): {"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word",
     "score", ...}], "seconds", ...}, as `python -m poetry_lab compose --json` prints it. Same seed, same poem."""
-    (poem,) = session.compose(form or "sonnet", lines, prompt or "", [temperature], seed, bool(raw))
+    (poem,) = session.compose(form or DEFAULT_FORM, lines, prompt or "", [temperature], seed, bool(raw))
     return poem.to_json()
+
+
+api_compose.__doc__ = api_compose.__doc__.replace("{forms}", ", ".join(FORMS))  # the forms named from their one table

@@ -1,4 +1,4 @@
-"""The first tab: a poem in a form (sonnet, quatrain, ballad, limerick, haiku, couplets, free verse), at
+"""The first tab: a poem in a form (one of poetry_lab.compose.forms.FORMS), at
 several temperatures side by side, written with the poet: their own first lines, lines they keep or
 edit, one line written again, the next best lines for any line."""
 
@@ -10,6 +10,7 @@ from poetry_lab.app.session import COMPOSE_TEMPERATURES, Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import cpu_queue, optional, scratch_path
+from poetry_lab.compose.forms import DEFAULT_FORM, FORMS
 from poetry_lab.errors import PoetryLabError
 
 INTRO = """
@@ -19,13 +20,17 @@ words. Each column is the same poem at another **temperature**: low is careful, 
 Type your own first line if you like; then keep the lines you like and have the rest written again.
 """
 
-FORMS = [("Sonnet: 14 lines of 10 syllables, ABAB CDCD EFEF GG", "sonnet"),
-         ("Quatrain: 4 lines of 8 syllables, ABAB", "quatrain"),
-         ("Couplets: pairs of 10-syllable lines, AABB…", "couplets"),
-         ("Ballad stanza: 8, 6, 8, 6 syllables, ABCB", "ballad"),
-         ("Limerick: 8, 8, 5, 5, 8 syllables, AABBA", "limerick"),
-         ("Haiku: 5, 7, 5 syllables, no rhyme", "haiku"),
-         ("Free verse: lines of 6 to 11 syllables, no rhyme", "free")]
+
+def form_choices() -> list[tuple[str, str]]:
+    """The form dropdown's (label, name) pairs, made from the one table of forms."""
+    return [(f"{form.title}: {form.description}", name) for name, form in FORMS.items()]
+
+
+def lines_info() -> str:
+    """What the Lines field does, naming the forms that take any number of lines."""
+    free = " and ".join(form.title.lower() for form in FORMS.values() if form.any_length)
+    return f"For {free} (a whole number of stanzas otherwise). Empty or 0: the form's own."
+
 
 NO_POEM = "Write poems first, then choose one to work on."
 
@@ -50,7 +55,7 @@ def _column(column) -> int:
 def write_poems(session: Session, *, form: str, lines: float | None, opening: str, temperatures: str, seed: float | None,
                 raw: bool) -> dict:
     n, seed = optional(lines, int), optional(seed, int)
-    poems = session.compose(form or "sonnet", n, opening or "", temperatures or COMPOSE_TEMPERATURES, seed, bool(raw))
+    poems = session.compose(form or DEFAULT_FORM, n, opening or "", temperatures or COMPOSE_TEMPERATURES, seed, bool(raw))
     settings = f"{poems[0].form}, seed {poems[0].seed}" + (", raw letters" if raw else "")
     path = scratch_path("poems_in_form.md")
     path.write_text(render.poem_markdown(poems, settings), encoding="utf-8")
@@ -98,7 +103,7 @@ def show_candidates(session: Session, *, column, line) -> dict:
 def create_compose_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
-        form = gr.Dropdown(FORMS, value="sonnet", label="Form", scale=2, elem_id="compose-form")
+        form = gr.Dropdown(form_choices(), value=DEFAULT_FORM, label="Form", scale=2, elem_id="compose-form")
         temps = gr.Textbox(label="Temperatures (one poem each)", value=COMPOSE_TEMPERATURES, scale=2, elem_id="compose-temperatures",
                            info="1 to 6 numbers from 0 to 5, separated by commas.")
         seed = gr.Number(label="Seed", value=1, precision=0, scale=1, info="Same seed, same poems. Empty or 0: new poems each time.")
@@ -107,7 +112,7 @@ def create_compose_tab(sessions: SessionRegistry) -> None:
                              placeholder="Shall I compare thee to a summer's day?",
                              info="Kept as you write it; the other lines rhyme and scan around it. Several lines: one per line.")
         lines = gr.Number(label="Lines", precision=0, minimum=0, scale=1,
-                          info="For free verse and couplets (a whole number of stanzas otherwise). Empty or 0: the form's own.")
+                          info=lines_info())
     raw = gr.Checkbox(label="Raw letters: the bare model, letter by letter, with no words, metre or rhyme kept (to compare)",
                       value=False, elem_id="compose-raw")
     run = gr.Button("Write poems", variant="primary", elem_id="compose-run")
