@@ -16,6 +16,9 @@ from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
 
 COPY_CHECK_BYTES = 5_000_000  # compose checks lines against the model's training text up to this size
+# The keys of poetry_lab.core.model.CELLS, written out: importing the model (torch) to build the parser
+# would add seconds to every command's start (tests/test_cli.py keeps the two equal).
+CELL_NAMES = ("lstm", "gru")
 
 
 def _floats(text: str) -> list[float]:
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default=None, help="quick, balanced (default) or thorough")
     t.add_argument("--hidden", type=int)
     t.add_argument("--layers", type=int)
-    t.add_argument("--cell", choices=["lstm", "gru"])
+    t.add_argument("--cell", choices=CELL_NAMES)
     t.add_argument("--dropout", type=float)
     t.add_argument("--emb", type=int, dest="emb_dim")
     t.add_argument("--seq-len", type=int)

@@ -212,3 +212,14 @@ def test_train_validates_on_a_file_of_ones_choosing(tmp_path, corpus_file, capsy
     empty = tmp_path / "empty.txt"
     empty.write_text("\n", encoding="utf-8")
     assert main(["train", str(corpus_file), "--val", str(empty), "--steps", "2", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_the_cell_choices_are_the_models_cells(capsys):
+    from poetry_lab.cli import CELL_NAMES, build_parser
+    from poetry_lab.core.model import CELLS
+
+    assert CELL_NAMES == tuple(CELLS)  # the CLI spells them out to start without torch
+    assert build_parser().parse_args(["train", "x", "--out", "d", "--cell", "gru"]).cell == "gru"
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["train", "x", "--out", "d", "--cell", "rnn"])
+    assert stop.value.code == 2 and "invalid choice: 'rnn' (choose from 'lstm', 'gru')" in capsys.readouterr().err

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from poetry_lab.core.model import CharLSTM, ModelConfig, build_model, detach_state
+from poetry_lab.core.model import (
+    CELLS,
+    CharLSTM,
+    ModelConfig,
+    build_model,
+    detach_state,
+    map_state,
+    state_outputs,
+    state_parts,
+    state_rows,
+)
 from poetry_lab.errors import PoetryLabError
 
 CPU = torch.device("cpu")
@@ -167,3 +178,60 @@ def test_num_params_counts_every_parameter():
     E, H = 12, 24
     expected = V * E + (4 * H * E + 4 * H * H + 8 * H) + (H * V + V)
     assert model.num_params() == expected
+
+
+# --- the cell kinds: what the model tells samplers, decoders, trainers and embedding readers ---------
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_each_cell_kind_describes_its_model(cell):
+    kind = CELLS[cell]
+    model = _model(cell, 2)
+    H, E = model.config.hidden, model.config.emb_dim
+    assert isinstance(model.rnns[0], kind.module) and model.cell_kind is kind
+    assert model.rnns[0].weight_ih_l0.shape == (kind.gates * H, E)
+    assert sorted(kind.numpy_blocks) == list(range(kind.gates))
+    assert sorted(kind.columns(H)) == list(range(kind.gates * H))
+    idx = _ids(3, 6)
+    with torch.no_grad():
+        _, _, state = model(idx)
+        top, _ = model.rnns[1](model.rnns[0](model.embed(idx))[0])
+    zero = kind.zero_state(3, H, 2)
+    assert len(state) == len(zero) == 2
+    for s, z in zip(state, zero):
+        assert len(state_parts(s)) == len(state_parts(z)) == kind.parts
+        assert all(x.shape == y.shape == (3, H) and not y.any() for x, y in zip(state_parts(s), state_parts(z)))
+    assert torch.allclose(state_outputs(state)[1], top[:, -1], atol=1e-6)  # the first part is the layer's output
+    # A zero state and no state are the same start.
+    with torch.no_grad():
+        assert torch.equal(model(idx, state=zero)[0], model(idx)[0])
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_state_rows_select_reorder_and_repeat(cell):
+    model = _model(cell, 2)
+    with torch.no_grad():
+        _, _, state = model(_ids(3, 6))
+    picked = state_rows(state, [2, 0, 0])
+    for s, p in zip(state, picked):
+        for x, y in zip(state_parts(s), state_parts(p), strict=True):
+            assert torch.equal(y, torch.stack([x[2], x[0], x[0]]))
+    numpy_rows = state_rows(map_state(state, torch.Tensor.numpy), np.array([1]))
+    assert [len(state_parts(s)) for s in numpy_rows] == [CELLS[cell].parts] * 2
+    assert all(x.shape == (1, 24) for s in numpy_rows for x in state_parts(s))
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_step_weights_fold_the_biases_the_cell_allows(cell):
+    model = _model(cell, 2)
+    first, weights = model.rnns[0], model.step_weights()
+    with torch.no_grad():
+        gates = model.embed.weight @ first.weight_ih_l0.T + first.bias_ih_l0  # (V, G*H): W_ih e + b_ih
+        if model.cell_kind.fold_hidden_bias:
+            gates = gates + first.bias_hh_l0
+    assert torch.allclose(weights[0].w_in, gates, atol=1e-6)
+    assert torch.equal(weights[1].w_in, model.rnns[1].weight_ih_l0.T) and torch.equal(weights[1].w_hh, model.rnns[1].weight_hh_l0.T)
+    H, c = model.config.hidden, model.cell_kind.candidate
+    with torch.no_grad():
+        candidate = model.input_candidate(model.embed.weight[None])[0]  # every character, no context
+    assert torch.allclose(candidate, torch.tanh(gates[:, c * H : (c + 1) * H]), atol=1e-6)

@@ -28,23 +28,23 @@ from benchmarks.suite.common import (
     md_table,
     nanogpt_split,
 )
+from poetry_lab.core.model import CELLS
 
 TITLE = "Training throughput against the measured matmul peak"
 TARGET_NAME = "training uses the measured matmul peak on the same shapes, default preset (%)"
-GATES = {"lstm": 4, "gru": 3}
 SQUARE = 2048
 
 
 def flops_per_char(emb_dim: int, hidden: int, layers: int, vocab: int, cell: str = "lstm") -> float:
     """Forward matmul FLOPs per character (multiply-adds count 2); training is 3x this."""
-    g = GATES[cell] * hidden
+    g = CELLS[cell].gates * hidden
     return sum(2 * g * ((emb_dim if i == 0 else hidden) + hidden) for i in range(layers)) + 2 * hidden * vocab
 
 
 def matmul_shapes(batch: int, seq_len: int, emb_dim: int, hidden: int, layers: int, vocab: int,
                   cell: str = "lstm") -> list[dict]:
     """The products one training step makes, as (m, k, n) with their forward FLOPs per character."""
-    g, rows = GATES[cell] * hidden, seq_len * batch
+    g, rows = CELLS[cell].gates * hidden, seq_len * batch
     shapes = [{"name": "recurrent (B×H)·(H×gH)", "m": batch, "k": hidden, "n": g, "fpc": layers * 2 * hidden * g},
               {"name": "input (T·B×E)·(E×gH)", "m": rows, "k": emb_dim, "n": g, "fpc": 2 * emb_dim * g}]
     if layers > 1:

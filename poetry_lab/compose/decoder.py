@@ -20,6 +20,7 @@ import numpy as np
 
 from poetry_lab.analysis.pronounce import FUNCTION_WORDS
 from poetry_lab.compose.words import Lexicon, WordSet
+from poetry_lab.core.model import State, state_rows
 from poetry_lab.core.sampling import NumpyCell
 from poetry_lab.core.vocab import Vocab
 
@@ -51,7 +52,7 @@ class Draft:
     words: list[str]
     logp: float  # natural-log probability of the line and its newline under the model at temperature 1
     chars: int
-    state: list = field(repr=False, default_factory=list)  # per layer (h, c) (LSTM) or h (GRU), each (1, H)
+    state: State = field(repr=False, default_factory=list)  # the model's State as NumPy arrays, each (1, H)
     logits: np.ndarray | None = field(repr=False, default=None)  # (1, V) after the newline
 
     @property
@@ -79,12 +80,6 @@ class _Row:
     def __init__(self):
         self.prefix, self.syl, self.words, self.chars, self.logp = "", 0, [], [], 0.0
         self.punct, self.can_go, self.can_end = False, False, False  # after a complete word: what may follow
-
-
-def state_rows(state: list, idx) -> list:
-    """The cell state (per layer (h, c) for an LSTM, h for a GRU) of the rows `idx`, as new arrays."""
-    idx = np.asarray(idx, dtype=np.int64)
-    return [tuple(x[idx] for x in s) if isinstance(s, tuple) else s[idx] for s in state]
 
 
 class LineDecoder:
@@ -172,9 +167,9 @@ class LineDecoder:
         row.prefix += ch.lower()
         return False
 
-    def write(self, state: list, logits: np.ndarray, spec: LineSpec, batch: int, temperature: float,
+    def write(self, state: State, logits: np.ndarray, spec: LineSpec, batch: int, temperature: float,
               uniforms: np.ndarray) -> list[Draft]:
-        """Up to `batch` finished lines from one starting state (per layer (h, c) or h, each (1, H)) and its
+        """Up to `batch` finished lines from one starting state (NumPy, each array (1, H)) and its
         logits (1, V); `uniforms` (MAX_LINE_CHARS, batch) are the random draws, one per row and step."""
         cache: dict = {}
         end_lens = [self.lex.info[w].syllables for w in spec.end_words or () if w in self.lex.info]
@@ -211,19 +206,19 @@ class LineDecoder:
             if not picks:
                 break
             idx = [k for k, _, _ in keep]
-            st = state_rows(st, idx)
+            st = state_rows(st, np.asarray(idx, dtype=np.int64))
             lg, st = self.cell.step(np.asarray(picks), st)
             next_alive, rest = [], []
             for n, (_, r, finished) in enumerate(keep):
                 if finished:
                     row = rows[r]
                     done.append(Draft("".join(row.chars).rstrip("\n"), row.words, row.logp, len(row.chars),
-                                      state_rows(st, [n]), lg[n:n + 1].copy()))
+                                      state_rows(st, np.asarray([n], dtype=np.int64)), lg[n:n + 1].copy()))
                 else:
                     next_alive.append(r)
                     rest.append(n)
             if len(rest) < len(keep):
-                st = state_rows(st, rest)
+                st = state_rows(st, np.asarray(rest, dtype=np.int64))
                 lg = lg[rest]
             alive = next_alive
             if not alive:

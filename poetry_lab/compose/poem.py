@@ -31,7 +31,7 @@ from poetry_lab.compose.decoder import MAX_LINE_CHARS, Draft, LineDecoder, LineS
 from poetry_lab.compose.forms import DEFAULT_FORM, LinePlan, get_form, plan
 from poetry_lab.compose.words import Lexicon, load_lexicon
 from poetry_lab.core.checkpoint import ModelBundle
-from poetry_lab.core.sampling import FastCell, NumpyCell, SampleConfig, sample
+from poetry_lab.core.sampling import NumpyCell, SampleConfig, sample
 from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
 
@@ -127,16 +127,14 @@ class Composer:
         self.corpus = corpus
         if corpus is not None:
             self.lexicon = self.lexicon.with_corpus(corpus.text)
-        self.cell = NumpyCell(FastCell(bundle.model.cpu().eval()))
+        self.cell = NumpyCell(bundle.model.cpu().eval())
         self.decoder = LineDecoder(self.cell, bundle.vocab, self.lexicon)
         self._start = self._feed(None, None, "\n\n")
 
     def _feed(self, state, logits, text: str):
         """The model's (state, logits) after reading `text`, one row."""
         if state is None:
-            H = [layer[1].shape[0] for layer in self.cell.layers]
-            state = [(np.zeros((1, h), np.float32), np.zeros((1, h), np.float32)) if self.cell.lstm else np.zeros((1, h), np.float32)
-                     for h in H]
+            state = self.cell.zero_state(1)
         for i in self.bundle.vocab.encode(text):
             logits, state = self.cell.step(np.asarray([i]), state)
         return state, logits

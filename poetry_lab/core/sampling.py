@@ -1,4 +1,4 @@
-"""Sampling poems: several temperatures in one batch, with shared random draws, over a fast cell.
+"""Sampling poems: several temperatures in one batch, with shared random draws, over a NumPy cell.
 
 Every temperature is one row of the batch. At each step one uniform number is drawn and every row
 picks its character by inverting its own cumulative distribution at that number, so two rows differ
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from poetry_lab.core.model import CharLSTM
+from poetry_lab.core.model import CharLSTM, map_state, state_rows
 from poetry_lab.core.vocab import Vocab
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
@@ -67,101 +67,47 @@ class Sample:
         return self.prompt + self.continuation
 
 
-class FastCell:
-    """A hand-written step over a CharLSTM's weights: 3-8x faster than stepping nn.LSTM on CPU.
-
-    The embedding and the first layer's input weights are folded into one (V, G*H) lookup table.
+class NumpyCell:
+    """A hand-written step over a CharLSTM's weights in NumPy, for the sampling loop and the decoder:
+    3-8x faster than stepping nn.LSTM on CPU, and a small batch is bound by per-call overhead, which
+    is several times lower in NumPy than in torch (benchmarks/suite/generation.py). The model gives
+    the weights (CharLSTM.step_weights) and its cell kind the step; the state is the model's State
+    as (B, H) float32 arrays.
     """
 
     def __init__(self, model: CharLSTM):
-        cfg = model.config
-        self.lstm = cfg.cell == "lstm"
-        with torch.no_grad():
-            self.layers = []
-            for i, rnn in enumerate(model.rnns):
-                w_ih, w_hh = rnn.weight_ih_l0.detach(), rnn.weight_hh_l0.detach()
-                b_ih, b_hh = rnn.bias_ih_l0.detach(), rnn.bias_hh_l0.detach()
-                if i == 0:  # (V, E) @ (E, G*H): the input half of layer 0 for every character
-                    w_ih = model.embed.weight.detach() @ w_ih.t()
-                else:
-                    w_ih = w_ih.t().contiguous()
-                # LSTM: both biases add up; GRU: b_hh sits inside r * (W_hn h + b_hn), kept apart
-                b_in = b_ih + b_hh if self.lstm else b_ih
-                if i == 0:
-                    w_ih = w_ih + b_in
-                self.layers.append((w_ih, w_hh.t().contiguous(), b_in, b_hh))
-            self.head_w = model.head.weight.detach().t().contiguous()
-            self.head_b = model.head.bias.detach()
-
-    def step(self, idx: torch.Tensor, state: list) -> tuple[torch.Tensor, list]:
-        """idx (B,) -> logits (B, V), new state; state per layer as in CharLSTM.forward."""
-        new_state, x = [], None
-        for i, (w_ih, w_hh, b_in, b_hh) in enumerate(self.layers):
-            gi = w_ih[idx] if i == 0 else torch.addmm(b_in, x, w_ih)  # (B, G*H)
-            if self.lstm:
-                h, c = state[i]
-                gates = torch.addmm(gi, h, w_hh)
-                ig, fg, gg, og = gates.chunk(4, 1)
-                c = torch.sigmoid(fg) * c + torch.sigmoid(ig) * torch.tanh(gg)
-                h = torch.sigmoid(og) * torch.tanh(c)
-                new_state.append((h, c))
-            else:
-                h = state[i]
-                gh = torch.addmm(b_hh, h, w_hh)
-                ir, iz, inn = gi.chunk(3, 1)
-                hr, hz, hn = gh.chunk(3, 1)
-                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-                n = torch.tanh(inn + r * hn)
-                h = (1 - z) * n + z * h
-                new_state.append(h)
-            x = h
-        return torch.addmm(self.head_b, x, self.head_w), new_state
-
-
-class NumpyCell:
-    """The same step in NumPy, for the sampling loop: a small batch is bound by per-call overhead,
-    which is several times lower in NumPy than in torch (benchmarks/suite/generation.py).
-    LSTM gates are reordered to (input, forget, output, cell) so one call computes the three sigmoids.
-    State per layer: (h, c) for an LSTM, h for a GRU, as (B, H) float32 arrays.
-    """
-
-    def __init__(self, cell: FastCell):
-        self.lstm = cell.lstm
+        self.kind = model.cell_kind
         self.layers = []
-        for i, (w_ih, w_hh, b_in, b_hh) in enumerate(cell.layers):
-            H = w_hh.shape[0]
-            perm = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H] if self.lstm else np.arange(3 * H)
-            w_in = np.ascontiguousarray(w_ih.float().numpy()[:, perm])
-            bias = np.zeros(len(perm), np.float32) if i == 0 else b_in.float().numpy()[perm]  # layer 0: folded in the table
-            self.layers.append((w_in, np.ascontiguousarray(w_hh.float().numpy()[:, perm]), bias, b_hh.float().numpy(), H))
-        self.head_w, self.head_b = cell.head_w.float().numpy(), cell.head_b.float().numpy()
+        for i, w in enumerate(model.step_weights()):
+            H = w.w_hh.shape[0]
+            cols = self.kind.columns(H)
+            w_in = np.ascontiguousarray(_numpy(w.w_in)[:, cols])
+            bias = np.zeros(len(cols), np.float32) if i == 0 else _numpy(w.b_in)[cols]  # layer 0: folded in the table
+            self.layers.append((w_in, np.ascontiguousarray(_numpy(w.w_hh)[:, cols]), bias, _numpy(w.b_hh)[cols], H))
+        self.head_w = _numpy(model.head.weight.detach().t().contiguous())
+        self.head_b = _numpy(model.head.bias.detach())
+
+    def zero_state(self, batch: int) -> list:
+        """The state before any text, `batch` rows."""
+        H = self.layers[0][-1]
+        return self.kind.zero_state(batch, H, len(self.layers), lambda shape: np.zeros(shape, np.float32))
 
     def state(self, torch_state: list) -> list:
         """CharLSTM.forward's state (torch tensors) as this cell's NumPy state."""
-        return [tuple(t.float().cpu().numpy().copy() for t in s) if self.lstm else s.float().cpu().numpy().copy()
-                for s in torch_state]
+        return map_state(torch_state, lambda t: t.float().cpu().numpy().copy())
 
     def step(self, idx: np.ndarray, state: list) -> tuple[np.ndarray, list]:
         """idx (B,) -> logits (B, V), new state."""
         new_state, x = [], None
         for i, (w_in, w_hh, bias, b_hh, H) in enumerate(self.layers):
-            g = w_in[idx] if i == 0 else x @ w_in + bias
-            if self.lstm:
-                h, c = state[i]
-                g += h @ w_hh
-                s = np.tanh(g[:, : 3 * H] * 0.5) * 0.5 + 0.5  # sigmoid
-                c = s[:, H : 2 * H] * c + s[:, :H] * np.tanh(g[:, 3 * H :])
-                h = s[:, 2 * H :] * np.tanh(c)
-                new_state.append((h, c))
-            else:
-                h = state[i]
-                gh = h @ w_hh + b_hh
-                rz = np.tanh((g[:, : 2 * H] + gh[:, : 2 * H]) * 0.5) * 0.5 + 0.5
-                n = np.tanh(g[:, 2 * H :] + rz[:, :H] * gh[:, 2 * H :])
-                h = (1 - rz[:, H:]) * n + rz[:, H:] * h
-                new_state.append(h)
-            x = h
+            g = w_in[idx] if i == 0 else x @ w_in + bias  # (B, G*H)
+            x, s = self.kind.numpy_step(g, state[i], w_hh, b_hh, H)
+            new_state.append(s)
         return x @ self.head_w + self.head_b, new_state
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.float().cpu().numpy()
 
 
 def pick(logits: np.ndarray, temperatures: np.ndarray, u: float, top_k: int | None = None,
@@ -198,7 +144,7 @@ def _loop(model: CharLSTM, logits: np.ndarray, state: list, cfg: SampleConfig, g
           newline: int, prev_blank: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The sampling loop: one step per character for every row at once, stopping at max_chars or
     when every row has written its lines."""
-    cell = NumpyCell(FastCell(model))
+    cell = NumpyCell(model)
     B, n = logits.shape[0], cfg.max_chars
     temps = np.asarray(cfg.temperatures, np.float32)
     us = torch.rand(n, generator=gen).numpy()
@@ -225,10 +171,6 @@ def _loop(model: CharLSTM, logits: np.ndarray, state: list, cfg: SampleConfig, g
     return out, nll, length, t
 
 
-def _expand_state(state: list, b: int) -> list:
-    return [tuple(t.expand(b, -1).contiguous() for t in s) if isinstance(s, tuple) else s.expand(b, -1).contiguous() for s in state]
-
-
 @torch.inference_mode()
 def sample(model: CharLSTM, vocab: Vocab, prompt: str = "", config: SampleConfig | None = None) -> list[Sample]:
     """One Sample per temperature, all sampled as one batch from the same prompt and seed."""
@@ -241,7 +183,7 @@ def sample(model: CharLSTM, vocab: Vocab, prompt: str = "", config: SampleConfig
     ids = torch.as_tensor(vocab.encode(context), device=next(model.parameters()).device).unsqueeze(0)  # (1, T)
     logits, _, state = model(ids)
     B = len(cfg.temperatures)
-    state = _expand_state(state, B)
+    state = state_rows(state, [0] * B)
     logits = logits[:, -1].expand(B, -1).float().cpu().numpy().copy()
     gen = torch.Generator(device="cpu")
     gen.manual_seed(cfg.seed) if cfg.seed is not None else gen.seed()

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from poetry_lab.core.model import CharLSTM, State, detach_state
+from poetry_lab.core.model import CharLSTM, State, detach_state, join_parts, state_parts
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
 
@@ -407,7 +407,7 @@ class Trainer:
         for p, st in self._opt.state.items():  # keyed by name, not by position in the optimizer
             t.update({f"adam.{k}.{names[id(p)]}": v for k, v in st.items() if torch.is_tensor(v)})
         for i, s in enumerate(self._carried or []):
-            t.update({f"hidden.{i}.{j}": v for j, v in enumerate(s if isinstance(s, tuple) else (s,))})
+            t.update({f"hidden.{i}.{j}": v for j, v in enumerate(state_parts(s))})
         if self._ema is not None:
             t.update({f"ema.{n}": v for (n, _), v in zip(self.model.named_parameters(), self._ema)})
         t["rng.batches"] = self._gen.get_state()
@@ -432,9 +432,9 @@ class Trainer:
         self.step = self.resumed_from = int(m["step"])
         self._elapsed0, self._losses, self.history = float(m["elapsed"]), list(m["losses"]), list(m["history"])
         self._resume_position = tuple(m["position"]) if m.get("position") else None
-        lstm = self.model.config.cell == "lstm"
-        hidden = [tuple(t[f"hidden.{i}.{j}"].to(device) for j in range(2 if lstm else 1)) for i in range(m["layers"])]
-        self._carried = [h if lstm else h[0] for h in hidden] or None
+        parts = self.model.cell_kind.parts
+        self._carried = [join_parts(tuple(t[f"hidden.{i}.{j}"].to(device) for j in range(parts)))
+                         for i in range(m["layers"])] or None
         self._pending = {k: v for k, v in t.items() if k.startswith(("adam.", "rng."))}
         ema = {k[4:]: v.to(device) for k, v in t.items() if k.startswith("ema.")}
         self._ema = [ema[n] for n, _ in self.model.named_parameters()] if ema else None

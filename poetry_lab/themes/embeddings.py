@@ -88,13 +88,8 @@ def train_backward(forward: ModelBundle, poems: list[str], steps: int = 400, sec
 @torch.inference_mode()
 def layer_states(model: CharLSTM, ids: torch.Tensor) -> torch.Tensor:
     """ids (B, T) -> (L + 1, B, T, H): the projected character embedding, then each layer's states."""
-    cfg = model.config
     x = model.embed(ids)  # (B, T, E)
-    first = model.rnns[0]
-    H = cfg.hidden
-    block = slice(2 * H, 3 * H)  # the LSTM's g gate / the GRU's n gate
-    bias = first.bias_ih_l0[block] + (first.bias_hh_l0[block] if cfg.cell == "lstm" else 0.0)
-    out = [torch.tanh(x @ first.weight_ih_l0[block].T + bias)]
+    out = [model.input_candidate(x)]
     for rnn in model.rnns:
         x, _ = rnn(x)
         out.append(x)
@@ -236,10 +231,6 @@ def default_models(store: Store | None = None) -> tuple[ModelBundle, ModelBundle
     path = default_model_path()
     twin = backward_twin(path)
     return load(path), (load(twin) if twin else None)
-
-
-def default_forward(store: Store | None = None) -> ModelBundle:
-    return default_models(store)[0]
 
 
 def backward_twin(forward_path) -> Path | None:

@@ -15,6 +15,7 @@ from poetry_lab.app.ui.shared import (
     current_model,
     optional,
 )
+from poetry_lab.core.model import CELLS
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.figures import training as figures
 from poetry_lab.runs.presets import DEFAULT_PRESET, PRESETS
@@ -51,7 +52,7 @@ def _advanced() -> dict[str, gr.components.Component]:
     """The settings a preset chooses; an empty field keeps the preset's choice."""
     gr.Markdown("Leave a field empty (or 0) to keep the preset's choice.")
     with gr.Row():
-        cell = gr.Radio([("preset's choice", ""), ("LSTM", "lstm"), ("GRU", "gru")], value="", label="Cell",
+        cell = gr.Radio([("preset's choice", "")] + [(kind.label, name) for name, kind in CELLS.items()], value="", label="Cell",
                         info="Two kinds of memory unit; GRU is a little smaller and faster.")
         layers = gr.Number(label="Layers", precision=0, info="Stacked memory layers (1-3).")
         hidden = gr.Number(label="Hidden size", precision=0, info="Memory width; bigger learns more, slower.")
