@@ -252,7 +252,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.no_samples:
             for s in sample(trainer.model, run.bundle.vocab, "", SampleConfig(temperatures=(0.5, 1.0), max_chars=160, seed=p.step)):
                 bar.write(f"  [T={s.temperature:g}] " + s.continuation.replace("\n", "\n           "))
-            trainer.model.train()
 
     run.trainer.add_callback("on_step", on_step)
     run.trainer.add_callback("on_eval", on_eval)

@@ -198,3 +198,15 @@ def test_a_gru_model_writes_in_form_too():
     poem = Composer(ModelBundle(model.eval(), vocab, {})).compose(ComposeConfig(form="quatrain", seed=1))
     assert [ln.rhyme for ln in poem.lines] == list("ABAB") and all(ln.text.strip() for ln in poem.lines)
     assert poem.lines[2].rhyme_quality == "true" and poem.lines[3].rhyme_quality == "true"
+
+
+def test_a_composer_leaves_the_shared_model_as_it_is(tiny_bundle):
+    from poetry_lab.compose import Composer
+
+    model = tiny_bundle.model
+    model.train()
+    try:
+        Composer(tiny_bundle)
+        assert model.training, "building a Composer switched the shared model's mode"
+    finally:
+        model.eval()

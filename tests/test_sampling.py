@@ -242,3 +242,16 @@ def test_a_gru_model_samples_through_the_same_loop():
         expected.append(nxt)
         ids.append(nxt)
     assert greedy == vocab.decode(expected)
+
+
+def test_sample_leaves_the_model_in_the_mode_it_found_it(tiny_bundle):
+    model, vocab = tiny_bundle.model, tiny_bundle.vocab
+    cfg = SampleConfig(temperatures=(0.5,), max_chars=20, seed=1)
+    try:
+        model.train()  # a training job samples from the model it trains
+        sample(model, vocab, "The", cfg)
+        assert model.training
+    finally:
+        model.eval()
+    sample(model, vocab, "The", cfg)
+    assert not model.training

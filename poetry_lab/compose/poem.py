@@ -127,7 +127,7 @@ class Composer:
         self.corpus = corpus
         if corpus is not None:
             self.lexicon = self.lexicon.with_corpus(corpus.text)
-        self.cell = NumpyCell(bundle.model.cpu().eval())
+        self.cell = NumpyCell(bundle.model)  # reads the weights (to the CPU); the shared model stays as it is
         self.decoder = LineDecoder(self.cell, bundle.vocab, self.lexicon)
         self._start = self._feed(None, None, "\n\n")
 

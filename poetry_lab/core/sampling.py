@@ -173,9 +173,17 @@ def _loop(model: CharLSTM, logits: np.ndarray, state: list, cfg: SampleConfig, g
 
 @torch.inference_mode()
 def sample(model: CharLSTM, vocab: Vocab, prompt: str = "", config: SampleConfig | None = None) -> list[Sample]:
-    """One Sample per temperature, all sampled as one batch from the same prompt and seed."""
-    cfg = config or SampleConfig()
+    """One Sample per temperature, all sampled as one batch from the same prompt and seed. The model is
+    read in eval mode and left in the mode it was in (a training job samples from the model it trains)."""
+    was_training = model.training
     model.eval()
+    try:
+        return _sample(model, vocab, prompt, config or SampleConfig())
+    finally:
+        model.train(was_training)
+
+
+def _sample(model: CharLSTM, vocab: Vocab, prompt: str, cfg: SampleConfig) -> list[Sample]:
     unknown = vocab.unknown_chars(prompt)
     # A poem starts after a blank line; that is the context the model has seen before first lines.
     lead = "".join(c for c in "\n\n" if c in vocab)

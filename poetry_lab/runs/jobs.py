@@ -235,7 +235,6 @@ class TrainingJob:
         t0 = time.perf_counter()
         if t0 >= self._next_samples:  # the first evaluation's always
             samples = sample(trainer.model, bundle.vocab, "", SampleConfig(**{**self.sample_config.__dict__, "seed": p.step}))
-            trainer.model.train()
             done = time.perf_counter()
             self._next_samples = done + max(self.SAMPLES_EVERY_S, 10 * (done - t0))
         with self._lock:
