@@ -101,96 +101,130 @@ def pretrain(source: str, cfg: PretrainConfig, log=print, env: DistEnv | None = 
         log = _quiet
     header, state = None, None
     if resume:
-        if out is None or not resume_file(out).is_file():
-            raise PoetryLabError(f"There is no pretraining checkpoint to resume beside {out}.")
-        if env.world_size > 1:
-            raise PoetryLabError("Resume a pretraining run in one process (without torchrun).")
-        header, state = load_resume(resume_file(out))
-        stored = header["facts"]["pretrain"]
-        limits = {k: v for k, v in (cfg.train or {}).items() if k in ("minutes", "max_steps") and v is not None}
-        source = stored["source"]
-        cfg = PretrainConfig(**{**stored["config"], "train": {**stored["config"]["train"], **limits}})
-    if cfg.direction not in ("forward", "backward"):
-        raise PoetryLabError("direction must be 'forward' or 'backward'.")
-    if cfg.val_chars < 100:
-        raise PoetryLabError("Hold out at least 100 characters for validation.")
-    t0 = time.perf_counter()
-    text = load_text(source, cfg.max_chars)
-    if len(text) < 10 * cfg.val_chars:
-        raise PoetryLabError("The corpus is too small to pretrain on: use the train command instead.")
-    vocab = Vocab.from_list(header["vocab"]) if header else start.vocab if start is not None else base_vocab(text)
-    train_text, val_text = text[: -cfg.val_chars], text[-cfg.val_chars :]
-    if cfg.direction == "backward":  # reversed text: the model reads each line from its end
-        train_text, val_text = train_text[::-1], val_text[::-1]
-    train_ids, val_ids = vocab.encode(train_text), vocab.encode(val_text)
-    log(f"{len(text):,} chars ({len(train_ids):,} train, {len(val_ids):,} validation), vocabulary {len(vocab)}, "
-        f"prepared in {time.perf_counter() - t0:.0f}s")
-    tc = TrainConfig(**{"minutes": 30.0, "batch_size": 32, "seq_len": 128, "lr": 4e-3, "warmup_steps": 200,
-                        "eval_every_s": 300.0, "patience": None, **(cfg.train or {})})
-    if header is not None:
-        model = CharLSTM(ModelConfig(**header["config"]), device="meta").to_empty(device=env.device)
-    elif start is not None:
-        model = start.model.to(env.device)
-    else:
-        mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 512, "dropout": 0.0, **(cfg.model or {})})
-        model = build_model(mc, seed=tc.seed, device=env.device)  # the same seed: the same weights on every rank
-    if env.world_size > 1:
-        trainer = DistributedTrainer(model, train_ids, val_ids, tc, env)
-    else:
-        trainer = Trainer(model, train_ids, val_ids, tc)
+        source, cfg, header, state = _resumed(out, cfg, env)
+    run = _Pretraining.prepare(source, cfg, env, header, start, log)
     if state is not None:
-        trainer.restore(state)
-        log(f"resumed from the checkpoint at step {trainer.step}")
-    earlier = dict(header["facts"].get("continued_from") or {}) if header else dict(start.facts) if start is not None else {}
+        run.trainer.restore(state)
+        log(f"resumed from the checkpoint at step {run.trainer.step}")
+    run.save_along(out, log, checkpoint_every_s)
+    result = run.trainer.fit()
+    final = run.facts(result.steps, result.best_val, result.elapsed)
+    bundle = ModelBundle(model=run.model, vocab=run.vocab, facts=final)
+    if out is not None and env.is_main:
+        save_base(out, bundle)
+    return bundle, final
 
-    def facts(steps: int, best_val: float | None, elapsed: float) -> dict:
+
+def _resumed(out: Path | None, cfg: PretrainConfig, env: DistEnv) -> tuple[str, PretrainConfig, dict, dict]:
+    """(source, config, header, training state) of the checkpoint beside `out`; only cfg.train's limits
+    (minutes, max_steps) are taken from `cfg`."""
+    if out is None or not resume_file(out).is_file():
+        raise PoetryLabError(f"There is no pretraining checkpoint to resume beside {out}.")
+    if env.world_size > 1:
+        raise PoetryLabError("Resume a pretraining run in one process (without torchrun).")
+    header, state = load_resume(resume_file(out))
+    stored = header["facts"]["pretrain"]
+    limits = {k: v for k, v in (cfg.train or {}).items() if k in ("minutes", "max_steps") and v is not None}
+    config = PretrainConfig(**{**stored["config"], "train": {**stored["config"]["train"], **limits}})
+    return stored["source"], config, header, state
+
+
+@dataclass
+class _Pretraining:
+    """One pretraining run, ready to fit: its data, model and trainer, and what its model card says."""
+
+    source: str
+    cfg: PretrainConfig
+    env: DistEnv
+    text_chars: int
+    vocab: Vocab
+    train_chars: int
+    val_chars: int
+    tc: TrainConfig
+    model: CharLSTM
+    trainer: Trainer
+    earlier: dict  # the facts of the base this run goes on from (steps, epochs, seconds), or {}
+
+    @classmethod
+    def prepare(cls, source: str, cfg: PretrainConfig, env: DistEnv, header: dict | None, start: ModelBundle | None,
+                log) -> _Pretraining:
+        if cfg.direction not in ("forward", "backward"):
+            raise PoetryLabError("direction must be 'forward' or 'backward'.")
+        if cfg.val_chars < 100:
+            raise PoetryLabError("Hold out at least 100 characters for validation.")
+        t0 = time.perf_counter()
+        text = load_text(source, cfg.max_chars)
+        if len(text) < 10 * cfg.val_chars:
+            raise PoetryLabError("The corpus is too small to pretrain on: use the train command instead.")
+        vocab = Vocab.from_list(header["vocab"]) if header else start.vocab if start is not None else base_vocab(text)
+        train_text, val_text = text[: -cfg.val_chars], text[-cfg.val_chars :]
+        if cfg.direction == "backward":  # reversed text: the model reads each line from its end
+            train_text, val_text = train_text[::-1], val_text[::-1]
+        train_ids, val_ids = vocab.encode(train_text), vocab.encode(val_text)
+        log(f"{len(text):,} chars ({len(train_ids):,} train, {len(val_ids):,} validation), vocabulary {len(vocab)}, "
+            f"prepared in {time.perf_counter() - t0:.0f}s")
+        tc = TrainConfig(**{"minutes": 30.0, "batch_size": 32, "seq_len": 128, "lr": 4e-3, "warmup_steps": 200,
+                            "eval_every_s": 300.0, "patience": None, **(cfg.train or {})})
+        if header is not None:
+            model = CharLSTM(ModelConfig(**header["config"]), device="meta").to_empty(device=env.device)
+        elif start is not None:
+            model = start.model.to(env.device)
+        else:
+            mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 512, "dropout": 0.0, **(cfg.model or {})})
+            model = build_model(mc, seed=tc.seed, device=env.device)  # the same seed: the same weights on every rank
+        trainer = (DistributedTrainer(model, train_ids, val_ids, tc, env) if env.world_size > 1
+                   else Trainer(model, train_ids, val_ids, tc))
+        earlier = dict(header["facts"].get("continued_from") or {}) if header else dict(start.facts) if start is not None else {}
+        return cls(source, cfg, env, len(text), vocab, len(train_ids), len(val_ids), tc, model, trainer, earlier)
+
+    def facts(self, steps: int, best_val: float | None, elapsed: float) -> dict:
+        """The model card after `steps` steps of this run (added to what the base it went on from did)."""
+        earlier, trainer, env = self.earlier, self.trainer, self.env
         return facts_record({}, **{
-            "name": f"poetry base ({cfg.direction})",
-            "direction": cfg.direction,
-            "corpus": source,
-            "corpus_chars": len(text),
-            "train_chars": len(train_ids),
-            "val_chars": len(val_ids),
-            "validation": f"the last {cfg.val_chars:,} characters of the corpus",
+            "name": f"poetry base ({self.cfg.direction})",
+            "direction": self.cfg.direction,
+            "corpus": self.source,
+            "corpus_chars": self.text_chars,
+            "train_chars": self.train_chars,
+            "val_chars": self.val_chars,
+            "validation": f"the last {self.cfg.val_chars:,} characters of the corpus",
             "steps": steps + earlier.get("steps", 0),
             "epochs": round(earlier.get("epochs", 0) + steps / trainer.steps_per_epoch, 4),
             "train_chars_seen": steps * trainer.streams * trainer.seq_len + earlier.get("train_chars_seen", 0),
             "best_val_loss": best_val,
             "train_seconds": round(elapsed + earlier.get("train_seconds", 0), 1),
-            "parameters": model.num_params(),
-            "train_config": tc.to_dict(),
+            "parameters": self.model.num_params(),
+            "train_config": self.tc.to_dict(),
             "torch_threads": torch.get_num_threads(),
             "device": str(env.device) if env.device.type == "cpu" else torch.cuda.get_device_name(env.device),
             "processes": env.world_size,
             "command": _launcher(env) + " " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "continued_from": earlier or None,
-            "pretrain": {"source": source, "config": asdict(cfg)},  # what --resume needs to rebuild the data
+            "pretrain": {"source": self.source, "config": asdict(self.cfg)},  # what --resume needs to rebuild the data
         })
 
-    def on_eval(t: Trainer, p) -> None:
-        log(f"{p.elapsed:7.0f}s step {p.step:6d} epoch {p.epoch:.3f} train {p.train_loss:.4f} val {p.val_loss:.4f} "
-            f"({p.val_loss / LN2:.4f} bits) {p.chars_per_s:,.0f} chars/s")
-        if out is not None and env.is_main and t.best_step == p.step:  # just improved
-            save_base(out, ModelBundle(model=model, vocab=vocab, facts=facts(p.step, p.val_loss, p.elapsed)), t.best_state)
+    def save_along(self, out: Path | None, log, checkpoint_every_s: float) -> None:
+        """Callbacks: log each evaluation, write the best model to `out` when validation improves (rank 0),
+        and a resume checkpoint beside it at least every `checkpoint_every_s` seconds (one process only)."""
+        last_checkpoint = [time.perf_counter()]
 
-    last_checkpoint = [time.perf_counter()]
+        def on_eval(t: Trainer, p) -> None:
+            log(f"{p.elapsed:7.0f}s step {p.step:6d} epoch {p.epoch:.3f} train {p.train_loss:.4f} val {p.val_loss:.4f} "
+                f"({p.val_loss / LN2:.4f} bits) {p.chars_per_s:,.0f} chars/s")
+            if out is not None and self.env.is_main and t.best_step == p.step:  # just improved
+                facts = self.facts(p.step, p.val_loss, p.elapsed)
+                save_base(out, ModelBundle(model=self.model, vocab=self.vocab, facts=facts), t.best_state)
 
-    def on_step_end(t: Trainer, p) -> None:
-        if time.perf_counter() - last_checkpoint[0] < checkpoint_every_s and t.stop_reason is None:
-            return
-        bundle = ModelBundle(model=model, vocab=vocab, facts=facts(p.step, t.best_val, p.elapsed))
-        save_resume(resume_file(out), t.training_state(), bundle, tc)
-        last_checkpoint[0] = time.perf_counter()
+        def on_step_end(t: Trainer, p) -> None:
+            if time.perf_counter() - last_checkpoint[0] < checkpoint_every_s and t.stop_reason is None:
+                return
+            bundle = ModelBundle(model=self.model, vocab=self.vocab, facts=self.facts(p.step, t.best_val, p.elapsed))
+            save_resume(resume_file(out), t.training_state(), bundle, self.tc)
+            last_checkpoint[0] = time.perf_counter()
 
-    trainer.add_callback("on_eval", on_eval)
-    if out is not None and env.world_size == 1:
-        trainer.add_callback("on_step_end", on_step_end)
-    result = trainer.fit()
-    final = facts(result.steps, result.best_val, result.elapsed)
-    bundle = ModelBundle(model=model, vocab=vocab, facts=final)
-    if out is not None and env.is_main:
-        save_base(out, bundle)
-    return bundle, final
+        self.trainer.add_callback("on_eval", on_eval)
+        if out is not None and self.env.world_size == 1:
+            self.trainer.add_callback("on_step_end", on_step_end)
 
 
 def _launcher(env: DistEnv) -> str:
