@@ -271,7 +271,7 @@ class Session:
             views.append(PoemView(**self._numbers(s, reference), prompt_len=n, analysis=analyse_poem(s.text),
                                   confidence=lens.char_confidence(bundle.model, bundle.vocab, s.text[:n + LENS_CHARS], n),
                                   copies=None if reference is None else lens.copy_highlights(s.text, reference)))
-        placed = self.themes_slot.place([v.text for v in views], hash(self.corpus.text)) if self.corpus is not None else None
+        placed = self.themes_slot.place([v.text for v in views], self.corpus.poems) if self.corpus is not None else None
         for view, theme in zip(views, placed or []):
             view.theme = theme
         return views
@@ -330,7 +330,7 @@ class Session:
         if self.corpus is None:
             raise PoetryLabError("Load your poems first (tab Your poems, or a bundled corpus such as the Sonnets): "
                                  "themes are found among the poems of a corpus.")
-        return self.themes_slot.find(self.corpus.poems, hash(self.corpus.text), method, n_themes, self._theme_models,
+        return self.themes_slot.find(self.corpus.poems, method, n_themes, self._theme_models,
                                      self.training.running, self.last_poems, progress, backward_steps)
 
     def _theme_models(self) -> tuple[ModelBundle, ModelBundle | None]:
