@@ -93,7 +93,7 @@ class Session:
 
     def __init__(self, session: str | None = None, home: Path | None = None, store: Store | None = None):
         self.session = session or uuid.uuid4().hex[:12]
-        self.store = store or Store()
+        self.store = store if store is not None else Store()  # not `or`: an empty Store is falsy (it has a len)
         self.model = ModelSlot(self.store)
         self.training = TrainingSlot(home or home_dir(), self.session)
         self.themes_slot = ThemesSlot(self.store)
