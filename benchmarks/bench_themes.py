@@ -77,9 +77,12 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; torch threads {args.threads}")
-    store = Store()  # what the app's sessions share: the models, the encoder, the vectors
-    opts = dict(backward_steps=args.backward_steps, backward_seconds=args.backward_seconds, store=store)
+    with Store().active() as store:  # what the app's sessions share: the models, the encoder, the vectors
+        return run(args, store)
 
+
+def run(args, store: Store) -> int:
+    opts = dict(backward_steps=args.backward_steps, backward_seconds=args.backward_seconds)
     clock = Clock()
     poems = clock.step("read and split the corpus", lambda: load_corpus([args.corpus]).poems)
     forward, backward = clock.step("load the models (and the backward twin, if one ships)", lambda: default_models(store))
@@ -88,7 +91,7 @@ def main() -> int:
     emb = clock.step(what, lambda: LMEmbeddings(forward, backward, random_state=args.seed, **opts).fit(bodies))
     clock.step("embed the poems (both directions)", lambda: emb.transform(bodies))
     clock.step("import and load the sentence encoder", lambda: load_encoder(store))
-    clock.step("encode the poems (MiniLM)", lambda: SentenceEmbeddings(store=store).fit(bodies).transform(bodies))
+    clock.step("encode the poems (MiniLM)", lambda: SentenceEmbeddings().fit(bodies).transform(bodies))
     table, fitted = clock.step(f"fit the {len(METHODS)} methods (k={args.k})",
                                lambda: compare_methods(poems, args.k, forward, backward, args.seed, **opts))
     generated = [s.text for s in sample(forward.model, forward.vocab, "", SampleConfig(temperatures=(0.5, 0.8, 1.0), max_chars=500, seed=1))]
@@ -124,7 +127,7 @@ def main() -> int:
         args.json.write_text(json.dumps({"steps_s": clock.steps, "total_s": total, "threads": args.threads,
                                          "table": json.loads(table.to_json(orient="records"))}, indent=1))
     if args.compare:
-        compare_corpora(args, forward, backward, opts)
+        compare_corpora(args, forward, backward, store, opts)
     return 0
 
 
@@ -143,13 +146,13 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join("| " + " | ".join(map(str, r)) + " |" for r in rows)
 
 
-def compare_corpora(args, forward, backward, opts) -> None:
+def compare_corpora(args, forward, backward, store: Store, opts) -> None:
     """Every method on every corpus and seed; means over seeds (see the module doc)."""
     seeds = [int(s) for s in args.seeds.split(",")]
     report, tables = {}, []
     for name in args.corpora.split(","):
         poems = corpus_poems(name, args.out)
-        sense = encode_poems([poem_body(p) for p in poems], load_encoder(opts["store"]), opts["store"])  # the common sentence space (cached for minilm too)
+        sense = encode_poems([poem_body(p) for p in poems], load_encoder(store), store)  # the common sentence space (cached for minilm too)
         rows = []
         for seed in seeds:
             table, fitted = compare_methods(poems, args.k, forward, backward, seed, **opts)

@@ -6,13 +6,23 @@ to every session; the command line makes its own. Each kind of resource is a sma
 
 `get(kind, key, make)` calls `make()` at most once per key, even when several threads ask at the same
 moment (the others wait for the first one), so the default model is never loaded twice.
+
+Functions take the Store as an argument. Estimators (the theme methods) never do: scikit-learn's
+`clone` copies every constructor parameter, and a Store is shared, not copied. They read the Store the
+caller made active instead (`with store.active(): pipeline.fit(poems)`; `active_store()`, None outside).
+A context variable holds it, so each thread and each asyncio task sees only the Store it set itself.
+
+`corpus_key(poems)` is the one key of a corpus (or of any list of texts) in every cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,6 +35,13 @@ SIZES = {
     "lexicon": 1,  # the words a poem in form may use (CMU dictionary + the poetry corpus's words)
     "sentence encoder": 1,  # all-MiniLM-L6-v2, for the minilm theme method
 }
+
+
+def corpus_key(texts: str | Iterable[str]) -> str:
+    """The sha256 of a text, or of texts joined by NUL (which no text file holds, so ["ab", "c"] and
+    ["a", "bc"] differ): the same in every process, unlike Python's built-in hash of a str (salted per process)."""
+    joined = texts if isinstance(texts, str) else "\x00".join(texts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Store:
@@ -58,6 +75,15 @@ class Store:
                     self._making.pop((kind, key), None)
             return value
 
+    @contextmanager
+    def active(self) -> Iterator[Store]:
+        """Make this the Store that estimators read (active_store) until the block ends; blocks nest."""
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
+
     def peek(self, kind: str, key: Hashable) -> object | None:
         with self._lock:
             return self._tables[kind].get(key)
@@ -65,3 +91,11 @@ class Store:
     def __len__(self) -> int:
         with self._lock:
             return sum(len(t) for t in self._tables.values())
+
+
+_ACTIVE: ContextVar[Store | None] = ContextVar("poetry_lab_store", default=None)
+
+
+def active_store() -> Store | None:
+    """The Store of the innermost `with store.active():` around this call (in this thread or task); else None."""
+    return _ACTIVE.get()

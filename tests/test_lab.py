@@ -218,11 +218,14 @@ def test_themes_automatic_number_and_the_poem_cap(lab, monkeypatch):
 
 
 def test_themes_compare_all_with_a_small_backward_model(lab):
+    from poetry_lab.themes.encoder import encoder_ready
+
     _topic_poems(lab)
     lab.compare("The sea", "0.7", chars=80, seed=2)
     said = []
     report = lab.themes("all", 3, progress=lambda fraction, text: said.append(text), backward_steps=8)
     assert list(report.table["method"]) == ["tfidf", "lda", "elmo", "autoencoder", "minilm"] and report.method in set(report.table["method"])
+    assert encoder_ready(lab.store)  # the session's Store, active while the methods fit, keeps what they loaded
     assert any("learns to read your poems backwards" in s for s in said)
     elmo = lab.themes("elmo", 3, backward_steps=8)  # fitted above: taken from the session's cache
     assert elmo.method == "elmo" and elmo.table.equals(report.table.iloc[[2]].reset_index(drop=True))

@@ -14,6 +14,7 @@ from poetry_lab.app.session import Session
 from poetry_lab.app.ui import train_tab
 from poetry_lab.app.ui.sessions import SessionRegistry, SessionWatch
 from poetry_lab.runs.jobs import live_job_under
+from poetry_lab.store import Store
 
 POEM = ("The rose is red upon the garden wall,\nThe bee is busy in the quiet hall;\n"
         "And when the evening shadows gently fall\nThe garden sleeps, and sleeping, dreams of all.\n\n") * 40
@@ -52,6 +53,19 @@ def test_idle_sessions_are_forgotten_and_freed(registry):
     gc.collect()
     assert freed() is None, "something still holds the forgotten session (and its corpus)"
     assert registry.session(req("a")).corpus is None  # a visitor who comes back after that starts afresh
+
+
+def test_every_session_shares_the_registrys_store_even_while_it_is_empty(tmp_path, monkeypatch):
+    monkeypatch.setenv("POETRY_LAB_HOME", str(tmp_path))
+    made = SessionRegistry()
+    try:
+        assert len(made.store) == 0  # an empty Store is falsy: `store or Store()` would make one per session
+        assert made.lab(req("a")).store is made.lab(req("b")).store is made.store
+        empty = Store()
+        assert Session("c", home=tmp_path, store=empty).store is empty
+        assert SessionRegistry(store=empty).store is empty
+    finally:
+        made.close_all()
 
 
 def test_using_a_session_keeps_it(registry):

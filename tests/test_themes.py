@@ -7,20 +7,26 @@ Models are tiny (conftest's tiny_bundle, hidden 32); backward models train for a
 from __future__ import annotations
 
 import json
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.utils.validation import check_is_fitted
 
+import poetry_lab
 from poetry_lab.cli import main
 from poetry_lab.core.checkpoint import ModelBundle, save_model
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.store import Store
+from poetry_lab.store import Store, active_store, corpus_key
+from poetry_lab.themes import embeddings
 from poetry_lab.themes.embeddings import (
     FeatureAutoencoder,
     LMEmbeddings,
@@ -28,6 +34,7 @@ from poetry_lab.themes.embeddings import (
     pool_poems,
     train_backward,
 )
+from poetry_lab.themes.encoder import SentenceEmbeddings
 from poetry_lab.themes.methods import (
     METHODS,
     compare_methods,
@@ -89,7 +96,7 @@ def test_suggest_k_finds_three_topics():
 
 def test_lda_themes_are_dominant_topics_and_mixtures_sum_to_one():
     pipe = make_theme_pipeline("lda", 3, random_state=0).fit(POEMS)
-    mix = pipe.representation.transform([poem_body(p) for p in POEMS])
+    mix = pipe.representation_.transform([poem_body(p) for p in POEMS])
     assert np.array_equal(pipe.labels_, mix.argmax(axis=1))
     assert len(pipe.topic_words_) == 3  # LDA's own word weights describe its topics (for the mixtures) ...
     bodies = [poem_body(p) for p in POEMS]  # ... but its themes are named by c-TF-IDF, like every method's
@@ -266,6 +273,99 @@ def test_default_forward_model_brings_its_shipped_backward_twin(tiny_bundle, tmp
     assert emb.backward_.facts == {"direction": "backward"}  # loaded, not trained
     pipe = make_theme_pipeline("elmo", 3).fit(POEMS)
     assert pipe.X_.shape == (12, 64)
+
+
+# --- scikit-learn's rules: clone, fitted attributes, caches from outside ----------------------------------
+
+
+def same_params(a, b) -> bool:
+    """Equal get_params(deep=True): nested estimators of the same type (their own parameters are listed
+    too), models shared, everything else equal."""
+    def same(v, w) -> bool:
+        if hasattr(v, "get_params"):
+            return type(v) is type(w)
+        if isinstance(v, (list, tuple)):
+            return type(v) is type(w) and len(v) == len(w) and all(map(same, v, w))
+        if isinstance(v, dict):
+            return v.keys() == w.keys() and all(same(v[k], w[k]) for k in v)
+        return v is w or v == w
+
+    pa, pb = a.get_params(deep=True), b.get_params(deep=True)
+    return pa.keys() == pb.keys() and all(same(pa[k], pb[k]) for k in pa)
+
+
+def test_each_theme_method_clones_to_an_unfitted_copy_with_the_same_parameters(compared, tiny_bundle):
+    _, fitted = compared
+    for m in METHODS:
+        unfitted = make_theme_pipeline(m, 3, forward=tiny_bundle, **FAST)
+        for pipe in (unfitted, fitted[m]):
+            copy = clone(pipe)
+            assert copy is not pipe and same_params(copy, pipe) and same_params(copy, unfitted), m
+            with pytest.raises(NotFittedError):
+                check_is_fitted(copy)
+        with pytest.raises(NotFittedError):  # fit fitted clones of its steps, never the steps it was given
+            check_is_fitted(fitted[m].representation)
+        check_is_fitted(fitted[m].representation_)
+        assert not any(isinstance(v, Store) for v in fitted[m].get_params(deep=True).values()), m
+    emb = clone(LMEmbeddings(tiny_bundle, tiny_bundle, gamma=2.0))
+    assert emb.forward is tiny_bundle and emb.backward is tiny_bundle and emb.gamma == 2.0  # models shared, not copied
+    for est in (LMEmbeddings(), SentenceEmbeddings(), FeatureAutoencoder()):
+        assert "store" not in est.get_params() and same_params(clone(est), est)
+
+
+def test_a_clone_fits_to_the_same_themes(compared):
+    _, fitted = compared
+    with Store().active():
+        for m, pipe in fitted.items():
+            again = clone(pipe).fit(POEMS)
+            assert np.array_equal(again.labels_, pipe.labels_), m
+            assert again.top_words_ == pipe.top_words_ and again.theme_labels_ == pipe.theme_labels_, m
+            X, Y = (pipe.X_.toarray(), again.X_.toarray()) if m == "tfidf" else (pipe.X_, again.X_)
+            assert np.array_equal(X, Y) and np.array_equal(again.xy_, pipe.xy_), m
+
+
+def test_the_active_store_shares_vectors_between_estimators(tiny_bundle, monkeypatch):
+    calls = []
+    monkeypatch.setattr(embeddings, "pool_poems", lambda *a, **k: calls.append(a[2]) or pool_poems(*a, **k))
+    emb = LMEmbeddings(tiny_bundle, tiny_bundle)
+    assert active_store() is None
+    with Store().active() as store:
+        assert active_store() is store
+        first = clone(emb).fit(POEMS).transform(POEMS)
+        with Store().active() as inner:  # blocks nest: the inner Store, then the outer one again
+            assert active_store() is inner
+        second = clone(emb).fit(POEMS).transform(POEMS)
+    assert calls == [False, True] and np.array_equal(first, second)  # each direction read once, then reused
+    assert active_store() is None
+    assert np.array_equal(clone(emb).fit(POEMS).transform(POEMS), first) and len(calls) == 4  # no Store: made again
+    assert len(store) == 1 and len(inner) == 0
+
+
+def test_compare_methods_shares_one_backward_model_between_the_embedding_methods(tiny_bundle, monkeypatch):
+    calls = []
+    real = embeddings.train_backward  # with a Store, it asks the Store, which calls it again without one to train
+    monkeypatch.setattr(embeddings, "train_backward",
+                        lambda *a: calls.append("asked" if len(a) > 5 and a[5] is not None else "trained") or real(*a))
+    with Store().active() as store:
+        compare_methods(POEMS, 3, forward=tiny_bundle, methods=("elmo", "autoencoder"), **FAST)
+    assert calls == ["asked", "trained", "asked"] and len(store) == 2  # one backward model, one set of vectors
+    calls.clear()
+    compare_methods(POEMS, 3, forward=tiny_bundle, methods=("elmo", "autoencoder"), **FAST)
+    assert calls == ["asked", "trained", "asked"]  # no Store active: compare_methods makes one for the call
+
+
+def test_corpus_key_is_one_sha256_for_a_text_or_its_poems():
+    assert corpus_key(["ab", "c"]) != corpus_key(["a", "bc"]) != corpus_key("abc")
+    assert corpus_key(["a", "bc"]) == corpus_key("a\x00bc") == corpus_key(iter(["a", "bc"]))
+    assert re.fullmatch("[0-9a-f]{64}", corpus_key("\ud800 lone surrogate"))  # any str, as the corpus keeps it
+
+
+def test_no_cache_keys_a_corpus_by_pythons_hash():
+    """Python's hash() of a str changes between processes (and collides): corpora are known by corpus_key."""
+    calls = [f"{path.name}:{n}" for path in Path(poetry_lab.__file__).parent.rglob("*.py")
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"(?<![\w.])hash\(", line)]
+    assert calls == []
 
 
 def test_unknown_method_and_empty_new_poem(compared):

@@ -145,18 +145,45 @@ def test_minilm_loads_with_the_network_off_and_no_hub_cache(tmp_path):
 @needs_encoder
 def test_minilm_finds_the_three_topics_and_places_new_poems(monkeypatch):
     store = Store()
-    pipe = make_theme_pipeline("minilm", 3, random_state=0, store=store).fit(POEMS)
+    with store.active():
+        pipe = make_theme_pipeline("minilm", 3, random_state=0).fit(POEMS)
     assert pipe.X_.shape == (12, 384) and np.allclose(np.linalg.norm(pipe.X_, axis=1), 1.0, atol=1e-5)
     assert same_partition(pipe.labels_, TOPIC), pipe.labels_
     placed = pipe.place(["The sword and the battle, soldiers at war."])[0]
     assert placed.theme == pipe.labels_[2] and placed.theme_label == pipe.theme_labels_[placed.theme]
     points = pipe.map_points(["The ship sails the sea"], ["T=0.5"])
     assert points["kind"].tolist()[-1] == "new" and points["theme"].iloc[-1] == pipe.labels_[0]
-    # computed once per corpus: a second fit with the same store reads its vectors, never the model
-    again = make_theme_pipeline("minilm", 3, random_state=0, store=store)
+    # computed once per corpus: a second fit with the same store active reads its vectors, never the model
+    again = make_theme_pipeline("minilm", 3, random_state=0)
     encoder = store.peek("sentence encoder", sentence_encoder.ENCODER_NAME)
     monkeypatch.setattr(encoder, "encode", lambda *a, **k: pytest.fail("encoded again"))
-    assert np.array_equal(again.fit(POEMS).labels_, pipe.labels_)
+    with store.active():
+        assert np.array_equal(again.fit(POEMS).labels_, pipe.labels_)
+
+
+class CountingEncoder:
+    """A stand-in for the sentence encoder: letter counts as vectors, and how many times it encoded."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts, **kwargs) -> np.ndarray:
+        self.calls += 1
+        return np.array([[t.count(c) + 1.0 for c in "abcdefghijklmnopqrstuvwxyz"] for t in texts])
+
+
+def test_minilm_reads_its_encoder_and_vectors_from_the_active_store(monkeypatch):
+    from sklearn.base import clone
+
+    monkeypatch.setattr(sentence_encoder, "encoder_missing", lambda: None)
+    store, fake = Store(), CountingEncoder()
+    store.get("sentence encoder", sentence_encoder.ENCODER_NAME, lambda: fake)
+    pipe = make_theme_pipeline("minilm", 3, random_state=0)
+    with store.active():
+        first = pipe.fit(POEMS)
+        again = clone(pipe).fit(POEMS)
+    assert fake.calls == 1 and np.array_equal(first.X_, again.X_) and np.array_equal(first.labels_, again.labels_)
+    assert sentence_encoder.encoder_ready(store) and not sentence_encoder.encoder_ready(Store())
 
 
 def test_poem_pieces_keep_whole_lines_under_the_encoder_limit():

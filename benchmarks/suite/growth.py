@@ -78,18 +78,18 @@ def theme_times(ctx: Context, counts: list[int]) -> list[dict]:
     from poetry_lab.themes.methods import compare_methods
 
     poems = load_corpus(POEM_CORPORA).poems
-    store = Store()
-    forward, backward = default_models(store)
-    compare_methods(poems[-20:], 3, forward, backward, 0, store=store)  # warm-up on other poems (vectors are cached per poems)
     rows = []
-    for n in counts:
-        if n > len(poems):
-            raise ValueError(f"only {len(poems)} poems in {', '.join(POEM_CORPORA)}, not {n}")
-        start = time.perf_counter()
-        table, _ = compare_methods(poems[:n], 5, forward, backward, 0, store=store)
-        rows.append({"poems": n, "chars": sum(map(len, poems[:n])), "seconds": time.perf_counter() - start,
-                     "methods": dict(zip(table["method"], table["seconds"].astype(float)))})
-        print(f"  {n:>5} poems: {rows[-1]['seconds']:.1f} s", flush=True)
+    with Store().active() as store:
+        forward, backward = default_models(store)
+        compare_methods(poems[-20:], 3, forward, backward, 0)  # warm-up on other poems (vectors are cached per poems)
+        for n in counts:
+            if n > len(poems):
+                raise ValueError(f"only {len(poems)} poems in {', '.join(POEM_CORPORA)}, not {n}")
+            start = time.perf_counter()
+            table, _ = compare_methods(poems[:n], 5, forward, backward, 0)
+            rows.append({"poems": n, "chars": sum(map(len, poems[:n])), "seconds": time.perf_counter() - start,
+                         "methods": dict(zip(table["method"], table["seconds"].astype(float)))})
+            print(f"  {n:>5} poems: {rows[-1]['seconds']:.1f} s", flush=True)
     return rows
 
 

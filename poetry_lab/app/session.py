@@ -94,7 +94,7 @@ class Session:
 
     def __init__(self, session: str | None = None, home: Path | None = None, store: Store | None = None):
         self.session = session or uuid.uuid4().hex[:12]
-        self.store = store or Store()
+        self.store = store if store is not None else Store()  # not `or`: an empty Store is falsy (it has a len)
         self.model = ModelSlot(self.store)
         self.training = TrainingSlot(home or home_dir(), self.session)
         self.themes_slot = ThemesSlot(self.store)
@@ -272,7 +272,7 @@ class Session:
             views.append(PoemView(**self._numbers(s, reference), prompt_len=n, analysis=analyse_poem(s.text),
                                   confidence=lens.char_confidence(bundle.model, bundle.vocab, s.text[:n + LENS_CHARS], n),
                                   copies=None if reference is None else lens.copy_highlights(s.text, reference)))
-        placed = self.themes_slot.place([v.text for v in views], hash(self.corpus.text)) if self.corpus is not None else None
+        placed = self.themes_slot.place([v.text for v in views], self.corpus.poems) if self.corpus is not None else None
         for view, theme in zip(views, placed or []):
             view.theme = theme
         return views
@@ -331,7 +331,7 @@ class Session:
         if self.corpus is None:
             raise PoetryLabError("Load your poems first (tab Your poems, or a bundled corpus such as the Sonnets): "
                                  "themes are found among the poems of a corpus.")
-        return self.themes_slot.find(self.corpus.poems, hash(self.corpus.text), method, n_themes, self._theme_models,
+        return self.themes_slot.find(self.corpus.poems, method, n_themes, self._theme_models,
                                      self.training.running, self.last_poems, progress, backward_steps)
 
     def _theme_models(self) -> tuple[ModelBundle, ModelBundle | None]:

@@ -1,5 +1,8 @@
 """A session's themes: the theme methods fitted on its corpus (kept, so placing new poems never fits
-again), and the themes last shown, by which the comparison view labels the poems it writes."""
+again), and the themes last shown, by which the comparison view labels the poems it writes.
+
+The theme methods read the session's Store from the context this slot sets (`with store.active():`):
+estimators never take it as a parameter. Corpora are known by store.corpus_key, as in every cache."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import Callable
 from poetry_lab.app.results import PoemTheme, ThemeReport
 from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.store import Store
+from poetry_lab.store import Store, corpus_key
 
 THEMES_MAX_POEMS = 3_000  # themes use at most this many poems (spread evenly): the embeddings read each poem twice
 THEMES_CACHE = 8  # fitted theme methods kept per session (each holds its poems' vectors)
@@ -22,9 +25,9 @@ class ThemesSlot:
         self.store = store
         self._fitted: dict = {}  # themes.methods.compare_methods's fitted methods, oldest first
         self._shown = None  # the pipeline last shown, and the corpus it was fitted on
-        self._shown_corpus: int | None = None
+        self._shown_corpus: str | None = None  # its corpus_key
 
-    def find(self, poems_in: list[str], corpus_key: int, method: str, n_themes: int | None,
+    def find(self, poems_in: list[str], method: str, n_themes: int | None,
              models: Callable[[], tuple[ModelBundle, ModelBundle | None]], training: bool,
              last_poems: list[tuple[float, str]], progress: Callable[[float, str], None] | None = None,
              backward_steps: int = BACKWARD_STEPS) -> ThemeReport:
@@ -48,7 +51,7 @@ class ThemesSlot:
                                  "Wait until it finishes or stop it, or use TF-IDF or LDA meanwhile.")
         say = progress or (lambda fraction, message: None)
         if n_themes is None:
-            key = ("auto k", hash(tuple(poems)))
+            key = ("auto k", corpus_key(poems))
             if key not in self._fitted:
                 say(0.0, "Choosing the number of themes")
                 self._fitted[key] = th.suggest_k(th.make_theme_pipeline("tfidf", 2).fit(poems).X_)
@@ -61,23 +64,24 @@ class ThemesSlot:
             first = m in th.ENCODER_METHODS and not encoder_ready(self.store)
             say(fraction, f"{th.METHODS[m]}: {SLOW_STEP if slow else ENCODER_STEP if first else 'fitting'}")
 
-        table, fitted = th.compare_methods(poems, n_themes, forward, backward, 0, chosen, progress=step,
-                                           cache=self._fitted, store=self.store, backward_steps=backward_steps)
+        with self.store.active():
+            table, fitted = th.compare_methods(poems, n_themes, forward, backward, 0, chosen, progress=step,
+                                               cache=self._fitted, backward_steps=backward_steps)
         while len(self._fitted) > THEMES_CACHE:
             self._fitted.pop(next(iter(self._fitted)))
         shown = method if method != "all" else str(table.loc[(table["coherence_npmi"] - table["coherence_npmi_chance"])
                                                              .fillna(-2.0).idxmax(), "method"])
         pipe, new = fitted[shown], [(t, text) for t, text in last_poems if has_words(text)]
-        self._shown, self._shown_corpus = pipe, corpus_key
+        self._shown, self._shown_corpus = pipe, corpus_key(poems_in)
         say(0.97, "Placing the generated poems")
         texts = [text for _, text in new]
         points = pipe.map_points(texts, [f"{t:g}" for t, _ in new])  # short labels: the stars are often close
         return ThemeReport(shown, n_themes, poems, table, points, pipe.summary(), pipe.top_words_, pipe.topic_words_,
                            pipe.place(texts), [f"temperature {t:g}" for t, _ in new], notes)
 
-    def place(self, texts: list[str], corpus_key: int) -> list[PoemTheme] | None:
-        """Each text's theme and nearest corpus poem, with the themes last shown for this corpus; else None."""
-        if self._shown is None or self._shown_corpus != corpus_key:
+    def place(self, texts: list[str], corpus_poems: list[str]) -> list[PoemTheme] | None:
+        """Each text's theme and nearest corpus poem, with the themes last shown for these corpus poems; else None."""
+        if self._shown is None or self._shown_corpus != corpus_key(corpus_poems):
             return None
         from poetry_lab.themes.words import has_words
 

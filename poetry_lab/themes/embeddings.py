@@ -20,7 +20,10 @@ LMEmbeddings (a scikit-learn transformer: poems -> (n, H_forward + H_backward) a
     model's architecture, `backward_steps` steps (deterministic; 400 steps of 32 x 64 characters took
     25 s for the 1x256 LSTM on the busy 2-core CPU, one torch thread), stopped early after
     `backward_seconds` (the model then depends on the machine's speed; its facts say stop_reason
-    "budget"). Backward models and embeddings are cached per process (keyed by text and weights).
+    "budget"). Backward models and embeddings are kept in the Store the caller made active
+    (`with store.active():`, poetry_lab.store), keyed by the poems' corpus_key and the models' weights;
+    with none active they are made again each time. The Store is never a parameter (clone copies
+    parameters); a clone shares the given models (they are only read) instead of copying their weights.
 
 FeatureAutoencoder (a transformer: features -> latent codes)
     A small PyTorch autoencoder (d -> hidden -> latent -> hidden -> d, tanh, MSE, Adam); every
@@ -37,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 
 from poetry_lab.core.checkpoint import ModelBundle
@@ -47,7 +50,7 @@ from poetry_lab.data.corpus import Corpus
 from poetry_lab.data.text import WORD
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import default_model_path
-from poetry_lab.store import Store
+from poetry_lab.store import Store, active_store, corpus_key
 
 _LEAD = "\n\n"  # poems start after a blank line in the training text: the context they are read in
 _BATCH_CHARS = 32_000  # padded characters per forward batch
@@ -59,12 +62,12 @@ def _word_spans(text: str) -> list[tuple[int, int]]:
 
 def train_backward(forward: ModelBundle, poems: list[str], steps: int = 400, seconds: float | None = 45.0,
                    seed: int = 0, store: Store | None = None) -> ModelBundle:
-    """A backward twin of `forward` trained on the reversed poems (kept in `store`, if given, by text and settings)."""
+    """A backward twin of `forward` trained on the reversed poems (kept in `store`, if given, by corpus_key and settings)."""
     text = "\n\n".join(poems)[::-1]
     cfg = forward.model.config
     arch = {"cell": cfg.cell, "hidden": cfg.hidden, "layers": cfg.layers, "emb_dim": cfg.emb_dim, "dropout": 0.1}
     if store is not None:
-        key = _digest(text, sorted(arch.items()), steps, seconds, seed)
+        key = (corpus_key(poems), tuple(sorted(arch.items())), steps, seconds, seed)
         return store.get("backward model", key, lambda: train_backward(forward, poems, steps, seconds, seed))
     from poetry_lab.runs.prepare import (
         prepare_run,  # late: training is only needed without a backward model
@@ -143,15 +146,16 @@ def _pool_one(states: np.ndarray, poem: str, reverse: bool, pooling: str) -> np.
 class LMEmbeddings(TransformerMixin, BaseEstimator):
     """Poems -> ELMo-style vectors [forward mix | backward mix] of size 2H (see the module doc).
 
-    forward: a ModelBundle, or None for the shipped pretrained model. backward: its twin trained on
-    reversed text, or None to train one in `fit`. layer_weights: scalar-mix logits, one per mixed
-    layer (None: uniform); gamma scales the mix.
+    forward: a ModelBundle, or None for the shipped pretrained model (read from the active Store).
+    backward: its twin trained on reversed text, or None to train one in `fit` (or use the one shipped
+    beside the default model). layer_weights: scalar-mix logits, one per mixed layer (None: uniform);
+    gamma scales the mix.
     """
 
     def __init__(self, forward: ModelBundle | None = None, backward: ModelBundle | None = None, layers: str = "lstm",
                  pooling: str = "words", layer_weights: list[float] | None = None, gamma: float = 1.0,
                  backward_steps: int = 400, backward_seconds: float | None = 45.0, max_chars: int = 4000,
-                 random_state: int | None = 0, store: Store | None = None):
+                 random_state: int | None = 0):
         self.forward = forward
         self.backward = backward
         self.layers = layers
@@ -162,18 +166,25 @@ class LMEmbeddings(TransformerMixin, BaseEstimator):
         self.backward_seconds = backward_seconds
         self.max_chars = max_chars
         self.random_state = random_state
-        self.store = store  # where models, backward twins and vectors are kept (poetry_lab.store); None: nowhere
+
+    def __sklearn_clone__(self) -> LMEmbeddings:
+        """An unfitted copy sharing the given models, as scikit-learn's FrozenEstimator shares its estimator:
+        they are only read here, and grid search clones once per candidate and fold."""
+        params = self.get_params(deep=False)
+        shared = {name: params.pop(name) for name in ("forward", "backward")}
+        return type(self)(**{name: clone(value, safe=False) for name, value in params.items()}, **shared)
 
     def fit(self, poems: list[str], y=None) -> LMEmbeddings:
         if self.layers not in ("all", "lstm") or self.pooling not in ("words", "chars"):
             raise PoetryLabError("Embedding layers must be 'all' or 'lstm', and pooling 'words' or 'chars'.")
-        self.forward_, twin = (self.forward, None) if self.forward is not None else default_models(self.store)
+        store = active_store()
+        self.forward_, twin = (self.forward, None) if self.forward is not None else default_models(store)
         if self.backward is not None or twin is not None:
             self.backward_ = self.backward if self.backward is not None else twin
         else:
             seed = int(check_random_state(self.random_state).randint(2**31 - 1))
             self.backward_ = train_backward(self.forward_, [p[: self.max_chars] for p in poems], self.backward_steps,
-                                            self.backward_seconds, seed, self.store)
+                                            self.backward_seconds, seed, store)
             facts = self.backward_.facts
             if facts["stop_reason"] == "budget":
                 warnings.warn(f"The backward model reached its {self.backward_seconds:g} s limit after {facts['steps']} of "
@@ -190,12 +201,12 @@ class LMEmbeddings(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, poems: list[str]) -> np.ndarray:
-        poems = [p[: self.max_chars] for p in poems]
-        if self.store is None:
+        poems, store = [p[: self.max_chars] for p in poems], active_store()
+        if store is None:
             return self._vectors(poems)
-        key = _digest(_fingerprint(self.forward_), _fingerprint(self.backward_), self.layers, self.pooling,
-                      self.mix_weights_.tolist(), self.gamma, poems)
-        return self.store.get("embeddings", key, lambda: self._vectors(poems)).copy()
+        key = ("lm", _fingerprint(self.forward_), _fingerprint(self.backward_), self.layers, self.pooling,
+               tuple(self.mix_weights_.tolist()), self.gamma, corpus_key(poems))
+        return store.get("embeddings", key, lambda: self._vectors(poems)).copy()
 
     def _vectors(self, poems: list[str]) -> np.ndarray:
         parts = []
@@ -205,10 +216,6 @@ class LMEmbeddings(TransformerMixin, BaseEstimator):
                 layers = layers[:, 1:]
             parts.append(self.gamma * np.einsum("l,nlh->nh", self.mix_weights_, layers))
         return np.concatenate(parts, axis=1).astype(np.float64)
-
-
-def _digest(*parts) -> str:
-    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _fingerprint(bundle: ModelBundle) -> str:

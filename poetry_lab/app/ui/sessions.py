@@ -66,7 +66,7 @@ class SessionRegistry:
                  store: Store | None = None, idle_s: float | None = None, max_sessions: int | None = None,
                  clock: Callable[[], float] = time.monotonic):
         config = settings.current()
-        self.store = store or Store()
+        self.store = store if store is not None else Store()  # not `or`: an empty Store is falsy (it has a len)
         self._factory = factory or (lambda key: Session(key, store=self.store))
         self.uploads = uploads or UploadLedger()
         self.idle_s = config.session_idle_s if idle_s is None else idle_s
