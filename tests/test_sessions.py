@@ -60,7 +60,7 @@ def test_every_session_shares_the_registrys_store_even_while_it_is_empty(tmp_pat
     made = SessionRegistry()
     try:
         assert len(made.store) == 0  # an empty Store is falsy: `store or Store()` would make one per session
-        assert made.lab(req("a")).store is made.lab(req("b")).store is made.store
+        assert made.session(req("a")).store is made.session(req("b")).store is made.store
         empty = Store()
         assert Session("c", home=tmp_path, store=empty).store is empty
         assert SessionRegistry(store=empty).store is empty
