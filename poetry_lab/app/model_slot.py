@@ -50,25 +50,36 @@ class ModelSlot:
     def __init__(self, store: Store):
         self.store = store
         self.loaded: ModelBundle | None = None  # None: the shared default model
-        self.reference: CorpusIndex | None = None
+        self._reference: CorpusIndex | None = None  # the loaded model's training text (the default's is looked up)
 
     def is_default(self) -> bool:
         return self.loaded is None
 
+    def _default(self) -> ModelBundle | None:
+        """The shared default model, None if this machine has none (the Store loads it once per process)."""
+        path = default_model_path()
+        return shared_model(self.store, path) if path.is_file() else None
+
     @property
     def bundle(self) -> ModelBundle:
-        if self.loaded is None:
-            path = default_model_path()
-            if not path.is_file():
-                raise PoetryLabError("No model is loaded yet: train one on your poems or load a model file.")
-            bundle = shared_model(self.store, path)
-            corpus = bundle.facts.get("corpus")
-            self.reference = bundled_reference(self.store, corpus) if corpus else None
-            return bundle
-        return self.loaded
+        if self.loaded is not None:
+            return self.loaded
+        bundle = self._default()
+        if bundle is None:
+            raise PoetryLabError("No model is loaded yet: train one on your poems or load a model file.")
+        return bundle
+
+    @property
+    def reference(self) -> CorpusIndex | None:
+        """The copy index of the model's training text: the default model's is its bundled corpus, if here."""
+        if self.loaded is not None:
+            return self._reference
+        bundle = self._default()
+        corpus = bundle.facts.get("corpus") if bundle is not None else None
+        return bundled_reference(self.store, corpus) if corpus else None
 
     def use(self, bundle: ModelBundle, reference: CorpusIndex | None) -> None:
-        self.loaded, self.reference = bundle, reference
+        self.loaded, self._reference = bundle, reference
 
     def load_file(self, path: str | Path, corpus_text: str | None) -> ModelBundle:
         """Load a model file; copying is then checked against the session's corpus, if any."""

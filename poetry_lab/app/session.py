@@ -112,15 +112,25 @@ class Session:
     # --- models ------------------------------------------------------------------------------
     @property
     def bundle(self) -> ModelBundle:
-        """The model used for generation: a running job's best snapshot, else the loaded model."""
-        live = self.training.live_model()
-        if live is not None:
-            return live
-        self.finish_job()
-        return self.model.bundle
+        """The model used for generation (see _current). Only reads: finish_job is what takes a model up."""
+        return self._current()[0]
+
+    def _current(self) -> tuple[ModelBundle, CorpusIndex | None]:
+        """The current model and the copy index of its training text, read together: a running job's best
+        snapshot, else a finished job's best model (the same whether finish_job has taken it up yet or not),
+        else the model slot's."""
+        trained = self.training.live_model()
+        if trained is None:
+            trained = self.training.unadopted_model()
+        if trained is not None:
+            return trained, self.training.reference
+        return self.model.bundle, self.model.reference
 
     def finish_job(self) -> None:
-        """Adopt a finished job's model as the loaded model, once: a model loaded later replaces it."""
+        """Adopt a finished job's model as the loaded model, once: a model loaded later replaces it.
+
+        Called wherever the job or the model is about to be replaced (a new, resumed or found training,
+        a file loaded, a download) and by the page's poll once the job ends; reading never calls it."""
         best = self.training.take_finished()
         if best is not None:
             self.model.use(best, self.training.reference)
@@ -136,12 +146,12 @@ class Session:
 
     def model_file(self) -> Path:
         """The current model as one .safetensors file (for download)."""
+        self.finish_job()  # a finished job's model is the loaded model from here on
         job = self.training.job
         in_use = job is not None and (job.running or self.bundle is job.best_bundle())  # not replaced by a loaded file
         saved = job.snapshot().model_path if in_use else None
         if saved:
             return Path(saved)
-        self.bundle  # noqa: B018 - adopts a finished job's model first
         return self.model.save_copy(self.home / "downloads")
 
     # --- corpus ------------------------------------------------------------------------------
@@ -169,6 +179,7 @@ class Session:
         if self.corpus is None:
             raise PoetryLabError("Load a corpus first: upload your poems, paste them, or pick a bundled corpus.")
         self.training.refuse_if_running("A training is already running. Stop it first, or wait until it finishes.")
+        self.finish_job()  # the last training's model stays the loaded model when the new job replaces it
         p, chars = get_preset(preset), len(self.corpus.text)
         advanced = {k: v for k, v in (advanced or {}).items() if v is not None and v != ""}
         unknown = set(advanced) - MODEL_KEYS - TRAIN_KEYS
@@ -206,6 +217,7 @@ class Session:
 
     # --- runs kept on disk -------------------------------------------------------------------
     def use_visitor(self, visitor_id: str | None) -> str:
+        self.finish_job()  # a training found running under the visitor's folder may replace the job
         return self.training.use_visitor(visitor_id)
 
     def list_runs(self) -> list[RunInfo]:
@@ -220,15 +232,12 @@ class Session:
 
     def resume_run(self, run_id: str | None) -> str:
         """Continue an interrupted or stopped run as this session's training job."""
+        self.finish_job()  # the resumed job replaces the finished one
         info, _ = self.training.resume_run(run_id)
         left = "" if info.minutes_left is None else f", {info.minutes_left:g} min of its budget left"
         return f"Training resumed: run {info.id} goes on from step {info.steps}{left}."
 
     # --- generation --------------------------------------------------------------------------
-    def _reference(self) -> CorpusIndex | None:
-        """The copy index of the text the current model learnt from: a running job's corpus, else the model slot's."""
-        return self.training.reference if self.training.running else self.model.reference
-
     def compare(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
                 seed: int | None = 0, top_k: int | None = None, top_p: float | None = None, lines: int | None = None) -> list[PoemNumbers]:
         """One poem per temperature, from the same prompt and seed, each with its numbers."""
@@ -241,8 +250,7 @@ class Session:
         temps = parse_temperatures(temperatures)
         if not 1 <= len(temps) <= 6:
             raise PoetryLabError("Compare between 1 and 6 temperatures at once.")
-        bundle = self.bundle
-        reference = self._reference()
+        bundle, reference = self._current()
         cfg = SampleConfig(temperatures=temps, max_chars=int(chars or 400) if not lines else min(int(chars or 2000), 20_000),
                            lines=int(lines) if lines else None, top_k=int(top_k) if top_k else None,
                            top_p=float(top_p) if top_p else None, seed=None if seed is None or seed == "" else int(seed))
@@ -292,9 +300,9 @@ class Session:
         if total > SWEEP_CHARS:
             raise PoetryLabError(f"That sweep would write {total:,} characters; the limit is {SWEEP_CHARS:,} "
                                  "(temperatures x poems x length). Ask for fewer or shorter poems.")
-        bundle = self.bundle
+        bundle, reference = self._current()
         return lens.sweep(bundle.model, bundle.vocab, temps, int(samples), int(chars),
-                          None if seed is None or seed == "" else int(seed), self._reference(), prompt or "")
+                          None if seed is None or seed == "" else int(seed), reference, prompt or "")
 
     # --- poems in form ------------------------------------------------------------------------
     def compose(self, form: str = "sonnet", lines: int | None = None, prompt: str = "",
@@ -308,8 +316,7 @@ class Session:
         return poems
 
     def _composer(self):
-        bundle = self.bundle
-        return self.compose_slot.composer(bundle, self._reference())
+        return self.compose_slot.composer(*self._current())
 
     def rewrite_poem(self, column: int, keep: list[int], lines: list[str] | None = None) -> Poem:
         """The poem in `column` written again around the lines kept (0-based; their text from `lines`, the

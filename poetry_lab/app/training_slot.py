@@ -63,12 +63,20 @@ class TrainingSlot:
         """The running job's best model so far (None before its first evaluation, or when none runs)."""
         return self.job.best_bundle() if self.running else None
 
+    def unadopted_model(self) -> ModelBundle | None:
+        """A finished job's best model that the session has not taken up yet (a pure read; see take_finished)."""
+        job = self.job
+        if job is not None and not job.running and self._adopted is not job:
+            return job.best_bundle()
+        return None
+
     def take_finished(self) -> ModelBundle | None:
         """A finished job's best model, once: the session adopts it, and a model loaded later replaces it."""
-        if self.job is not None and not self.job.running and self._adopted is not self.job:
-            self._adopted = self.job
-            return self.job.best_bundle()
-        return None
+        job = self.job
+        if job is None or job.running or self._adopted is job:
+            return None
+        self._adopted = job
+        return job.best_bundle()
 
     def close(self) -> None:
         """Stop the job; its run directory (config, metrics, model) is kept. (A visitor who leaves does
