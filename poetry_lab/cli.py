@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seq-len", type=int)
     t.add_argument("--batch", type=int, dest="batch_size")
     t.add_argument("--lr", type=float)
-    t.add_argument("--patience", type=int, help="evaluations without improvement before stopping early (0: never)")
+    t.add_argument("--patience", help="evaluations without improvement before stopping early, or 'never' "
+                   "(default: the preset's, sized to the corpus; 0 keeps it too, as on the page: 0 used to mean never)")
     t.add_argument("--eval-every", type=float, dest="eval_every_s", help="seconds between evaluations")
     t.add_argument("--eval-steps", type=int, dest="eval_every_steps", help="evaluate every N steps instead (repeatable runs)")
     t.add_argument("--seed", type=int, default=0)
@@ -166,7 +167,14 @@ def _new_run(args: argparse.Namespace):
     from poetry_lab.core.train import TrainConfig
     from poetry_lab.data.corpus import load_corpus
     from poetry_lab.runs.prepare import prepare_run
-    from poetry_lab.runs.presets import DEFAULT_PRESET, FINETUNE_MODEL, get_preset, model_settings, train_settings
+    from poetry_lab.runs.presets import (
+        DEFAULT_PRESET,
+        FINETUNE_MODEL,
+        get_preset,
+        model_settings,
+        patience_settings,
+        train_settings,
+    )
 
     if not args.corpus:
         raise PoetryLabError("Give one or more text files (or bundled corpus names) to train on.")
@@ -176,11 +184,10 @@ def _new_run(args: argparse.Namespace):
     model_cfg = {**(FINETUNE_MODEL if args.base else model_settings(preset, len(corpus.text))), **explicit}
     # The page's defaults: a budget sized to the corpus (unless --minutes) and its evaluation schedule.
     train_kw = {**train_settings(preset, len(corpus.text), finetune=bool(args.base), minutes=args.minutes), "seed": args.seed}
-    for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s", "eval_every_steps", "max_steps"):
+    for k in ("seq_len", "batch_size", "lr", "eval_every_s", "eval_every_steps", "max_steps"):
         if getattr(args, k) is not None:
             train_kw[k] = getattr(args, k)
-    if args.patience == 0:
-        train_kw["patience"] = None
+    train_kw.update(patience_settings(args.patience))
     if args.epochs is not None:
         train_kw.update(epochs=args.epochs, minutes=None)
     val_text = load_corpus([args.val], lowercase=args.lowercase).text if args.val else None

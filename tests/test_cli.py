@@ -190,11 +190,14 @@ def test_train_defaults_are_sized_to_a_small_corpus_and_the_end_is_explained(tmp
     cfg = json.loads((out / "run.json").read_text())["train_config"]
     assert (cfg["minutes"], cfg["patience"]) == (1.0, 2) and cfg["eval_every_s"] <= 5.0  # as the page: presets.train_settings
     assert "Finished: all its steps are done after 4 steps" in capsys.readouterr().out
-    again = tmp_path / "again"
-    assert main(["train", str(corpus_file), "--steps", "2", "--patience", "0", "--minutes", "2", "--hidden", "16", "--emb", "8",
-                 "--no-samples", "--out", str(again)]) == 0
-    cfg = json.loads((again / "run.json").read_text())["train_config"]
-    assert (cfg["minutes"], cfg["patience"]) == (2.0, None)  # 0: never stop early
+    for patience, expected in (("never", None), ("0", 2), ("3", 3)):  # presets.patience_settings, as the page
+        again = tmp_path / f"again-{patience}"
+        assert main(["train", str(corpus_file), "--steps", "2", "--patience", patience, "--minutes", "2", "--hidden", "16",
+                     "--emb", "8", "--no-samples", "--out", str(again)]) == 0
+        cfg = json.loads((again / "run.json").read_text())["train_config"]
+        assert (cfg["minutes"], cfg["patience"]) == (2.0, expected), patience
+    assert main(["train", str(corpus_file), "--patience", "soon", "--out", str(tmp_path / "bad")]) == 2
+    assert "Patience must be a whole number of checks, or 'never'" in capsys.readouterr().err
 
 
 def test_train_validates_on_a_file_of_ones_choosing(tmp_path, corpus_file, capsys):

@@ -36,6 +36,7 @@ from poetry_lab.app.ui import (
 )
 from poetry_lab.app.ui.sessions import INTERNAL_ERROR, SessionRegistry
 from poetry_lab.app.ui.uploads import REFUSED, UploadLedger
+from poetry_lab.runs.presets import PATIENCE_NEVER, TINY_PATIENCE
 
 SKIP = gr.skip()
 SNAPSHOT_KEYS = {"state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message"}
@@ -307,6 +308,11 @@ def test_emptied_number_fields_mean_what_their_help_says(lab, poem_text):
     ui(corpus_tab.load_corpus, lab, files=None, text=poem_text, bundled=None)
     status, timer = ui(train_tab.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)
     assert "⚠" not in status and timer.active, status
+    assert lab.job.run.trainer.config.patience == TINY_PATIENCE  # 0: the preset's patience, sized to the corpus
+    lab.stop_training()
+    lab.job.join(timeout=30)
+    ui(train_tab.start_training, lab, preset="quick", minutes=0, start_from="auto", patience=PATIENCE_NEVER)
+    assert lab.job.run.trainer.config.patience is None  # the page's way to say never (the CLI's --patience never)
     lab.stop_training()
     lab.job.join(timeout=30)
     assert "Dropout must be a number" in ui(train_tab.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="lots", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)[0]

@@ -38,6 +38,7 @@ from poetry_lab.runs.presets import (
     TINY_CORPUS,
     get_preset,
     model_settings,
+    patience_settings,
     train_settings,
 )
 from poetry_lab.settings import current_limits, default_model_path, home_dir
@@ -198,7 +199,8 @@ class Session:
         if base is not None and "dropout" not in advanced:
             model_kw.update(FINETUNE_MODEL)
         model_kw.update({k: v for k, v in advanced.items() if k in MODEL_KEYS})
-        train_kw.update({k: v for k, v in advanced.items() if k in TRAIN_KEYS})
+        train_kw.update({k: v for k, v in advanced.items() if k in TRAIN_KEYS and k != "patience"})
+        train_kw.update(patience_settings(advanced.get("patience")))
         if train_kw.get("epochs") and minutes is None:
             train_kw["minutes"] = None  # epochs alone: the server's time limit still applies (check_limits)
         run = prepare_run(self.corpus, model_kw, TrainConfig(**train_kw), base=base, limits=current_limits())
