@@ -14,8 +14,6 @@ from pathlib import Path
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
 
-COPY_CHECK_BYTES = 5_000_000  # compose checks lines against the model's training text up to this size
-
 
 def _floats(text: str) -> list[float]:
     try:
@@ -131,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--chars", type=int, default=400)
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--prompt", default="")
-    w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine)")
+    w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine); "
+                   "a text too long to index is not checked")
     w.add_argument("--out", required=True, type=Path, help="directory for sweep.html and sweep.csv")
 
     c = sub.add_parser("compose", help="write a poem in a form (sonnet, quatrain, couplets, ballad, limerick, haiku, free)")
@@ -142,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=0.8)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--candidates", type=int, default=16, help="candidate lines drafted per line")
-    c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found)")
+    c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found); "
+                   "a text too long to index is not checked")
     c.add_argument("--raw", action="store_true", help="plain sampling, letter by letter (the bare model, no form kept)")
     c.add_argument("--json", action="store_true")
 
@@ -207,6 +207,19 @@ def _resumed_run(args: argparse.Namespace):
     print(f"resuming {args.resume} from its checkpoint at step {step}; "
           f"{runs.lost_steps(args.resume, step)} steps trained after it were lost and are trained again")
     return run
+
+
+def _copy_index(corpus: str | None, given: bool):
+    """metrics.corpus_copy_index of the training text: the one the user `given` must be readable, the
+    model's own may be missing (None, as for one over the copy check's limit)."""
+    from poetry_lab.analysis.metrics import corpus_copy_index
+
+    try:
+        return corpus_copy_index(corpus) if corpus else None
+    except PoetryLabError:
+        if given:
+            raise
+        return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -303,23 +316,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from poetry_lab.analysis.metrics import CorpusIndex
     from poetry_lab.compose import ComposeConfig, Composer
     from poetry_lab.core.checkpoint import load_model
-    from poetry_lab.data.catalog import resolve_corpus
-    from poetry_lab.data.corpus import load_corpus
     from poetry_lab.settings import default_model_path
 
     cfg = ComposeConfig(form=args.form, lines=args.lines, temperature=args.temperature, seed=args.seed, candidates=args.candidates,
                         prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw)
     bundle = load_model(default_model_path() if args.model == "default" else Path(args.model), device="cpu")
-    corpus, index = args.corpus or bundle.facts.get("corpus"), None
-    try:  # the model's own text is checked against when it is a poet's file, not a base's 120 MB corpus
-        if corpus and (args.corpus or resolve_corpus(corpus).stat().st_size < COPY_CHECK_BYTES):
-            index = CorpusIndex(load_corpus([corpus]).text)
-    except PoetryLabError:
-        if args.corpus:
-            raise
+    index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # one BLAS thread: the decoder's small batches lose more to a busy second core than they gain
@@ -379,21 +383,15 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from poetry_lab.analysis.lens import SWEEP_TEMPERATURES, sweep
-    from poetry_lab.analysis.metrics import CorpusIndex
+    from poetry_lab.analysis.metrics import COPY_CHECK_MAX_CHARS
     from poetry_lab.core.checkpoint import load_model
-    from poetry_lab.data.corpus import load_corpus
     from poetry_lab.figures.lens import sweep_figure
 
     bundle = load_model(args.model)
-    corpus = args.corpus or bundle.facts.get("corpus")
-    index = None
-    try:
-        index = CorpusIndex(load_corpus([corpus]).text) if corpus else None
-    except PoetryLabError:
-        if args.corpus:
-            raise
+    index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     if index is None:
-        print("note: no training text found, so copying is not measured (give it with --corpus)", file=sys.stderr)
+        print(f"note: copying is not measured: the training text was not found, or it is over {COPY_CHECK_MAX_CHARS:,} "
+              "characters (give it with --corpus)", file=sys.stderr)
     df = sweep(bundle.model, bundle.vocab, args.temperatures or SWEEP_TEMPERATURES, args.samples, args.chars,
                args.seed, index, args.prompt)
     args.out.mkdir(parents=True, exist_ok=True)

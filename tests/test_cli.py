@@ -215,3 +215,18 @@ def test_train_validates_on_a_file_of_ones_choosing(tmp_path, corpus_file, capsy
     empty = tmp_path / "empty.txt"
     empty.write_text("\n", encoding="utf-8")
     assert main(["train", str(corpus_file), "--val", str(empty), "--steps", "2", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_sweep_checks_copying_up_to_the_one_limit(tmp_path, tiny_model_path, corpus_file, capsys, monkeypatch):
+    from poetry_lab.analysis import metrics
+
+    args = ["sweep", str(tiny_model_path), "--temperatures", "0.5", "--samples", "1", "--chars", "30", "--corpus", str(corpus_file)]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert "copying is not measured" not in capsys.readouterr().err
+    with (tmp_path / "a" / "sweep.csv").open(encoding="utf-8") as f:
+        assert next(csv.DictReader(f))["copied_4gram_share"] != ""
+    monkeypatch.setattr(metrics, "COPY_CHECK_MAX_CHARS", 10)  # the app's model slot follows the same constant
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert "copying is not measured" in capsys.readouterr().err
+    with (tmp_path / "b" / "sweep.csv").open(encoding="utf-8") as f:
+        assert next(csv.DictReader(f))["copied_4gram_share"] == ""

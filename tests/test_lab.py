@@ -138,6 +138,17 @@ def test_a_new_training_keeps_the_last_trained_model_until_its_first_evaluation(
         assert lab.job.join(timeout=30)
 
 
+def test_a_training_text_over_the_copy_check_limit_is_not_indexed(lab, tiny_model_path, monkeypatch):
+    from poetry_lab.analysis import metrics
+
+    lab.load_corpus(text=POEM_TEXT)
+    lab.load_model_file(tiny_model_path)
+    assert lab.model.reference is not None and lab.compare("The", "0.5", chars=40)[0].copied_4gram_share is not None
+    monkeypatch.setattr(metrics, "COPY_CHECK_MAX_CHARS", len(POEM_TEXT) - 1)  # the command line's limit too
+    lab.load_model_file(tiny_model_path)
+    assert lab.model.reference is None and lab.compare("The", "0.5", chars=40)[0].copied_4gram_share is None
+
+
 def test_stop_training_and_summary(lab):
     lab.load_corpus(text=POEM_TEXT)
     assert lab.stop_training() == "No training is running."
