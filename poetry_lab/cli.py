@@ -438,10 +438,9 @@ def cmd_themes(args: argparse.Namespace) -> int:
     from poetry_lab.themes.methods import (
         LM_METHODS,
         METHODS,
+        auto_n_themes,
         compare_methods,
-        make_theme_pipeline,
         plan_themes,
-        suggest_k,
     )
 
     if args.threads:
@@ -455,7 +454,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if plan.n_themes is None:
-        k = suggest_k(make_theme_pipeline("tfidf", 2, args.seed).fit(poems).X_, random_state=args.seed)
+        k = auto_n_themes(poems, args.seed)
         print(f"note: {k} themes (the best silhouette of K-means on TF-IDF, from 2 to 10)", file=sys.stderr)
     else:
         k = plan.n_themes
