@@ -11,6 +11,7 @@ import math
 import sys
 from pathlib import Path
 
+from poetry_lab.core.defaults import COMPARE_TEMPERATURES, DEFAULT_SEED, SWEEP_TEMPERATURES, temperatures_text
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
 
@@ -66,13 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="write poems with a trained model")
     g.add_argument("model", type=Path)
     g.add_argument("--prompt", default="")
-    g.add_argument("--temperatures", type=_floats, default=[0.2, 0.5, 1.0])
+    g.add_argument("--temperatures", type=_floats, default=list(COMPARE_TEMPERATURES),
+                   help=f"default: {temperatures_text(COMPARE_TEMPERATURES)}, as the app's comparison")
     length = g.add_mutually_exclusive_group()
     length.add_argument("--chars", type=int, default=None)
     length.add_argument("--lines", type=int, default=None)
     g.add_argument("--top-k", type=int)
     g.add_argument("--top-p", type=float)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poems (default {DEFAULT_SEED}, as the app)")
     g.add_argument("--json", action="store_true")
 
     e = sub.add_parser("evaluate", help="mean cross-entropy of a model over a text file")
@@ -124,10 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("sweep", help="generate poems across temperatures and plot their metrics")
     w.add_argument("model", type=Path)
-    w.add_argument("--temperatures", type=_floats, default=None, help="default: 0.1,0.3,...,1.5")
+    w.add_argument("--temperatures", type=_floats, default=list(SWEEP_TEMPERATURES),
+                   help=f"default: {temperatures_text(SWEEP_TEMPERATURES)}")
     w.add_argument("--samples", type=int, default=5, help="poems per temperature")
     w.add_argument("--chars", type=int, default=400)
-    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poems (default {DEFAULT_SEED}, as the app)")
     w.add_argument("--prompt", default="")
     w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine); "
                    "a text too long to index is not checked")
@@ -139,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lines", type=int, default=None, help="length of free verse or couplets; a multiple of the stanza otherwise")
     c.add_argument("--prompt", default="", help="your own opening line(s), separated by newlines or ' / '")
     c.add_argument("--temperature", type=float, default=0.8)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poem (default {DEFAULT_SEED}, as the app)")
     c.add_argument("--candidates", type=int, default=16, help="candidate lines drafted per line")
     c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found); "
                    "a text too long to index is not checked")
@@ -382,7 +385,7 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from poetry_lab.analysis.lens import SWEEP_TEMPERATURES, sweep
+    from poetry_lab.analysis.lens import sweep
     from poetry_lab.analysis.metrics import COPY_CHECK_MAX_CHARS
     from poetry_lab.core.checkpoint import load_model
     from poetry_lab.figures.lens import sweep_figure
@@ -392,7 +395,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if index is None:
         print(f"note: copying is not measured: the training text was not found, or it is over {COPY_CHECK_MAX_CHARS:,} "
               "characters (give it with --corpus)", file=sys.stderr)
-    df = sweep(bundle.model, bundle.vocab, args.temperatures or SWEEP_TEMPERATURES, args.samples, args.chars,
+    df = sweep(bundle.model, bundle.vocab, args.temperatures, args.samples, args.chars,
                args.seed, index, args.prompt)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "sweep.csv", index=False)

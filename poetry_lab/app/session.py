@@ -23,6 +23,14 @@ from poetry_lab.app.themes_slot import BACKWARD_STEPS, ThemesSlot
 from poetry_lab.app.training_slot import TrainingSlot
 from poetry_lab.compose import Candidate, ComposeConfig, Poem
 from poetry_lab.core.checkpoint import ModelBundle
+from poetry_lab.core.defaults import (
+    COMPARE_TEMPERATURES,
+    COMPOSE_TEMPERATURES,
+    DEFAULT_SEED,
+    MAX_TEMPERATURES,
+    SWEEP_MAX_TEMPERATURES,
+    SWEEP_TEMPERATURES,
+)
 from poetry_lab.core.sampling import Sample, SampleConfig, sample
 from poetry_lab.core.train import TrainConfig
 from poetry_lab.data.catalog import load_catalog
@@ -52,7 +60,6 @@ if TYPE_CHECKING:
 MODEL_KEYS = {"cell", "layers", "hidden", "dropout", "emb_dim"}  # advanced settings that shape the model
 TRAIN_KEYS = {"seq_len", "batch_size", "lr", "epochs", "patience", "seed"}  # ... and those that shape the training
 LENS_CHARS = 4_000  # generated characters coloured by confidence: each is a span with a tooltip, ~150 bytes of HTML
-COMPOSE_TEMPERATURES = "0.2, 0.5, 0.8, 1.0"  # the columns of poems in form: careful to lively
 SWEEP_CHARS = 60_000  # characters one sweep may write in all: about 10 s on a small CPU with the default model
 
 
@@ -240,8 +247,9 @@ class Session:
         return f"Training resumed: run {info.id} goes on from step {info.steps}{left}."
 
     # --- generation --------------------------------------------------------------------------
-    def compare(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
-                seed: int | None = 0, top_k: int | None = None, top_p: float | None = None, lines: int | None = None) -> list[PoemNumbers]:
+    def compare(self, prompt: str = "", temperatures: str | list[float] = COMPARE_TEMPERATURES, chars: int | None = 400,
+                seed: int | None = DEFAULT_SEED, top_k: int | None = None, top_p: float | None = None,
+                lines: int | None = None) -> list[PoemNumbers]:
         """One poem per temperature, from the same prompt and seed, each with its numbers."""
         _, samples, reference = self._sample(prompt, temperatures, chars, seed, top_k, top_p, lines)
         return [PoemNumbers(**self._numbers(s, reference)) for s in samples]
@@ -250,8 +258,8 @@ class Session:
         """compare()'s poems, the model that wrote them (while training, the best snapshot can change)
         and the copy index of its training text."""
         temps = parse_temperatures(temperatures)
-        if not 1 <= len(temps) <= 6:
-            raise PoetryLabError("Compare between 1 and 6 temperatures at once.")
+        if not 1 <= len(temps) <= MAX_TEMPERATURES:
+            raise PoetryLabError(f"Compare between 1 and {MAX_TEMPERATURES} temperatures at once.")
         bundle, reference = self._current()
         cfg = SampleConfig(temperatures=temps, max_chars=int(chars or 400) if not lines else min(int(chars or 2000), 20_000),
                            lines=int(lines) if lines else None, top_k=int(top_k) if top_k else None,
@@ -266,8 +274,8 @@ class Session:
         return {"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4),
                 **sample_metrics(s.continuation, reference), "unknown_chars": "".join(s.unknown_chars)}
 
-    def compare_lens(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
-                     seed: int | None = 0, top_k: int | None = None, top_p: float | None = None,
+    def compare_lens(self, prompt: str = "", temperatures: str | list[float] = COMPARE_TEMPERATURES, chars: int | None = 400,
+                     seed: int | None = DEFAULT_SEED, top_k: int | None = None, top_p: float | None = None,
                      lines: int | None = None) -> list[PoemView]:
         """compare()'s poems, each with what the poet's lens shows besides its numbers: the rhyme and
         metre of the whole text (prompt included), the model's confidence in the first LENS_CHARS
@@ -286,16 +294,16 @@ class Session:
             view.theme = theme
         return views
 
-    def sweep(self, temperatures: str | list[float] = lens.SWEEP_TEMPERATURES, samples: int | None = 5, chars: int | None = 400,
-              seed: int | None = 0, prompt: str = "") -> pd.DataFrame:
+    def sweep(self, temperatures: str | list[float] = SWEEP_TEMPERATURES, samples: int | None = 5, chars: int | None = 400,
+              seed: int | None = DEFAULT_SEED, prompt: str = "") -> pd.DataFrame:
         """Several poems at each temperature and their numbers: lens.sweep's DataFrame (one row per poem).
 
         Copying is measured against the model's training text when it is known. At most
         SWEEP_CHARS characters in all, so a sweep stays a matter of seconds.
         """
         temps = parse_temperatures(temperatures)
-        if not 1 <= len(temps) <= 12:
-            raise PoetryLabError("Sweep between 1 and 12 temperatures at once.")
+        if not 1 <= len(temps) <= SWEEP_MAX_TEMPERATURES:
+            raise PoetryLabError(f"Sweep between 1 and {SWEEP_MAX_TEMPERATURES} temperatures at once.")
         if not samples or int(samples) < 1 or not chars or int(chars) < 1:
             raise PoetryLabError("Ask for at least one poem per temperature, each at least one character long.")
         total = len(temps) * int(samples) * int(chars)
@@ -308,7 +316,7 @@ class Session:
 
     # --- poems in form ------------------------------------------------------------------------
     def compose(self, form: str = "sonnet", lines: int | None = None, prompt: str = "",
-                temperatures: str | list[float] = COMPOSE_TEMPERATURES, seed: int | None = 1, raw: bool = False) -> list[Poem]:
+                temperatures: str | list[float] = COMPOSE_TEMPERATURES, seed: int | None = DEFAULT_SEED, raw: bool = False) -> list[Poem]:
         """One poem in `form` per temperature, with one shared seed (None: a fresh one), starting from the
         poet's own opening lines (`prompt`, one per line). `raw`: plain letter-by-letter sampling instead."""
         config = ComposeConfig(form=form, lines=lines, temperature=0.8, seed=seed, prompt=(prompt or "")[-current_limits().max_prompt_chars:],
