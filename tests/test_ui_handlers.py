@@ -36,7 +36,12 @@ from poetry_lab.app.ui import (
 )
 from poetry_lab.app.ui.sessions import INTERNAL_ERROR, SessionRegistry
 from poetry_lab.app.ui.uploads import REFUSED, UploadLedger
-from poetry_lab.core.defaults import COMPARE_TEMPERATURES, COMPOSE_TEMPERATURES, DEFAULT_SEED, temperatures_text
+from poetry_lab.core.defaults import (
+    COMPARE_TEMPERATURES,
+    COMPOSE_TEMPERATURES,
+    DEFAULT_SEED,
+    temperatures_text,
+)
 from poetry_lab.runs.presets import PATIENCE_NEVER, TINY_PATIENCE
 
 SKIP = gr.skip()

@@ -106,7 +106,7 @@ def train_settings(preset: Preset, corpus_chars: int, finetune: bool = False, mi
 PATIENCE_NEVER = "never"  # the patience that never stops a training early (the page's choice, the CLI's word)
 
 
-def patience_settings(value: int | float | str | None) -> dict:
+def patience_settings(value: float | str | None) -> dict:
     """The TrainConfig fields a poet's patience sets, the same on the page, in the API and on the command
     line: None, "" or 0 keep the preset's choice ({}; Gradio sends an emptied number field as 0),
     PATIENCE_NEVER turns early stopping off ({"patience": None}), and a whole number N stops a training

@@ -12,10 +12,14 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from poetry_lab.app.session import Session
-from poetry_lab.core.defaults import COMPARE_TEMPERATURES, DEFAULT_SEED, temperatures_text
 from poetry_lab.app.ui.sessions import user_message
 from poetry_lab.app.ui.shared import (
     bundled_name,
+)
+from poetry_lab.core.defaults import (
+    COMPARE_TEMPERATURES,
+    DEFAULT_SEED,
+    temperatures_text,
 )
 from poetry_lab.errors import PoetryLabError
 

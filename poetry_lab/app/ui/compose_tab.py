@@ -10,7 +10,13 @@ from poetry_lab.app.session import Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import cpu_queue, optional, scratch_path
-from poetry_lab.core.defaults import COMPOSE_TEMPERATURES, DEFAULT_SEED, MAX_TEMPERATURE, MAX_TEMPERATURES, temperatures_text
+from poetry_lab.core.defaults import (
+    COMPOSE_TEMPERATURES,
+    DEFAULT_SEED,
+    MAX_TEMPERATURE,
+    MAX_TEMPERATURES,
+    temperatures_text,
+)
 from poetry_lab.errors import PoetryLabError
 
 INTRO = """
