@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from poetry_lab.compose.forms import DEFAULT_FORM, FORMS
+from poetry_lab.core.defaults import COMPARE_TEMPERATURES, DEFAULT_SEED, SWEEP_TEMPERATURES, temperatures_text
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
 
-COPY_CHECK_BYTES = 5_000_000  # compose checks lines against the model's training text up to this size
 # The keys of poetry_lab.core.model.CELLS, written out: importing the model (torch) to build the parser
 # would add seconds to every command's start (tests/test_cli.py keeps the two equal).
 CELL_NAMES = ("lstm", "gru")
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seq-len", type=int)
     t.add_argument("--batch", type=int, dest="batch_size")
     t.add_argument("--lr", type=float)
-    t.add_argument("--patience", type=int, help="evaluations without improvement before stopping early (0: never)")
+    t.add_argument("--patience", help="evaluations without improvement before stopping early, or 'never' "
+                   "(default: the preset's, sized to the corpus; 0 keeps it too, as on the page: 0 used to mean never)")
     t.add_argument("--eval-every", type=float, dest="eval_every_s", help="seconds between evaluations")
     t.add_argument("--eval-steps", type=int, dest="eval_every_steps", help="evaluate every N steps instead (repeatable runs)")
     t.add_argument("--seed", type=int, default=0)
@@ -82,13 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="write poems with a trained model")
     g.add_argument("model", type=Path)
     g.add_argument("--prompt", default="")
-    g.add_argument("--temperatures", type=_floats, default=[0.2, 0.5, 1.0])
+    g.add_argument("--temperatures", type=_floats, default=list(COMPARE_TEMPERATURES),
+                   help=f"default: {temperatures_text(COMPARE_TEMPERATURES)}, as the app's comparison")
     length = g.add_mutually_exclusive_group()
     length.add_argument("--chars", type=int, default=None)
     length.add_argument("--lines", type=int, default=None)
     g.add_argument("--top-k", type=int)
     g.add_argument("--top-p", type=float)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poems (default {DEFAULT_SEED}, as the app)")
     g.add_argument("--json", action="store_true")
 
     e = sub.add_parser("evaluate", help="mean cross-entropy of a model over a text file")
@@ -140,12 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("sweep", help="generate poems across temperatures and plot their metrics")
     w.add_argument("model", type=Path)
-    w.add_argument("--temperatures", type=_floats, default=None, help="default: 0.1,0.3,...,1.5")
+    w.add_argument("--temperatures", type=_floats, default=list(SWEEP_TEMPERATURES),
+                   help=f"default: {temperatures_text(SWEEP_TEMPERATURES)}")
     w.add_argument("--samples", type=int, default=5, help="poems per temperature")
     w.add_argument("--chars", type=int, default=400)
-    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poems (default {DEFAULT_SEED}, as the app)")
     w.add_argument("--prompt", default="")
-    w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine)")
+    w.add_argument("--corpus", help="the training text, for the copying checks (default: the model's own corpus, if on this machine); "
+                   "a text too long to index is not checked")
     w.add_argument("--out", required=True, type=Path, help="directory for sweep.html and sweep.csv")
 
     c = sub.add_parser("compose", help=f"write a poem in a form ({', '.join(FORMS)})")
@@ -154,9 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lines", type=int, default=None, help=_lines_help())
     c.add_argument("--prompt", default="", help="your own opening line(s), separated by newlines or ' / '")
     c.add_argument("--temperature", type=float, default=0.8)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poem (default {DEFAULT_SEED}, as the app)")
     c.add_argument("--candidates", type=int, default=16, help="candidate lines drafted per line")
-    c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found)")
+    c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found); "
+                   "a text too long to index is not checked")
     c.add_argument("--raw", action="store_true", help="plain sampling, letter by letter (the bare model, no form kept)")
     c.add_argument("--json", action="store_true")
 
@@ -181,7 +186,14 @@ def _new_run(args: argparse.Namespace):
     from poetry_lab.core.train import TrainConfig
     from poetry_lab.data.corpus import load_corpus
     from poetry_lab.runs.prepare import prepare_run
-    from poetry_lab.runs.presets import DEFAULT_PRESET, FINETUNE_MODEL, get_preset, model_settings, train_settings
+    from poetry_lab.runs.presets import (
+        DEFAULT_PRESET,
+        FINETUNE_MODEL,
+        get_preset,
+        model_settings,
+        patience_settings,
+        train_settings,
+    )
 
     if not args.corpus:
         raise PoetryLabError("Give one or more text files (or bundled corpus names) to train on.")
@@ -191,11 +203,10 @@ def _new_run(args: argparse.Namespace):
     model_cfg = {**(FINETUNE_MODEL if args.base else model_settings(preset, len(corpus.text))), **explicit}
     # The page's defaults: a budget sized to the corpus (unless --minutes) and its evaluation schedule.
     train_kw = {**train_settings(preset, len(corpus.text), finetune=bool(args.base), minutes=args.minutes), "seed": args.seed}
-    for k in ("seq_len", "batch_size", "lr", "patience", "eval_every_s", "eval_every_steps", "max_steps"):
+    for k in ("seq_len", "batch_size", "lr", "eval_every_s", "eval_every_steps", "max_steps"):
         if getattr(args, k) is not None:
             train_kw[k] = getattr(args, k)
-    if args.patience == 0:
-        train_kw["patience"] = None
+    train_kw.update(patience_settings(args.patience))
     if args.epochs is not None:
         train_kw.update(epochs=args.epochs, minutes=None)
     val_text = load_corpus([args.val], lowercase=args.lowercase).text if args.val else None
@@ -215,6 +226,19 @@ def _resumed_run(args: argparse.Namespace):
     print(f"resuming {args.resume} from its checkpoint at step {step}; "
           f"{runs.lost_steps(args.resume, step)} steps trained after it were lost and are trained again")
     return run
+
+
+def _copy_index(corpus: str | None, given: bool):
+    """metrics.corpus_copy_index of the training text: the one the user `given` must be readable, the
+    model's own may be missing (None, as for one over the copy check's limit)."""
+    from poetry_lab.analysis.metrics import corpus_copy_index
+
+    try:
+        return corpus_copy_index(corpus) if corpus else None
+    except PoetryLabError:
+        if given:
+            raise
+        return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -311,23 +335,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from poetry_lab.analysis.metrics import CorpusIndex
     from poetry_lab.compose import ComposeConfig, Composer
     from poetry_lab.core.checkpoint import load_model
-    from poetry_lab.data.catalog import resolve_corpus
-    from poetry_lab.data.corpus import load_corpus
     from poetry_lab.settings import default_model_path
 
     cfg = ComposeConfig(form=args.form, lines=args.lines, temperature=args.temperature, seed=args.seed, candidates=args.candidates,
                         prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw)
     bundle = load_model(default_model_path() if args.model == "default" else Path(args.model), device="cpu")
-    corpus, index = args.corpus or bundle.facts.get("corpus"), None
-    try:  # the model's own text is checked against when it is a poet's file, not a base's 120 MB corpus
-        if corpus and (args.corpus or resolve_corpus(corpus).stat().st_size < COPY_CHECK_BYTES):
-            index = CorpusIndex(load_corpus([corpus]).text)
-    except PoetryLabError:
-        if args.corpus:
-            raise
+    index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # one BLAS thread: the decoder's small batches lose more to a busy second core than they gain
@@ -386,23 +401,17 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from poetry_lab.analysis.lens import SWEEP_TEMPERATURES, sweep
-    from poetry_lab.analysis.metrics import CorpusIndex
+    from poetry_lab.analysis.lens import sweep
+    from poetry_lab.analysis.metrics import COPY_CHECK_MAX_CHARS
     from poetry_lab.core.checkpoint import load_model
-    from poetry_lab.data.corpus import load_corpus
     from poetry_lab.figures.lens import sweep_figure
 
     bundle = load_model(args.model)
-    corpus = args.corpus or bundle.facts.get("corpus")
-    index = None
-    try:
-        index = CorpusIndex(load_corpus([corpus]).text) if corpus else None
-    except PoetryLabError:
-        if args.corpus:
-            raise
+    index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     if index is None:
-        print("note: no training text found, so copying is not measured (give it with --corpus)", file=sys.stderr)
-    df = sweep(bundle.model, bundle.vocab, args.temperatures or SWEEP_TEMPERATURES, args.samples, args.chars,
+        print(f"note: copying is not measured: the training text was not found, or it is over {COPY_CHECK_MAX_CHARS:,} "
+              "characters (give it with --corpus)", file=sys.stderr)
+    df = sweep(bundle.model, bundle.vocab, args.temperatures, args.samples, args.chars,
                args.seed, index, args.prompt)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "sweep.csv", index=False)
@@ -448,10 +457,9 @@ def cmd_themes(args: argparse.Namespace) -> int:
     from poetry_lab.themes.methods import (
         LM_METHODS,
         METHODS,
+        auto_n_themes,
         compare_methods,
-        make_theme_pipeline,
         plan_themes,
-        suggest_k,
     )
 
     if args.threads:
@@ -465,7 +473,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if plan.n_themes is None:
-        k = suggest_k(make_theme_pipeline("tfidf", 2, args.seed).fit(poems).X_, random_state=args.seed)
+        k = auto_n_themes(poems, args.seed)
         print(f"note: {k} themes (the best silhouette of K-means on TF-IDF, from 2 to 10)", file=sys.stderr)
     else:
         k = plan.n_themes

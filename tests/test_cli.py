@@ -190,11 +190,14 @@ def test_train_defaults_are_sized_to_a_small_corpus_and_the_end_is_explained(tmp
     cfg = json.loads((out / "run.json").read_text())["train_config"]
     assert (cfg["minutes"], cfg["patience"]) == (1.0, 2) and cfg["eval_every_s"] <= 5.0  # as the page: presets.train_settings
     assert "Finished: all its steps are done after 4 steps" in capsys.readouterr().out
-    again = tmp_path / "again"
-    assert main(["train", str(corpus_file), "--steps", "2", "--patience", "0", "--minutes", "2", "--hidden", "16", "--emb", "8",
-                 "--no-samples", "--out", str(again)]) == 0
-    cfg = json.loads((again / "run.json").read_text())["train_config"]
-    assert (cfg["minutes"], cfg["patience"]) == (2.0, None)  # 0: never stop early
+    for patience, expected in (("never", None), ("0", 2), ("3", 3)):  # presets.patience_settings, as the page
+        again = tmp_path / f"again-{patience}"
+        assert main(["train", str(corpus_file), "--steps", "2", "--patience", patience, "--minutes", "2", "--hidden", "16",
+                     "--emb", "8", "--no-samples", "--out", str(again)]) == 0
+        cfg = json.loads((again / "run.json").read_text())["train_config"]
+        assert (cfg["minutes"], cfg["patience"]) == (2.0, expected), patience
+    assert main(["train", str(corpus_file), "--patience", "soon", "--out", str(tmp_path / "bad")]) == 2
+    assert "Patience must be a whole number of checks, or 'never'" in capsys.readouterr().err
 
 
 def test_train_validates_on_a_file_of_ones_choosing(tmp_path, corpus_file, capsys):
@@ -223,3 +226,18 @@ def test_the_cell_choices_are_the_models_cells(capsys):
     with pytest.raises(SystemExit) as stop:
         build_parser().parse_args(["train", "x", "--out", "d", "--cell", "rnn"])
     assert stop.value.code == 2 and "invalid choice: 'rnn' (choose from 'lstm', 'gru')" in capsys.readouterr().err
+
+
+def test_sweep_checks_copying_up_to_the_one_limit(tmp_path, tiny_model_path, corpus_file, capsys, monkeypatch):
+    from poetry_lab.analysis import metrics
+
+    args = ["sweep", str(tiny_model_path), "--temperatures", "0.5", "--samples", "1", "--chars", "30", "--corpus", str(corpus_file)]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert "copying is not measured" not in capsys.readouterr().err
+    with (tmp_path / "a" / "sweep.csv").open(encoding="utf-8") as f:
+        assert next(csv.DictReader(f))["copied_4gram_share"] != ""
+    monkeypatch.setattr(metrics, "COPY_CHECK_MAX_CHARS", 10)  # the app's model slot follows the same constant
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert "copying is not measured" in capsys.readouterr().err
+    with (tmp_path / "b" / "sweep.csv").open(encoding="utf-8") as f:
+        assert next(csv.DictReader(f))["copied_4gram_share"] == ""

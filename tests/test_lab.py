@@ -107,6 +107,48 @@ def test_a_model_file_loaded_after_training_replaces_the_trained_model(lab, tiny
     assert lab.model_file() != trained  # and the download is the loaded model, not the run's file
 
 
+def test_reading_the_model_changes_nothing(lab):
+    """A finished job's model answers whether or not it has been taken up; only finish_job takes it up."""
+    lab.load_corpus(text=POEM_TEXT)
+    lab.start_training("quick", minutes=1, start_from="scratch", advanced={"hidden": 24, "batch_size": 8, "seq_len": 32})
+    lab.stop_training()
+    assert lab.job.join(timeout=30)
+    first = lab.bundle
+    assert first is lab.job.best_bundle() and first.model.config.hidden == 24
+    assert lab.bundle is first and lab.model.is_default()  # read twice: the same model, nothing taken up
+    summary = lab.model_summary()
+    assert lab.bundle is first and lab.model.is_default() and lab.model_summary() == summary
+    lab.finish_job()
+    assert lab.bundle is first and lab.model.loaded is first and lab.model.reference is lab.training.reference
+    lab.finish_job()  # once: a second call changes nothing
+    assert lab.bundle is first and lab.model_summary() == summary
+
+
+def test_a_new_training_keeps_the_last_trained_model_until_its_first_evaluation(lab):
+    lab.load_corpus(text=POEM_TEXT)
+    lab.start_training("quick", minutes=1, start_from="scratch", advanced={"hidden": 24, "batch_size": 8, "seq_len": 32})
+    lab.stop_training()
+    assert lab.job.join(timeout=30)
+    trained = lab.job.best_bundle()  # not read, so not taken up: starting the next training takes it up
+    lab.start_training("quick", minutes=1, start_from="scratch", advanced={"hidden": 16, "batch_size": 8, "seq_len": 32})
+    try:
+        assert lab.model.loaded is trained
+    finally:
+        lab.stop_training()
+        assert lab.job.join(timeout=30)
+
+
+def test_a_training_text_over_the_copy_check_limit_is_not_indexed(lab, tiny_model_path, monkeypatch):
+    from poetry_lab.analysis import metrics
+
+    lab.load_corpus(text=POEM_TEXT)
+    lab.load_model_file(tiny_model_path)
+    assert lab.model.reference is not None and lab.compare("The", "0.5", chars=40)[0].copied_4gram_share is not None
+    monkeypatch.setattr(metrics, "COPY_CHECK_MAX_CHARS", len(POEM_TEXT) - 1)  # the command line's limit too
+    lab.load_model_file(tiny_model_path)
+    assert lab.model.reference is None and lab.compare("The", "0.5", chars=40)[0].copied_4gram_share is None
+
+
 def test_stop_training_and_summary(lab):
     lab.load_corpus(text=POEM_TEXT)
     assert lab.stop_training() == "No training is running."

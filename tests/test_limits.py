@@ -63,3 +63,4 @@ def test_epoch_only_jobs_get_the_time_limit_as_budget():
     cfg = TrainConfig(minutes=None, epochs=3)
     run = prepare_run(Corpus(POEM_TEXT), {"hidden": 32}, cfg, limits=Limits(max_minutes=7))
     assert run.trainer.config.minutes == 7 and run.trainer.config.epochs == 3
+    assert cfg.minutes is None and run.trainer.config is not cfg  # the caller's config is left as it was

@@ -10,9 +10,12 @@ from conftest import POEM_TEXT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poetry_lab.analysis import metrics
 from poetry_lab.analysis.metrics import (
     CorpusIndex,
     copied_ngram_share,
+    copy_index,
+    corpus_copy_index,
     distinct_n,
     longest_copy,
     longest_copy_span,
@@ -159,3 +162,22 @@ def test_sample_metrics_without_a_corpus():
     m = sample_metrics("a b a b", None)
     assert m == {"copied_4gram_share": None, "longest_copy": "", "longest_copy_chars": 0,
                  "distinct_2": round(2 / 3, 4), "repeated_lines": 0}
+
+
+def test_one_limit_decides_which_training_texts_are_indexed(monkeypatch):
+    monkeypatch.setattr(metrics, "COPY_CHECK_MAX_CHARS", len(POEM_TEXT) - 1)
+    assert copy_index(POEM_TEXT) is None
+    monkeypatch.setattr(metrics, "COPY_CHECK_MAX_CHARS", len(POEM_TEXT))
+    assert copy_index(POEM_TEXT).text == POEM_TEXT
+
+
+def test_a_bundled_corpus_over_the_limit_is_never_read(monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise AssertionError("an over-limit corpus was read")
+
+    monkeypatch.setattr(metrics, "load_corpus", refuse)
+    assert corpus_copy_index("gutenberg_poetry") is None  # 121 M characters (the catalog says so)
+    monkeypatch.undo()
+    poems = tmp_path / "poems.txt"
+    poems.write_text(POEM_TEXT, encoding="utf-8")
+    assert copied_ngram_share(PASSAGE, corpus_copy_index(str(poems))) == 1.0  # a poet's file under the limit is read

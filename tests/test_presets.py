@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from poetry_lab.core.train import TrainConfig
+from poetry_lab.errors import PoetryLabError
 from poetry_lab.runs.presets import (
     DEFAULT_PRESET,
     FINETUNE_TRAIN,
@@ -13,6 +14,7 @@ from poetry_lab.runs.presets import (
     budget_minutes,
     eval_schedule,
     get_preset,
+    patience_settings,
     train_settings,
 )
 
@@ -60,3 +62,18 @@ def test_train_settings_combine_the_recipe_budget_and_schedule():
 def test_budgets_stay_within_a_minute_and_the_presets_minutes(chars):
     for preset in PRESETS.values():
         assert 1.0 <= budget_minutes(preset, chars) <= preset.train["minutes"]
+
+
+@pytest.mark.parametrize("value, settings", [
+    (None, {}), ("", {}), (0, {}), (0.0, {}), ("0", {}),  # the preset's choice (an emptied page field sends 0)
+    ("never", {"patience": None}), (" Never ", {"patience": None}),
+    (3, {"patience": 3}), ("10", {"patience": 10}), (2.0, {"patience": 2}),
+])
+def test_one_rule_says_what_a_patience_means(value, settings):
+    assert patience_settings(value) == settings
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "soon", "nan", float("inf")])
+def test_a_patience_that_is_no_count_is_refused_plainly(value):
+    with pytest.raises(PoetryLabError, match="whole number of checks, or 'never'"):
+        patience_settings(value)

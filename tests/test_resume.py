@@ -105,7 +105,7 @@ def test_sigkill_mid_training_then_list_load_and_resume(tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "poetry_lab", "train", str(corpus), "--out", str(run_dir), "--minutes", "2",
            "--steps", "1000000", "--hidden", "16", "--emb", "8", "--seq-len", "16", "--batch", "4", "--eval-steps", "3",
-           "--patience", "0", "--no-samples", "--checkpoint-every", "0.3"]
+           "--patience", "never", "--no-samples", "--checkpoint-every", "0.3"]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
@@ -157,7 +157,7 @@ def test_kill_right_after_the_first_evaluation_leaves_a_model_that_writes(tmp_pa
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "poetry_lab", "train", str(corpus), "--out", str(out), "--minutes", "2",
-           "--hidden", "16", "--emb", "8", "--seq-len", "16", "--batch", "4", "--eval-steps", "5", "--patience", "0",
+           "--hidden", "16", "--emb", "8", "--seq-len", "16", "--batch", "4", "--eval-steps", "5", "--patience", "never",
            "--no-samples", "--checkpoint-every", "600"]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines: queue.Queue = queue.Queue()

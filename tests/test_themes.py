@@ -37,6 +37,7 @@ from poetry_lab.themes.embeddings import (
 from poetry_lab.themes.encoder import SentenceEmbeddings
 from poetry_lab.themes.methods import (
     METHODS,
+    auto_n_themes,
     compare_methods,
     make_theme_pipeline,
     suggest_k,
@@ -92,6 +93,18 @@ def test_suggest_k_finds_three_topics():
     assert suggest_k(X, range(2, 8)) == 3
     with pytest.raises(PoetryLabError, match="too few poems"):
         suggest_k(X[:2])
+
+
+def test_the_app_and_the_cli_choose_the_number_of_themes_by_one_rule(monkeypatch, poems_file, capsys):
+    from poetry_lab.app.themes_slot import ThemesSlot
+    from poetry_lab.store import Store
+    from poetry_lab.themes import methods
+
+    assert auto_n_themes(POEMS) == 3
+    monkeypatch.setattr(methods, "auto_n_themes", lambda poems, random_state=0: 2)  # both follow the one function
+    assert ThemesSlot(Store()).find(POEMS, 0, "tfidf", None, lambda: (None, None), False, []).n_themes == 2
+    assert main(["themes", str(poems_file), "--method", "tfidf", "--k", "auto"]) == 0
+    assert "note: 2 themes" in capsys.readouterr().err
 
 
 def test_lda_themes_are_dominant_topics_and_mixtures_sum_to_one():

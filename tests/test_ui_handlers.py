@@ -36,6 +36,13 @@ from poetry_lab.app.ui import (
 )
 from poetry_lab.app.ui.sessions import INTERNAL_ERROR, SessionRegistry
 from poetry_lab.app.ui.uploads import REFUSED, UploadLedger
+from poetry_lab.core.defaults import (
+    COMPARE_TEMPERATURES,
+    COMPOSE_TEMPERATURES,
+    DEFAULT_SEED,
+    temperatures_text,
+)
+from poetry_lab.runs.presets import PATIENCE_NEVER, TINY_PATIENCE
 
 SKIP = gr.skip()
 SNAPSHOT_KEYS = {"state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message"}
@@ -307,6 +314,11 @@ def test_emptied_number_fields_mean_what_their_help_says(lab, poem_text):
     ui(corpus_tab.load_corpus, lab, files=None, text=poem_text, bundled=None)
     status, timer = ui(train_tab.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)
     assert "⚠" not in status and timer.active, status
+    assert lab.job.run.trainer.config.patience == TINY_PATIENCE  # 0: the preset's patience, sized to the corpus
+    lab.stop_training()
+    lab.job.join(timeout=30)
+    ui(train_tab.start_training, lab, preset="quick", minutes=0, start_from="auto", patience=PATIENCE_NEVER)
+    assert lab.job.run.trainer.config.patience is None  # the page's way to say never (the CLI's --patience never)
     lab.stop_training()
     lab.job.join(timeout=30)
     assert "Dropout must be a number" in ui(train_tab.start_training, lab, preset="quick", minutes=0, start_from="auto", cell="", layers=0, hidden=0, dropout="lots", seq_len=0, batch_size=0, lr=0, epochs=0, patience=0, seed=0)[0]
@@ -438,9 +450,25 @@ def test_api_numbers_sent_as_text_are_read_and_nonsense_gets_a_plain_message(lab
         api.api_compare(lab, "The", "0.5", 20, 1, None, "lots")
 
 
+def test_the_api_the_session_the_page_and_the_cli_share_their_defaults(lab):
+    """One home (core.defaults) for the default temperatures and seed: the same poems from every door."""
+    from poetry_lab.cli import build_parser
+
+    assert api.api_compare(lab, "The", chars=30) == [p.to_json() for p in lab.compare("The", chars=30)]
+    assert [r["temperature"] for r in api.api_compare(lab, "The", chars=10)] == list(COMPARE_TEMPERATURES)
+    by_api = api.api_compose(lab, "haiku")
+    (by_session,) = lab.compose("haiku", temperatures=[0.8])
+    assert by_api["seed"] == by_session.seed == DEFAULT_SEED and by_api["text"] == by_session.text
+    cli = build_parser()
+    generate, compose = cli.parse_args(["generate", "m"]), cli.parse_args(["compose", "m"])
+    assert (generate.temperatures, generate.seed, compose.seed) == (list(COMPARE_TEMPERATURES), DEFAULT_SEED, DEFAULT_SEED)
+    assert cli.parse_args(["sweep", "m", "--out", "x"]).seed == DEFAULT_SEED
+
+
 # --- poems in form ------------------------------------------------------------------------------
 def test_write_poems_with_the_page_as_it_loads_then_work_on_one(lab):
-    defaults = dict(form="sonnet", lines=0, opening="", temperatures=compose_tab.COMPOSE_TEMPERATURES, seed=1, raw=False)
+    defaults = dict(form="sonnet", lines=0, opening="", temperatures=temperatures_text(COMPOSE_TEMPERATURES), seed=DEFAULT_SEED,
+                    raw=False)
     poems, download, column, edit, keep, line, candidates, status = ui(compose_tab.write_poems, lab, **defaults)
     assert "Wrote 4 poems (sonnet, seed 1)" in status and "⚠" not in status
     assert poems.count('class="pl-col"') == 4 and poems.count("data-scan=") == 4 * 14

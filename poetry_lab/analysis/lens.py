@@ -22,13 +22,13 @@ from poetry_lab.analysis.metrics import (
 )
 from poetry_lab.analysis.poetics import analyse_poem
 from poetry_lab.analysis.pronounce import in_dictionary
+from poetry_lab.core.defaults import DEFAULT_SEED, SWEEP_TEMPERATURES
 from poetry_lab.core.model import CharLSTM
 from poetry_lab.core.sampling import Sample, SampleConfig, sample
 from poetry_lab.core.vocab import Vocab
 from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
 
-SWEEP_TEMPERATURES = (0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5)
 SWEEP_COLUMNS = ["temperature", "sample", "bits_per_char", "copied_4gram_share", "distinct_2",
                  "real_word_share", "metre_score", "text"]
 MAX_SWEEP_SAMPLES = 200  # temperatures x samples: a few minutes on a small CPU at most
@@ -155,7 +155,7 @@ def _row(s: Sample, k: int, index: CorpusIndex | None) -> dict:
 
 
 def sweep(model: CharLSTM, vocab: Vocab, temperatures: Sequence[float] = SWEEP_TEMPERATURES,
-          samples_per_temperature: int = 5, chars: int = 400, seed: int | None = 0,
+          samples_per_temperature: int = 5, chars: int = 400, seed: int | None = DEFAULT_SEED,
           index: CorpusIndex | None = None, prompt: str = "") -> pd.DataFrame:
     """Poems at each temperature and their metrics: one row per poem, columns SWEEP_COLUMNS.
 

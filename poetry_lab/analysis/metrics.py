@@ -1,14 +1,19 @@
 """Text metrics for comparing generated poems with the training corpus: copying, diversity, repetition.
 
-All functions are pure. Words are lowercased runs of letters, with inner apostrophes kept
+All functions are pure but corpus_copy_index, which reads a corpus. Words are lowercased runs of letters, with inner apostrophes kept
 ("heart's", "o’er"), so digits, underscores and punctuation never count as words.
 """
 
 from __future__ import annotations
 
+from poetry_lab.data.catalog import find_entry
+from poetry_lab.data.corpus import load_corpus
 from poetry_lab.data.text import words
 
 INDEX_N = 4  # the n-gram length CorpusIndex builds up front (the copied-4-gram share)
+# A longer training text is not indexed for the copy checks (app and command line alike): the base's
+# 121 M characters would hold gigabytes of 4-grams in a web server's memory and take minutes to build.
+COPY_CHECK_MAX_CHARS = 5_000_000
 
 
 def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
@@ -41,6 +46,21 @@ class CorpusIndex:
 
     def __repr__(self) -> str:
         return f"CorpusIndex({len(self.text):,} chars, {len(self._words):,} words)"
+
+
+def copy_index(text: str) -> CorpusIndex | None:
+    """The copy index of a training text; None (copying is not measured) above COPY_CHECK_MAX_CHARS."""
+    return CorpusIndex(text) if len(text) <= COPY_CHECK_MAX_CHARS else None
+
+
+def corpus_copy_index(source: str) -> CorpusIndex | None:
+    """copy_index of a corpus file or bundled corpus name (read by data.corpus.load_corpus). A bundled
+    corpus's size is taken from the catalog first, so one over the limit is never read. Raises
+    PoetryLabError when the corpus cannot be read."""
+    entry = find_entry(source)
+    if entry is not None and entry.chars > COPY_CHECK_MAX_CHARS:
+        return None
+    return copy_index(load_corpus([source]).text)
 
 
 def _corpus_text(index: CorpusIndex | str) -> str:

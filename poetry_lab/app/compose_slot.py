@@ -10,10 +10,9 @@ from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.compose import ComposeConfig, Composer, Poem, load_lexicon
 from poetry_lab.compose.poem import Candidate
 from poetry_lab.core.checkpoint import ModelBundle
+from poetry_lab.core.defaults import MAX_TEMPERATURES
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.store import Store
-
-MAX_COLUMNS = 6
 
 
 class ComposeSlot:
@@ -31,8 +30,8 @@ class ComposeSlot:
         return self._built[2]
 
     def write(self, composer: Composer, config: ComposeConfig, temperatures: list[float]) -> list[Poem]:
-        if not 1 <= len(temperatures) <= MAX_COLUMNS:
-            raise PoetryLabError(f"Write between 1 and {MAX_COLUMNS} poems at once (one per temperature).")
+        if not 1 <= len(temperatures) <= MAX_TEMPERATURES:
+            raise PoetryLabError(f"Write between 1 and {MAX_TEMPERATURES} poems at once (one per temperature).")
         self.poems = composer.columns(config, tuple(temperatures))
         self.config = config
         return self.poems

@@ -9,15 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from poetry_lab.analysis.metrics import CorpusIndex
+from poetry_lab.analysis.metrics import CorpusIndex, copy_index, corpus_copy_index
 from poetry_lab.core.checkpoint import ModelBundle, load_model, save_model
-from poetry_lab.data.catalog import load_catalog
-from poetry_lab.data.corpus import load_corpus
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import default_model_path
 from poetry_lab.store import Store
-
-REFERENCE_MAX_CHARS = 5_000_000  # a training text larger than this is not indexed in a web server's memory
 
 
 def shared_model(store: Store, path: Path) -> ModelBundle:
@@ -28,11 +24,8 @@ def shared_model(store: Store, path: Path) -> ModelBundle:
 def bundled_reference(store: Store, name: str) -> CorpusIndex | None:
     """The copy index of a bundled corpus by name; None if it is not on this machine or too large."""
     def make() -> CorpusIndex | None:
-        entry = next((e for e in load_catalog() if name.lower() in (e.name, e.file.lower())), None)
-        if entry is not None and entry.chars > REFERENCE_MAX_CHARS:
-            return None
         try:
-            return CorpusIndex(load_corpus([name]).text)
+            return corpus_copy_index(name)
         except PoetryLabError:
             return None
     return store.get("corpus index", name, make)
@@ -50,29 +43,40 @@ class ModelSlot:
     def __init__(self, store: Store):
         self.store = store
         self.loaded: ModelBundle | None = None  # None: the shared default model
-        self.reference: CorpusIndex | None = None
+        self._reference: CorpusIndex | None = None  # the loaded model's training text (the default's is looked up)
 
     def is_default(self) -> bool:
         return self.loaded is None
 
+    def _default(self) -> ModelBundle | None:
+        """The shared default model, None if this machine has none (the Store loads it once per process)."""
+        path = default_model_path()
+        return shared_model(self.store, path) if path.is_file() else None
+
     @property
     def bundle(self) -> ModelBundle:
-        if self.loaded is None:
-            path = default_model_path()
-            if not path.is_file():
-                raise PoetryLabError("No model is loaded yet: train one on your poems or load a model file.")
-            bundle = shared_model(self.store, path)
-            corpus = bundle.facts.get("corpus")
-            self.reference = bundled_reference(self.store, corpus) if corpus else None
-            return bundle
-        return self.loaded
+        if self.loaded is not None:
+            return self.loaded
+        bundle = self._default()
+        if bundle is None:
+            raise PoetryLabError("No model is loaded yet: train one on your poems or load a model file.")
+        return bundle
+
+    @property
+    def reference(self) -> CorpusIndex | None:
+        """The copy index of the model's training text: the default model's is its bundled corpus, if here."""
+        if self.loaded is not None:
+            return self._reference
+        bundle = self._default()
+        corpus = bundle.facts.get("corpus") if bundle is not None else None
+        return bundled_reference(self.store, corpus) if corpus else None
 
     def use(self, bundle: ModelBundle, reference: CorpusIndex | None) -> None:
-        self.loaded, self.reference = bundle, reference
+        self.loaded, self._reference = bundle, reference
 
     def load_file(self, path: str | Path, corpus_text: str | None) -> ModelBundle:
         """Load a model file; copying is then checked against the session's corpus, if any."""
-        self.use(load_model(path, device="cpu"), CorpusIndex(corpus_text) if corpus_text is not None else None)
+        self.use(load_model(path, device="cpu"), copy_index(corpus_text) if corpus_text is not None else None)
         return self.loaded
 
     def save_copy(self, folder: Path) -> Path:

@@ -24,6 +24,14 @@ from poetry_lab.app.training_slot import TrainingSlot
 from poetry_lab.compose import Candidate, ComposeConfig, Poem
 from poetry_lab.compose.forms import DEFAULT_FORM
 from poetry_lab.core.checkpoint import ModelBundle
+from poetry_lab.core.defaults import (
+    COMPARE_TEMPERATURES,
+    COMPOSE_TEMPERATURES,
+    DEFAULT_SEED,
+    MAX_TEMPERATURES,
+    SWEEP_MAX_TEMPERATURES,
+    SWEEP_TEMPERATURES,
+)
 from poetry_lab.core.sampling import Sample, SampleConfig, sample
 from poetry_lab.core.train import TrainConfig
 from poetry_lab.data.catalog import load_catalog
@@ -39,6 +47,7 @@ from poetry_lab.runs.presets import (
     TINY_CORPUS,
     get_preset,
     model_settings,
+    patience_settings,
     train_settings,
 )
 from poetry_lab.settings import current_limits, default_model_path, home_dir
@@ -52,7 +61,6 @@ if TYPE_CHECKING:
 MODEL_KEYS = {"cell", "layers", "hidden", "dropout", "emb_dim"}  # advanced settings that shape the model
 TRAIN_KEYS = {"seq_len", "batch_size", "lr", "epochs", "patience", "seed"}  # ... and those that shape the training
 LENS_CHARS = 4_000  # generated characters coloured by confidence: each is a span with a tooltip, ~150 bytes of HTML
-COMPOSE_TEMPERATURES = "0.2, 0.5, 0.8, 1.0"  # the columns of poems in form: careful to lively
 SWEEP_CHARS = 60_000  # characters one sweep may write in all: about 10 s on a small CPU with the default model
 
 
@@ -113,15 +121,25 @@ class Session:
     # --- models ------------------------------------------------------------------------------
     @property
     def bundle(self) -> ModelBundle:
-        """The model used for generation: a running job's best snapshot, else the loaded model."""
-        live = self.training.live_model()
-        if live is not None:
-            return live
-        self.finish_job()
-        return self.model.bundle
+        """The model used for generation (see _current). Only reads: finish_job is what takes a model up."""
+        return self._current()[0]
+
+    def _current(self) -> tuple[ModelBundle, CorpusIndex | None]:
+        """The current model and the copy index of its training text, read together: a running job's best
+        snapshot, else a finished job's best model (the same whether finish_job has taken it up yet or not),
+        else the model slot's."""
+        trained = self.training.live_model()
+        if trained is None:
+            trained = self.training.unadopted_model()
+        if trained is not None:
+            return trained, self.training.reference
+        return self.model.bundle, self.model.reference
 
     def finish_job(self) -> None:
-        """Adopt a finished job's model as the loaded model, once: a model loaded later replaces it."""
+        """Adopt a finished job's model as the loaded model, once: a model loaded later replaces it.
+
+        Called wherever the job or the model is about to be replaced (a new, resumed or found training,
+        a file loaded, a download) and by the page's poll once the job ends; reading never calls it."""
         best = self.training.take_finished()
         if best is not None:
             self.model.use(best, self.training.reference)
@@ -137,12 +155,12 @@ class Session:
 
     def model_file(self) -> Path:
         """The current model as one .safetensors file (for download)."""
+        self.finish_job()  # a finished job's model is the loaded model from here on
         job = self.training.job
         in_use = job is not None and (job.running or self.bundle is job.best_bundle())  # not replaced by a loaded file
         saved = job.snapshot().model_path if in_use else None
         if saved:
             return Path(saved)
-        self.bundle  # noqa: B018 - adopts a finished job's model first
         return self.model.save_copy(self.home / "downloads")
 
     # --- corpus ------------------------------------------------------------------------------
@@ -170,6 +188,7 @@ class Session:
         if self.corpus is None:
             raise PoetryLabError("Load a corpus first: upload your poems, paste them, or pick a bundled corpus.")
         self.training.refuse_if_running("A training is already running. Stop it first, or wait until it finishes.")
+        self.finish_job()  # the last training's model stays the loaded model when the new job replaces it
         p, chars = get_preset(preset), len(self.corpus.text)
         advanced = {k: v for k, v in (advanced or {}).items() if v is not None and v != ""}
         unknown = set(advanced) - MODEL_KEYS - TRAIN_KEYS
@@ -188,7 +207,8 @@ class Session:
         if base is not None and "dropout" not in advanced:
             model_kw.update(FINETUNE_MODEL)
         model_kw.update({k: v for k, v in advanced.items() if k in MODEL_KEYS})
-        train_kw.update({k: v for k, v in advanced.items() if k in TRAIN_KEYS})
+        train_kw.update({k: v for k, v in advanced.items() if k in TRAIN_KEYS and k != "patience"})
+        train_kw.update(patience_settings(advanced.get("patience")))
         if train_kw.get("epochs") and minutes is None:
             train_kw["minutes"] = None  # epochs alone: the server's time limit still applies (check_limits)
         run = prepare_run(self.corpus, model_kw, TrainConfig(**train_kw), base=base, limits=current_limits())
@@ -207,6 +227,7 @@ class Session:
 
     # --- runs kept on disk -------------------------------------------------------------------
     def use_visitor(self, visitor_id: str | None) -> str:
+        self.finish_job()  # a training found running under the visitor's folder may replace the job
         return self.training.use_visitor(visitor_id)
 
     def list_runs(self) -> list[RunInfo]:
@@ -221,17 +242,15 @@ class Session:
 
     def resume_run(self, run_id: str | None) -> str:
         """Continue an interrupted or stopped run as this session's training job."""
+        self.finish_job()  # the resumed job replaces the finished one
         info, _ = self.training.resume_run(run_id)
         left = "" if info.minutes_left is None else f", {info.minutes_left:g} min of its budget left"
         return f"Training resumed: run {info.id} goes on from step {info.steps}{left}."
 
     # --- generation --------------------------------------------------------------------------
-    def _reference(self) -> CorpusIndex | None:
-        """The copy index of the text the current model learnt from: a running job's corpus, else the model slot's."""
-        return self.training.reference if self.training.running else self.model.reference
-
-    def compare(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
-                seed: int | None = 0, top_k: int | None = None, top_p: float | None = None, lines: int | None = None) -> list[PoemNumbers]:
+    def compare(self, prompt: str = "", temperatures: str | list[float] = COMPARE_TEMPERATURES, chars: int | None = 400,
+                seed: int | None = DEFAULT_SEED, top_k: int | None = None, top_p: float | None = None,
+                lines: int | None = None) -> list[PoemNumbers]:
         """One poem per temperature, from the same prompt and seed, each with its numbers."""
         _, samples, reference = self._sample(prompt, temperatures, chars, seed, top_k, top_p, lines)
         return [PoemNumbers(**self._numbers(s, reference)) for s in samples]
@@ -240,10 +259,9 @@ class Session:
         """compare()'s poems, the model that wrote them (while training, the best snapshot can change)
         and the copy index of its training text."""
         temps = parse_temperatures(temperatures)
-        if not 1 <= len(temps) <= 6:
-            raise PoetryLabError("Compare between 1 and 6 temperatures at once.")
-        bundle = self.bundle
-        reference = self._reference()
+        if not 1 <= len(temps) <= MAX_TEMPERATURES:
+            raise PoetryLabError(f"Compare between 1 and {MAX_TEMPERATURES} temperatures at once.")
+        bundle, reference = self._current()
         cfg = SampleConfig(temperatures=temps, max_chars=int(chars or 400) if not lines else min(int(chars or 2000), 20_000),
                            lines=int(lines) if lines else None, top_k=int(top_k) if top_k else None,
                            top_p=float(top_p) if top_p else None, seed=None if seed is None or seed == "" else int(seed))
@@ -257,8 +275,8 @@ class Session:
         return {"temperature": s.temperature, "text": s.text, "bits_per_char": round(s.bits_per_char, 4),
                 **sample_metrics(s.continuation, reference), "unknown_chars": "".join(s.unknown_chars)}
 
-    def compare_lens(self, prompt: str = "", temperatures: str | list[float] = "0.2,0.5,1.0,1.2", chars: int | None = 400,
-                     seed: int | None = 0, top_k: int | None = None, top_p: float | None = None,
+    def compare_lens(self, prompt: str = "", temperatures: str | list[float] = COMPARE_TEMPERATURES, chars: int | None = 400,
+                     seed: int | None = DEFAULT_SEED, top_k: int | None = None, top_p: float | None = None,
                      lines: int | None = None) -> list[PoemView]:
         """compare()'s poems, each with what the poet's lens shows besides its numbers: the rhyme and
         metre of the whole text (prompt included), the model's confidence in the first LENS_CHARS
@@ -277,29 +295,29 @@ class Session:
             view.theme = theme
         return views
 
-    def sweep(self, temperatures: str | list[float] = lens.SWEEP_TEMPERATURES, samples: int | None = 5, chars: int | None = 400,
-              seed: int | None = 0, prompt: str = "") -> pd.DataFrame:
+    def sweep(self, temperatures: str | list[float] = SWEEP_TEMPERATURES, samples: int | None = 5, chars: int | None = 400,
+              seed: int | None = DEFAULT_SEED, prompt: str = "") -> pd.DataFrame:
         """Several poems at each temperature and their numbers: lens.sweep's DataFrame (one row per poem).
 
         Copying is measured against the model's training text when it is known. At most
         SWEEP_CHARS characters in all, so a sweep stays a matter of seconds.
         """
         temps = parse_temperatures(temperatures)
-        if not 1 <= len(temps) <= 12:
-            raise PoetryLabError("Sweep between 1 and 12 temperatures at once.")
+        if not 1 <= len(temps) <= SWEEP_MAX_TEMPERATURES:
+            raise PoetryLabError(f"Sweep between 1 and {SWEEP_MAX_TEMPERATURES} temperatures at once.")
         if not samples or int(samples) < 1 or not chars or int(chars) < 1:
             raise PoetryLabError("Ask for at least one poem per temperature, each at least one character long.")
         total = len(temps) * int(samples) * int(chars)
         if total > SWEEP_CHARS:
             raise PoetryLabError(f"That sweep would write {total:,} characters; the limit is {SWEEP_CHARS:,} "
                                  "(temperatures x poems x length). Ask for fewer or shorter poems.")
-        bundle = self.bundle
+        bundle, reference = self._current()
         return lens.sweep(bundle.model, bundle.vocab, temps, int(samples), int(chars),
-                          None if seed is None or seed == "" else int(seed), self._reference(), prompt or "")
+                          None if seed is None or seed == "" else int(seed), reference, prompt or "")
 
     # --- poems in form ------------------------------------------------------------------------
     def compose(self, form: str = DEFAULT_FORM, lines: int | None = None, prompt: str = "",
-                temperatures: str | list[float] = COMPOSE_TEMPERATURES, seed: int | None = 1, raw: bool = False) -> list[Poem]:
+                temperatures: str | list[float] = COMPOSE_TEMPERATURES, seed: int | None = DEFAULT_SEED, raw: bool = False) -> list[Poem]:
         """One poem in `form` per temperature, with one shared seed (None: a fresh one), starting from the
         poet's own opening lines (`prompt`, one per line). `raw`: plain letter-by-letter sampling instead."""
         config = ComposeConfig(form=form, lines=lines, temperature=0.8, seed=seed, prompt=(prompt or "")[-current_limits().max_prompt_chars:],
@@ -309,8 +327,7 @@ class Session:
         return poems
 
     def _composer(self):
-        bundle = self.bundle
-        return self.compose_slot.composer(bundle, self._reference())
+        return self.compose_slot.composer(*self._current())
 
     def rewrite_poem(self, column: int, keep: list[int], lines: list[str] | None = None) -> Poem:
         """The poem in `column` written again around the lines kept (0-based; their text from `lines`, the

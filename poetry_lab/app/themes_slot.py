@@ -54,7 +54,7 @@ class ThemesSlot:
             key = ("auto k", corpus_key(poems))
             if key not in self._fitted:
                 say(0.0, "Choosing the number of themes")
-                self._fitted[key] = th.suggest_k(th.make_theme_pipeline("tfidf", 2).fit(poems).X_)
+                self._fitted[key] = th.auto_n_themes(poems)
             n_themes = self._fitted[key]
             notes.append(f"{n_themes} themes: the number that keeps the poems' word profiles best apart (silhouette, 2 to 10).")
         forward, backward = models() if uses_lm else (None, None)

@@ -12,7 +12,7 @@ import secrets
 import uuid
 from pathlib import Path
 
-from poetry_lab.analysis.metrics import CorpusIndex
+from poetry_lab.analysis.metrics import CorpusIndex, copy_index
 from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.runs import listing
@@ -47,7 +47,7 @@ class TrainingSlot:
         self.refuse_if_running("A training is already running. Stop it first, or wait until it finishes.")
         job = TrainingJob(run, self.home / "runs" / uuid.uuid4().hex[:8])
         job.start()
-        self.job, self.reference = job, CorpusIndex(run.corpus.text)
+        self.job, self.reference = job, copy_index(run.corpus.text)
         return job
 
     def status(self) -> JobSnapshot:
@@ -63,12 +63,20 @@ class TrainingSlot:
         """The running job's best model so far (None before its first evaluation, or when none runs)."""
         return self.job.best_bundle() if self.running else None
 
+    def unadopted_model(self) -> ModelBundle | None:
+        """A finished job's best model that the session has not taken up yet (a pure read; see take_finished)."""
+        job = self.job
+        if job is not None and not job.running and self._adopted is not job:
+            return job.best_bundle()
+        return None
+
     def take_finished(self) -> ModelBundle | None:
         """A finished job's best model, once: the session adopts it, and a model loaded later replaces it."""
-        if self.job is not None and not self.job.running and self._adopted is not self.job:
-            self._adopted = self.job
-            return self.job.best_bundle()
-        return None
+        job = self.job
+        if job is None or job.running or self._adopted is job:
+            return None
+        self._adopted = job
+        return job.best_bundle()
 
     def close(self) -> None:
         """Stop the job; its run directory (config, metrics, model) is kept. (A visitor who leaves does
@@ -91,7 +99,7 @@ class TrainingSlot:
             self.home = self.root / "visitors" / visitor_id
             job = live_job_under(self.home / "runs")
             if job is not None:
-                self.job, self.reference = job, CorpusIndex(job.run.corpus.text)
+                self.job, self.reference = job, copy_index(job.run.corpus.text)
         return visitor_id
 
     def list_runs(self) -> list[listing.RunInfo]:
@@ -113,7 +121,7 @@ class TrainingSlot:
         bundle = listing.load_run_model(info.path)
         self.job = None  # a finished job's model would otherwise keep answering instead
         try:
-            reference = CorpusIndex((info.path / CORPUS).read_text(encoding="utf-8"))
+            reference = copy_index((info.path / CORPUS).read_text(encoding="utf-8"))
         except OSError:
             reference = None
         return info, bundle, reference
@@ -128,5 +136,5 @@ class TrainingSlot:
             raise PoetryLabError(f"The run {info.id} cannot be resumed: {why}.")
         job = listing.resume_run(info.path)
         job.start()
-        self.job, self.reference = job, CorpusIndex(job.run.corpus.text)
+        self.job, self.reference = job, copy_index(job.run.corpus.text)
         return info, job

@@ -31,6 +31,7 @@ from poetry_lab.compose.decoder import MAX_LINE_CHARS, Draft, LineDecoder, LineS
 from poetry_lab.compose.forms import DEFAULT_FORM, LinePlan, get_form, plan
 from poetry_lab.compose.words import Lexicon, load_lexicon
 from poetry_lab.core.checkpoint import ModelBundle
+from poetry_lab.core.defaults import COMPOSE_TEMPERATURES, DEFAULT_SEED, MAX_TEMPERATURE
 from poetry_lab.core.sampling import NumpyCell, SampleConfig, sample
 from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
@@ -45,7 +46,7 @@ class ComposeConfig:
     form: str = DEFAULT_FORM
     lines: int | None = None  # poem length (a form of any_length) or a multiple of the stanza; None: the form's own
     temperature: float = 0.8
-    seed: int | None = 0  # None draws a fresh seed (reported in the Poem)
+    seed: int | None = DEFAULT_SEED  # None draws a fresh seed (reported in the Poem)
     candidates: int = 16  # candidate lines drafted per line
     prompt: str = ""  # the poet's opening lines (each non-blank line becomes a given line)
     given: dict[int, str] = field(default_factory=dict)  # line index -> the poet's (locked) line
@@ -55,8 +56,8 @@ class ComposeConfig:
 
     def __post_init__(self) -> None:
         get_form(self.form)  # an unknown form is the first thing to say
-        if not 0.0 <= float(self.temperature) <= 5.0 or math.isnan(self.temperature):
-            raise PoetryLabError(f"Temperature {self.temperature:g} is out of range: use 0 up to 5.")
+        if not 0.0 <= float(self.temperature) <= MAX_TEMPERATURE or math.isnan(self.temperature):
+            raise PoetryLabError(f"Temperature {self.temperature:g} is out of range: use 0 up to {MAX_TEMPERATURE:g}.")
         if not 1 <= self.candidates <= 256:
             raise PoetryLabError("Candidates per line must be between 1 and 256.")
         if self.seed is None:
@@ -148,7 +149,7 @@ class Composer:
         poem.seconds = time.perf_counter() - t0
         return poem
 
-    def columns(self, config: ComposeConfig, temperatures: tuple[float, ...] = (0.2, 0.5, 0.8, 1.0)) -> list[Poem]:
+    def columns(self, config: ComposeConfig, temperatures: tuple[float, ...] = COMPOSE_TEMPERATURES) -> list[Poem]:
         """The same poem settings at several temperatures, one shared seed (the app's side-by-side columns)."""
         return [self.compose(replace(config, temperature=t)) for t in temperatures]
 

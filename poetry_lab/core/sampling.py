@@ -14,24 +14,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from poetry_lab.core.defaults import COMPARE_TEMPERATURES, DEFAULT_SEED, MAX_TEMPERATURE
 from poetry_lab.core.model import CharLSTM, map_state, state_rows
 from poetry_lab.core.vocab import Vocab
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
 
-MAX_TEMPERATURE = 5.0
 MAX_CHARS = 20_000
 PROMPT_CONTEXT = 4_000  # an LSTM forgets long before this; longer prompts feed only their tail
 
 
 @dataclass
 class SampleConfig:
-    temperatures: Sequence[float] = (0.2, 0.5, 1.0, 1.2)
+    temperatures: Sequence[float] = COMPARE_TEMPERATURES
     max_chars: int = 400  # characters to generate after the prompt
     lines: int | None = None  # if set: stop after this many completed lines (max_chars still caps)
     top_k: int | None = None
     top_p: float | None = None
-    seed: int | None = 0  # None draws a fresh seed
+    seed: int | None = DEFAULT_SEED  # None draws a fresh seed
 
     def __post_init__(self) -> None:
         self.temperatures = tuple(float(t) for t in self.temperatures)

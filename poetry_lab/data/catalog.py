@@ -128,6 +128,11 @@ def _lookup(name: str, catalog: list[CorpusEntry]) -> CorpusEntry | None:
     return next((e for e in catalog if key in (e.name.lower(), e.file.lower())), None)
 
 
+def find_entry(name: str) -> CorpusEntry | None:
+    """The catalog entry called `name` (or with that file name), if any; whether it is on this machine or not."""
+    return _lookup(name, load_catalog())
+
+
 def _how_to_get(entry: CorpusEntry) -> str:
     if entry.fetch is not None:
         return f"Get it with: python -m poetry_lab corpora fetch {entry.name}"

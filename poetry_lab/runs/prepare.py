@@ -72,7 +72,7 @@ def prepare_run(
     """
     tc = train_config or TrainConfig()
     if limits is not None:
-        check_limits(corpus, model_config or {}, tc, base, limits)
+        tc = check_limits(corpus, model_config or {}, tc, base, limits)
     if val_text is not None:
         if len(val_text.strip()) < 2:
             raise PoetryLabError("The validation file is empty: give it some poems the model does not train on.")
@@ -100,20 +100,23 @@ def prepare_run(
     return PreparedRun(bundle=bundle, trainer=trainer, corpus=corpus, train_text=train_text, val_text=val_text)
 
 
-def check_limits(corpus: Corpus, model_config: dict, tc: TrainConfig, base: ModelBundle | str | None, limits: Limits) -> None:
+def check_limits(corpus: Corpus, model_config: dict, tc: TrainConfig, base: ModelBundle | str | None,
+                 limits: Limits) -> TrainConfig:
+    """Refuse a job over the app's limits, before anything is allocated. Returns the config to train with:
+    `tc`, or a copy given the server's time limit as its budget when it has none (epochs or steps alone).
+    The caller's config is never changed."""
     distinct = len(set(corpus.text))
     if distinct > limits.max_distinct_chars:
         raise PoetryLabError(f"The text uses {distinct:,} different characters; a model here can learn at most "
                              f"{limits.max_distinct_chars:,}. Is it really a text file of poems?")
     if tc.minutes is not None and tc.minutes > limits.max_minutes:
         raise PoetryLabError(f"Training may last at most {limits.max_minutes:g} minutes here.")
-    if tc.minutes is None:  # epochs or steps alone: the server's time limit still applies
-        tc.minutes = limits.max_minutes
     if base is None:
         params = CharLSTM(ModelConfig(vocab_size=distinct + 1, **model_config), device="meta").num_params()  # nothing allocated
         if params > limits.max_parameters:
             raise PoetryLabError(f"That model would have {params:,} parameters; the limit here is {limits.max_parameters:,}. "
                                  "Choose a smaller hidden size or fewer layers.")
+    return tc if tc.minutes is not None else replace(tc, minutes=limits.max_minutes)  # epochs or steps alone
 
 
 def now_iso() -> str:

@@ -103,6 +103,31 @@ def train_settings(preset: Preset, corpus_chars: int, finetune: bool = False, mi
     return settings
 
 
+PATIENCE_NEVER = "never"  # the patience that never stops a training early (the page's choice, the CLI's word)
+
+
+def patience_settings(value: float | str | None) -> dict:
+    """The TrainConfig fields a poet's patience sets, the same on the page, in the API and on the command
+    line: None, "" or 0 keep the preset's choice ({}; Gradio sends an emptied number field as 0),
+    PATIENCE_NEVER turns early stopping off ({"patience": None}), and a whole number N stops a training
+    after N checks without improvement ({"patience": N})."""
+    from poetry_lab.errors import PoetryLabError
+
+    if isinstance(value, str):
+        value = value.strip().lower()
+        if value == PATIENCE_NEVER:
+            return {"patience": None}
+    if value is None or value == "":
+        return {}
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number.is_integer() or number < 0:
+        raise PoetryLabError(f"Patience must be a whole number of checks, or '{PATIENCE_NEVER}' (not {value!r}).")
+    return {"patience": int(number)} if number else {}
+
+
 def model_settings(preset: Preset, corpus_chars: int) -> dict:
     """The preset's model fields, with stronger dropout for small texts that a model would memorise."""
     settings = dict(preset.model)

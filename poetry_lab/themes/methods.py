@@ -31,6 +31,7 @@ Public API (what the CLI and the app's Session.themes call):
         .place(new_poems) -> list[Placement]  (theme, its words and label, LDA mixture, the 5 nearest corpus poems)
         .map_points(new_poems=(), new_labels=None) -> DataFrame for themes_figures.theme_map
     suggest_k(X, k_range=range(2, 11), random_state=0) -> int  (the best K-means silhouette)
+    auto_n_themes(poems, random_state=0) -> int  (suggest_k on TF-IDF: the app's and the CLI's "auto")
     DEFAULT_METHOD, DEFAULT_METHOD_REASON: the app's default and the one line that says why
 
 forward/backward are ModelBundles; None: the shipped pretrained model and its shipped backward twin,
@@ -310,7 +311,7 @@ class ThemePlan:
 
     poems: list[str]
     methods: list[str]
-    n_themes: int | None  # None: to be chosen (suggest_k)
+    n_themes: int | None  # None: to be chosen (auto_n_themes)
     notes: list[str]
 
 
@@ -350,6 +351,12 @@ def suggest_k(X, k_range=range(2, 11), random_state=0) -> int:
         raise PoetryLabError(f"There are too few poems ({n}) to compare numbers of themes: give at least 3.")
     scores = [silhouette_score(X, KMeans(k, n_init=10, random_state=random_state).fit_predict(X)) for k in ks]
     return ks[int(np.argmax(scores))]
+
+
+def auto_n_themes(poems, random_state=0) -> int:
+    """The number of themes chosen automatically, the same in the app and the CLI: suggest_k on the
+    poems' TF-IDF vectors (the best K-means silhouette, 2 to 10 themes)."""
+    return suggest_k(make_theme_pipeline("tfidf", 2, random_state).fit(poems).X_, random_state=random_state)
 
 
 def common_silhouette(X, labels: np.ndarray) -> float:

@@ -17,6 +17,11 @@ from poetry_lab.app.ui.shared import (
     bundled_name,
 )
 from poetry_lab.compose.forms import DEFAULT_FORM, FORMS
+from poetry_lab.core.defaults import (
+    COMPARE_TEMPERATURES,
+    DEFAULT_SEED,
+    temperatures_text,
+)
 from poetry_lab.errors import PoetryLabError
 
 SNAPSHOT_KEYS = ("state", "step", "epoch", "train_loss", "val_loss", "best_val_loss", "elapsed_s", "message")
@@ -121,15 +126,15 @@ def api_load_run(session: Session, run_id: str) -> str:
 
 
 @api_errors
-def api_compare(session: Session, prompt: str = "", temperatures: str = "0.2,0.5,1.0,1.2", chars: int | None = 400,
-                seed: int | None = 0, top_k: int | None = None, top_p: float | None = None) -> list[dict]:
+def api_compare(session: Session, prompt: str = "", temperatures: str = temperatures_text(COMPARE_TEMPERATURES),
+                chars: int | None = 400, seed: int | None = DEFAULT_SEED, top_k: int | None = None, top_p: float | None = None) -> list[dict]:
     """One poem per temperature from the same prompt and seed, each with its numbers (a long prompt keeps its end)."""
     return [p.to_json() for p in session.compare(prompt or "", temperatures, chars=chars, seed=seed, top_k=top_k, top_p=top_p)]
 
 
 @api_errors
 def api_compose(session: Session, form: str = DEFAULT_FORM, lines: int | None = None, prompt: str = "", temperature: float = 0.8,
-                seed: int | None = 0, raw: bool = False) -> dict:
+                seed: int | None = DEFAULT_SEED, raw: bool = False) -> dict:
     """A poem in a form ({forms}), from the poet's opening
     lines if any (`prompt`, one per line): {"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word",
     "score", ...}], "seconds", ...}, as `python -m poetry_lab compose --json` prints it. Same seed, same poem."""

@@ -15,6 +15,7 @@ from poetry_lab.app.ui.shared import (
     optional,
     scratch_path,
 )
+from poetry_lab.core.defaults import COMPARE_TEMPERATURES, DEFAULT_SEED, MAX_TEMPERATURE, MAX_TEMPERATURES, temperatures_text
 from poetry_lab.figures import training as figures
 from poetry_lab.settings import current_limits
 
@@ -66,14 +67,15 @@ def create_compare_tab(sessions: SessionRegistry) -> None:
         prompt = gr.Textbox(label="Prompt: how the poems begin", value="Shall I compare thee", lines=2, scale=3,
                             elem_id="compare-prompt", placeholder="The first words of the poem (may be empty)",
                             info=f"A longer prompt than {current_limits().max_prompt_chars:,} characters keeps its end.")
-        temps = gr.Textbox(label="Temperatures (2 to 6 numbers, from 0 to 5)", value="0.2, 0.5, 1.0, 1.2", scale=2,
+        temps = gr.Textbox(label=f"Temperatures (1 to {MAX_TEMPERATURES} numbers, from 0 to {MAX_TEMPERATURE:g})",
+                           value=temperatures_text(COMPARE_TEMPERATURES), scale=2,
                            elem_id="compare-temperatures", info="Separated by commas; one column each.")
     with gr.Row():
         length = gr.Number(label="Length", value=DEFAULT_CHARS, precision=0, minimum=0,
                            info=f"How much each poem may write. Empty or 0: {DEFAULT_CHARS} characters "
                                 f"({DEFAULT_LINES} lines).")
         unit = gr.Radio(["characters", "lines"], value="characters", label="Length counted in")
-        seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
+        seed = gr.Number(label="Seed", value=DEFAULT_SEED, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
     with gr.Accordion("Optional: keep only the likeliest choices (top-k / top-p)", open=False):
         gr.Markdown("Both trim the unlikely letters before the model picks one, which keeps high temperatures "
                     "readable. Empty or 0 keeps all choices.")

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import gradio as gr
 
-from poetry_lab.app.session import COMPOSE_TEMPERATURES, Session
+from poetry_lab.app.session import Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import cpu_queue, optional, scratch_path
 from poetry_lab.compose.forms import DEFAULT_FORM, FORMS
+from poetry_lab.core.defaults import (
+    COMPOSE_TEMPERATURES,
+    DEFAULT_SEED,
+    MAX_TEMPERATURE,
+    MAX_TEMPERATURES,
+    temperatures_text,
+)
 from poetry_lab.errors import PoetryLabError
 
 INTRO = """
@@ -104,9 +111,10 @@ def create_compose_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         form = gr.Dropdown(form_choices(), value=DEFAULT_FORM, label="Form", scale=2, elem_id="compose-form")
-        temps = gr.Textbox(label="Temperatures (one poem each)", value=COMPOSE_TEMPERATURES, scale=2, elem_id="compose-temperatures",
-                           info="1 to 6 numbers from 0 to 5, separated by commas.")
-        seed = gr.Number(label="Seed", value=1, precision=0, scale=1, info="Same seed, same poems. Empty or 0: new poems each time.")
+        temps = gr.Textbox(label="Temperatures (one poem each)", value=temperatures_text(COMPOSE_TEMPERATURES), scale=2,
+                           elem_id="compose-temperatures",
+                           info=f"1 to {MAX_TEMPERATURES} numbers from 0 to {MAX_TEMPERATURE:g}, separated by commas.")
+        seed = gr.Number(label="Seed", value=DEFAULT_SEED, precision=0, scale=1, info="Same seed, same poems. Empty or 0: new poems each time.")
     with gr.Row():
         opening = gr.Textbox(label="Your first line (optional)", lines=1, scale=3, elem_id="compose-opening",
                              placeholder="Shall I compare thee to a summer's day?",

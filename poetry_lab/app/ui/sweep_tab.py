@@ -6,7 +6,6 @@ import time
 
 import gradio as gr
 
-from poetry_lab.analysis.lens import SWEEP_TEMPERATURES
 from poetry_lab.app.session import Session
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import (
@@ -16,6 +15,7 @@ from poetry_lab.app.ui.shared import (
     optional,
     scratch_path,
 )
+from poetry_lab.core.defaults import DEFAULT_SEED, SWEEP_MAX_TEMPERATURES, SWEEP_TEMPERATURES, temperatures_text
 from poetry_lab.figures import lens as lens_figures
 from poetry_lab.figures.lens import sweep_figure
 
@@ -51,13 +51,13 @@ def sweep(session: Session, *, temperatures: str, samples: float | None, chars: 
 def create_sweep_tab(sessions: SessionRegistry) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
-        temps = gr.Textbox(label="Temperatures", value=", ".join(f"{t:g}" for t in SWEEP_TEMPERATURES), scale=2,
-                           elem_id="sweep-temperatures", info="Separated by commas, up to 12.")
+        temps = gr.Textbox(label="Temperatures", value=temperatures_text(SWEEP_TEMPERATURES), scale=2,
+                           elem_id="sweep-temperatures", info=f"Separated by commas, up to {SWEEP_MAX_TEMPERATURES}.")
         samples = gr.Number(label="Poems per temperature", value=SWEEP_SAMPLES, precision=0, minimum=0, maximum=50,
                             info=f"More poems, surer averages. Empty or 0: {SWEEP_SAMPLES}.")
         chars = gr.Number(label="Length (characters)", value=DEFAULT_CHARS, precision=0, minimum=0,
                           info=f"Of each poem. Empty or 0: {DEFAULT_CHARS}.")
-        seed = gr.Number(label="Seed", value=1, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
+        seed = gr.Number(label="Seed", value=DEFAULT_SEED, precision=0, info="Same seed, same poems. Empty or 0: new poems each time.")
     run = gr.Button("Run the sweep", variant="primary", elem_id="sweep-run")
     status = gr.Markdown(elem_id="sweep-status")
     plot = gr.Plot(sweep_figure(None), show_label=False, elem_id="sweep-plot")

@@ -18,7 +18,7 @@ from poetry_lab.app.ui.shared import (
 from poetry_lab.core.model import CELLS
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.figures import training as figures
-from poetry_lab.runs.presets import DEFAULT_PRESET, PRESETS
+from poetry_lab.runs.presets import DEFAULT_PRESET, PATIENCE_NEVER, PRESETS
 
 INTRO = """
 Training teaches a model to continue your poems one letter at a time. It runs in the background: you can
@@ -66,8 +66,10 @@ def _advanced() -> dict[str, gr.components.Component]:
         lr = gr.Number(label="Learning rate", info="Size of each update step, e.g. 0.003.")
     with gr.Row():
         epochs = gr.Number(label="Epochs", info="Passes over the whole text (whichever limit comes first).")
-        patience = gr.Number(label="Early-stopping patience", precision=0,
-                             info="Stop after this many checks without improvement.")
+        # A dropdown, not a number: "never" is a choice, and an emptied gr.Number would send 0 (the preset's).
+        patience = gr.Dropdown([("preset's choice", ""), ("never stop early", PATIENCE_NEVER), "2", "3", "6", "10"], value="",
+                               label="Early-stopping patience", allow_custom_value=True, elem_id="train-patience",
+                               info="Stop after this many checks without improvement; never: train the whole budget.")
         seed = gr.Number(label="Seed", precision=0, info="Same seed and settings, same model.")
     return dict(cell=cell, layers=layers, hidden=hidden, dropout=dropout, seq_len=seq_len, batch_size=batch_size, lr=lr,
                 epochs=epochs, patience=patience, seed=seed)
@@ -100,10 +102,10 @@ def _runs_section(sessions: SessionRegistry, model_md: gr.Markdown, timer: gr.Ti
 def start_training(session: Session, *, preset: str, minutes: float | None, start_from: str, cell: str | None = None,
                    layers: float | None = None, hidden: float | None = None, dropout: str | float | None = None,
                    seq_len: float | None = None, batch_size: float | None = None, lr: float | None = None,
-                   epochs: float | None = None, patience: float | None = None, seed: float | None = None) -> dict:
+                   epochs: float | None = None, patience: str | float | None = None, seed: float | None = None) -> dict:
     advanced = {"cell": cell or None, "layers": optional(layers, int), "hidden": optional(hidden, int),
                 "dropout": _dropout(dropout), "seq_len": optional(seq_len, int), "batch_size": optional(batch_size, int),
-                "lr": optional(lr), "epochs": optional(epochs), "patience": optional(patience, int), "seed": optional(seed, int)}
+                "lr": optional(lr), "epochs": optional(epochs), "patience": patience, "seed": optional(seed, int)}
     status = session.start_training(preset, optional(minutes), start_from or "auto", advanced=advanced)
     return {"status": status, "timer": gr.Timer(active=True)}
 
