@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+import weakref
 from pathlib import Path
 
 from poetry_lab.analysis.metrics import CorpusIndex, copy_index
@@ -33,7 +34,9 @@ class TrainingSlot:
         self.home = root / "sessions" / re.sub(r"[^A-Za-z0-9_-]", "_", session)
         self.job: TrainingJob | None = None
         self.reference: CorpusIndex | None = None  # the copy index of the job's training text
-        self._adopted: TrainingJob | None = None  # the finished job whose model the session took up
+        # The finished job whose model the session took up, by weak reference: holding the job itself would
+        # keep its model and optimiser alive after the next one starts (tests/test_reliability.py).
+        self._adopted: weakref.ref[TrainingJob] | None = None
 
     @property
     def running(self) -> bool:
@@ -66,17 +69,20 @@ class TrainingSlot:
     def unadopted_model(self) -> ModelBundle | None:
         """A finished job's best model that the session has not taken up yet (a pure read; see take_finished)."""
         job = self.job
-        if job is not None and not job.running and self._adopted is not job:
+        if job is not None and not job.running and not self._was_adopted(job):
             return job.best_bundle()
         return None
 
     def take_finished(self) -> ModelBundle | None:
         """A finished job's best model, once: the session adopts it, and a model loaded later replaces it."""
         job = self.job
-        if job is None or job.running or self._adopted is job:
+        if job is None or job.running or self._was_adopted(job):
             return None
-        self._adopted = job
+        self._adopted = weakref.ref(job)
         return job.best_bundle()
+
+    def _was_adopted(self, job: TrainingJob) -> bool:
+        return self._adopted is not None and self._adopted() is job
 
     def close(self) -> None:
         """Stop the job; its run directory (config, metrics, model) is kept. (A visitor who leaves does
