@@ -102,7 +102,7 @@ def test_the_app_and_the_cli_choose_the_number_of_themes_by_one_rule(monkeypatch
 
     assert auto_n_themes(POEMS) == 3
     monkeypatch.setattr(methods, "auto_n_themes", lambda poems, random_state=0: 2)  # both follow the one function
-    assert ThemesSlot(Store()).find(POEMS, 0, "tfidf", None, lambda: (None, None), False, []).n_themes == 2
+    assert ThemesSlot(Store()).find(POEMS, "tfidf", None, lambda: (None, None), False, []).n_themes == 2
     assert main(["themes", str(poems_file), "--method", "tfidf", "--k", "auto"]) == 0
     assert "note: 2 themes" in capsys.readouterr().err
 
