@@ -43,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     prog = "poetry-lab" if Path(sys.argv[0]).name == "poetry-lab" else "python -m poetry_lab"
     p = argparse.ArgumentParser(prog=prog, description="Train and explore character-level poetry models.")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_generate, _add_evaluate, _add_pretrain, _add_runs, _add_corpora, _add_analyse,
+                _add_sweep, _add_compose, _add_themes):  # one function per subcommand, in the order --help lists them
+        add(sub)
+    return p
 
+
+def _add_train(sub) -> None:
     t = sub.add_parser("train", help="train a model on one or more text files (or bundled corpus names)")
     t.add_argument("corpus", nargs="*", help="text files or bundled corpus names (see: corpora list)")
     where = t.add_mutually_exclusive_group(required=True)
@@ -80,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--from", dest="base", type=Path, help="fine-tune this model file instead of starting from scratch")
     t.add_argument("--no-samples", action="store_true", help="do not print samples at each evaluation")
 
+
+def _add_generate(sub) -> None:
     g = sub.add_parser("generate", help="write poems with a trained model")
     g.add_argument("model", type=Path)
     g.add_argument("--prompt", default="")
@@ -93,11 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poems (default {DEFAULT_SEED}, as the app)")
     g.add_argument("--json", action="store_true")
 
+
+def _add_evaluate(sub) -> None:
     e = sub.add_parser("evaluate", help="mean cross-entropy of a model over a text file")
     e.add_argument("model", type=Path)
     e.add_argument("textfile")
     e.add_argument("--json", action="store_true")
 
+
+def _add_pretrain(sub) -> None:
     pt = sub.add_parser("pretrain", help="train a base model on a large poetry corpus (forward or backward)")
     pt.add_argument("corpus", nargs="?", default="gutenberg_poetry")
     pt.add_argument("--out", required=True, type=Path, help="the model file to write (a JSON model card is written beside it)")
@@ -125,21 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     pt.add_argument("--seed", type=int, default=0)
 
+
+def _add_runs(sub) -> None:
     r = sub.add_parser("runs", help="list the training runs kept on disk (the app's and those of train --out)")
     r.add_argument("--home", type=Path, default=None, help="a Poetry Lab home or a folder of run directories "
                    "(default: POETRY_LAB_HOME, else ~/.poetry_lab)")
     r.add_argument("--json", action="store_true")
 
+
+def _add_corpora(sub) -> None:
     c = sub.add_parser("corpora", help="list or fetch the bundled public-domain corpora")
     csub = c.add_subparsers(dest="corpora_command", required=True)
     csub.add_parser("list", help="show the catalog and which corpora are on this machine")
     f = csub.add_parser("fetch", help="rebuild a corpus from its public source (sonnets, milton)")
     f.add_argument("name")
 
+
+def _add_analyse(sub) -> None:
     a = sub.add_parser("analyse", help="rhyme scheme, metre, syllables and stress of each poem in a file")
     a.add_argument("poem_file", help="a text file (poems separated by blank lines) or a bundled corpus name")
     a.add_argument("--json", action="store_true")
 
+
+def _add_sweep(sub) -> None:
     w = sub.add_parser("sweep", help="generate poems across temperatures and plot their metrics")
     w.add_argument("model", type=Path)
     w.add_argument("--temperatures", type=_floats, default=list(SWEEP_TEMPERATURES),
@@ -152,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "a text too long to index is not checked")
     w.add_argument("--out", required=True, type=Path, help="directory for sweep.html and sweep.csv")
 
+
+def _add_compose(sub) -> None:
     c = sub.add_parser("compose", help=f"write a poem in a form ({', '.join(FORMS)})")
     c.add_argument("model", help="a model file, or 'default' for the shipped base")
     c.add_argument("--form", default=DEFAULT_FORM, help=_forms_help())
@@ -165,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--raw", action="store_true", help="plain sampling, letter by letter (the bare model, no form kept)")
     c.add_argument("--json", action="store_true")
 
+
+def _add_themes(sub) -> None:
     th = sub.add_parser("themes", help="find themes in the poems of a file and compare the methods")
     th.add_argument("corpus", help="a text file (poems separated by blank lines) or a bundled corpus name")
     th.add_argument("--method", default="all", help="tfidf, lda, elmo, autoencoder, minilm or all (default)")
@@ -178,7 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores; 1 is much faster on a busy machine)")
     th.add_argument("--html", type=Path, help="directory for the figures as offline HTML files")
     th.add_argument("--json", action="store_true", help="print the results as JSON")
-    return p
 
 
 def _new_run(args: argparse.Namespace):
