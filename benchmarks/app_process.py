@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -61,3 +64,19 @@ def launched_app(home: Path, env: dict | None = None, timeout: float = 120) -> I
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
+
+
+def call(url: str, api: str, data: list, session: str | None = None, timeout: float = 60) -> tuple[str, object]:
+    """One queued call over plain HTTP (Gradio's /call API) -> (event, data): 'complete' or 'error'.
+    Without `session`, a bare call: Gradio makes it a session of its own, held by no heartbeat."""
+    body = {"data": data, **({"session_hash": session} if session else {})}
+    event_id = httpx.post(f"{url}/gradio_api/call/{api}", json=body, timeout=timeout).json()["event_id"]
+    event, payload = "", None
+    with httpx.stream("GET", f"{url}/gradio_api/call/{api}/{event_id}", timeout=timeout) as response:
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                payload = json.loads(line.split(":", 1)[1])
+                break
+    return event, payload

@@ -20,26 +20,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
-from benchmarks.app_process import launched_app
+from benchmarks.app_process import call, launched_app
 from benchmarks.suite.common import proc_rss_mb
 
 VERSE = ("The rose is red upon the garden wall,\nThe bee is busy in the quiet hall;\nAnd when the evening "
          "shadows gently fall\nThe garden sleeps, and sleeping, dreams of all.\n\n")
-
-
-def bare_call(url: str, api: str, data: list) -> str:
-    """One /call request without a session_hash, read to its end -> the SSE event ('complete' or 'error')."""
-    event_id = httpx.post(f"{url}/gradio_api/call/{api}", json={"data": data}, timeout=60).json()["event_id"]
-    event = ""
-    with httpx.stream("GET", f"{url}/gradio_api/call/{api}/{event_id}", timeout=120) as response:
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-                if event in ("complete", "error"):
-                    break
-    return event
 
 
 def text_of(mb: float, salt: int) -> str:
@@ -55,12 +40,12 @@ def measure(calls: int, mb: float, idle_s: float, workers: int = 2) -> dict:
         start = proc_rss_mb(proc.pid)["rss"]
         t0 = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
-            events = list(pool.map(lambda i: bare_call(url, "load_corpus", [None, text_of(mb, i), None]), range(calls)))
+            events = list(pool.map(lambda i: call(url, "load_corpus", [None, text_of(mb, i), None], timeout=120)[0], range(calls)))
         seconds = time.perf_counter() - t0
         after = proc_rss_mb(proc.pid)
         time.sleep(idle_s + 5)
         # One more call: the registry closes idle sessions as it is used (and on its own clock).
-        bare_call(url, "training_status", [])
+        call(url, "training_status", [])
         later = proc_rss_mb(proc.pid)["rss"]
         return {"calls": calls, "mb_each": mb, "errors": sum(e != "complete" for e in events), "seconds": round(seconds, 1),
                 "rss_start_mb": round(start), "rss_after_mb": round(after["rss"]), "peak_mb": round(after["hwm"]),

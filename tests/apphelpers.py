@@ -4,7 +4,6 @@ headless Chromium, and calling page handlers as the page does."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -95,21 +94,6 @@ def wait_for(predicate, timeout: float, every: float = 0.5):
         time.sleep(every)
         value = predicate()
     return value
-
-
-def call(url: str, api: str, data: list, session: str | None = None) -> tuple[str, object]:
-    """One queued call over plain HTTP (Gradio's /call API) -> (event, data): 'complete' or 'error'."""
-    body = {"data": data, **({"session_hash": session} if session else {})}
-    event_id = httpx.post(f"{url}/gradio_api/call/{api}", json=body, timeout=30).json()["event_id"]
-    event, payload = "", None
-    with httpx.stream("GET", f"{url}/gradio_api/call/{api}/{event_id}", timeout=60) as response:
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                payload = json.loads(line.split(":", 1)[1])
-                break
-    return event, payload
 
 
 def upload(url: str, name: str, data: bytes) -> str:

@@ -36,22 +36,26 @@ def page(sync_playwright, app_url, tmp_path):
         yield page
 
 
+def upload_sonnets_and_train(page, minutes: str) -> None:
+    """What a poet does first: upload the Sonnets, then a quick training from scratch for `minutes`."""
+    page.get_by_role("tab", name="Your poems").click()
+    page.locator("#corpus-upload input[type=file]").set_input_files(str(SHARED_CORPORA / "sonnets.txt"))
+    page.wait_for_function("() => document.querySelector('#corpus-stats')?.innerText.includes('95,455')")
+    assert page.locator("#corpus-preview .pl-poem").count() >= 1
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_label("quick", exact=False).first.check()
+    page.locator("#train-minutes input").fill(minutes)
+    page.get_by_label("Scratch", exact=False).check()
+    page.click("#train-start")
+    page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes('step')")
+
+
 def test_upload_train_watch_stop_compare(page):
     ARTIFACTS.mkdir(exist_ok=True)
     # The default model is ready before any training.
     page.wait_for_function("() => document.querySelector('#model-summary')?.innerText.includes('parameters')")
 
-    page.get_by_role("tab", name="Your poems").click()
-    page.locator("#corpus-upload input[type=file]").set_input_files(str(SHARED_CORPORA / "sonnets.txt"))
-    page.wait_for_function("() => document.querySelector('#corpus-stats')?.innerText.includes('95,455')")
-    assert page.locator("#corpus-preview .pl-poem").count() >= 1
-
-    page.get_by_role("tab", name="Train").click()
-    page.get_by_label("quick", exact=False).first.check()
-    page.locator("#train-minutes input").fill("0.3")
-    page.get_by_label("Scratch", exact=False).check()
-    page.click("#train-start")
-    page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes('step')")
+    upload_sonnets_and_train(page, "0.3")
 
     # The plot gains points on its own (the timer), with no click.
     first = wait_for(lambda: page.evaluate(PLOT_POINTS), timeout=20)
@@ -239,15 +243,7 @@ def test_a_training_goes_on_when_the_tab_closes(sync_playwright, app_url, tmp_pa
     ARTIFACTS.mkdir(exist_ok=True)
     profile = tmp_path / "chromium-profile"  # the same browser both times: the visitor id in its storage
     with chromium_page(sync_playwright, app_url, profile) as page:
-        page.get_by_role("tab", name="Your poems").click()
-        page.locator("#corpus-upload input[type=file]").set_input_files(str(SHARED_CORPORA / "sonnets.txt"))
-        page.wait_for_function("() => document.querySelector('#corpus-stats')?.innerText.includes('95,455')")
-        page.get_by_role("tab", name="Train").click()
-        page.get_by_label("quick", exact=False).first.check()
-        page.locator("#train-minutes input").fill("0.5")
-        page.get_by_label("Scratch", exact=False).check()
-        page.click("#train-start")
-        page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes('step')")
+        upload_sonnets_and_train(page, "0.5")
         time.sleep(10)
     time.sleep(3)  # the heartbeat has ended and the page's unload has run
     with chromium_page(sync_playwright, app_url, profile) as page:

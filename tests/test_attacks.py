@@ -20,9 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apphelpers import as_file, call, running_app, upload
+from apphelpers import as_file, running_app, upload
 from conftest import POEM_TEXT
 
+from benchmarks.app_process import call
 from poetry_lab.app.ui.uploads import REFUSED
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

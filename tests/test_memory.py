@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from benchmarks.app_process import free_port
-from benchmarks.bench_sessions import bare_call, text_of
+from benchmarks.app_process import call, free_port
+from benchmarks.bench_sessions import text_of
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def served(monkeypatch, tmp_path, tiny_model_path):
 def test_bare_sessions_are_bounded_and_freed_when_idle(served):
     url, sessions, demo = served
     for i in range(12):
-        assert bare_call(url, "load_corpus", [None, text_of(0.2, i), None]) == "complete"
+        assert call(url, "load_corpus", [None, text_of(0.2, i), None])[0] == "complete"
     assert len(sessions) <= 4, "more sessions kept than max_sessions"
     gradio_kept = len(demo.state_holder.session_data)  # each holds that session's inputs: 200 KB of text here
     assert gradio_kept <= 4, f"Gradio still keeps the state of {gradio_kept} sessions"

@@ -14,9 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from apphelpers import REPO_ROOT, as_file, call, running_app, upload
+from apphelpers import REPO_ROOT, as_file, running_app, upload
 from conftest import POEM_TEXT
 
+from benchmarks.app_process import call
 from poetry_lab.app.session import Session
 from poetry_lab.app.ui.uploads import REFUSED
 from poetry_lab.core.checkpoint import ModelBundle, load_model
