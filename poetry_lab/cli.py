@@ -122,8 +122,10 @@ def _add_pretrain(sub) -> None:
     pt.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
                     help="seconds between resume checkpoints (default 300)")
     pt.add_argument("--from", type=Path, default=None, dest="start",
-                    help="go on training this base model (its weights and vocabulary; model settings are its own)")
-    pt.add_argument("--hidden", type=int, default=512, help="LSTM width (default 512: the shipped base, see pretrained/README.md)")
+                    help="go on training this base model (its weights and vocabulary; its model settings, but see --hidden)")
+    pt.add_argument("--hidden", type=int, default=None,
+                    help="LSTM width (default 512, the shipped base: see pretrained/README.md); with --from, a larger "
+                         "width widens that base, keeping what it computes")
     pt.add_argument("--emb", type=int, default=64, dest="emb_dim", help="character embedding size")
     pt.add_argument("--layers", type=int, default=1)
     pt.add_argument("--dropout", type=float, default=0.0)

@@ -255,3 +255,31 @@ def build_model(config: ModelConfig, seed: int | None = 0, device: torch.device 
         g.seed()
     model.init_weights(g)
     return model.to(device or pick_device())
+
+
+@torch.no_grad()
+def widened(model: CharLSTM, hidden: int, seed: int = 0) -> CharLSTM:
+    """A copy of `model` with `hidden` units a layer that computes exactly what `model` does (Net2Net-style):
+    the old units keep their weights, the new ones start from the usual random init, and nothing the old
+    units or the head read comes from a new unit (those weights start at zero), so training can only
+    add what the new units learn. Used to go on pretraining a shipped base at a larger width."""
+    old = model.config
+    if hidden < old.hidden:
+        raise PoetryLabError(f"A model can be widened, not narrowed: {hidden} is below its {old.hidden} units.")
+    wide = build_model(ModelConfig(**{**old.to_dict(), "hidden": hidden}), seed=seed, device=torch.device("cpu"))
+    H, W, G = old.hidden, hidden, wide.cell_kind.gates
+    rows = torch.cat([torch.arange(b * W, b * W + H) for b in range(G)])  # the old units' rows in each gate block
+    wide.embed.weight.copy_(model.embed.weight)
+    for i, (src, dst) in enumerate(zip(model.rnns, wide.rnns)):
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            s, d = getattr(src, name).detach().cpu(), getattr(dst, name)
+            if name.startswith("weight"):
+                d[rows] = 0.0  # old units read nothing from new ones
+                cols = s.shape[1] if name == "weight_ih_l0" and i == 0 else H
+                d[rows, :cols] = s
+            else:
+                d[rows] = s
+    wide.head.weight.zero_()
+    wide.head.weight[:, :H] = model.head.weight.detach().cpu()
+    wide.head.bias.copy_(model.head.bias)
+    return wide.to(next(model.parameters()).device)

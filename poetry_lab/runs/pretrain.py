@@ -36,7 +36,7 @@ import torch
 
 from poetry_lab.core.checkpoint import ModelBundle, save_model
 from poetry_lab.core.distributed import DistEnv, DistributedTrainer
-from poetry_lab.core.model import CharLSTM, ModelConfig, build_model, pick_device
+from poetry_lab.core.model import CharLSTM, ModelConfig, build_model, pick_device, widened
 from poetry_lab.core.train import TrainConfig, Trainer
 from poetry_lab.core.vocab import Vocab
 from poetry_lab.data.corpus import normalise, read_sources
@@ -168,9 +168,11 @@ class _Pretraining:
         if header is not None:
             model = CharLSTM(ModelConfig(**header["config"]), device="meta").to_empty(device=env.device)
         elif start is not None:
-            model = start.model.to(env.device)
+            hidden = (cfg.model or {}).get("hidden") or start.model.config.hidden
+            model = (widened(start.model, hidden, seed=tc.seed) if hidden != start.model.config.hidden else start.model).to(env.device)
         else:
-            mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 512, "dropout": 0.0, **(cfg.model or {})})
+            given = {k: v for k, v in (cfg.model or {}).items() if v is not None}
+            mc = ModelConfig(vocab_size=len(vocab), **{"hidden": 512, "dropout": 0.0, **given})
             model = build_model(mc, seed=tc.seed, device=env.device)  # the same seed: the same weights on every rank
         trainer = (DistributedTrainer(model, train_ids, val_ids, tc, env) if env.world_size > 1
                    else Trainer(model, train_ids, val_ids, tc))
