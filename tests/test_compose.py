@@ -42,8 +42,11 @@ def sonnet(composer) -> object:
 
 
 def _cmu_rhyme(a: str, b: str) -> bool:
-    """Straight from the `pronouncing` package: some pronunciations share the rhyming part."""
-    parts = [{pronouncing.rhyming_part(p) for p in pronouncing.phones_for_word(w)} for w in (a, b)]
+    """Straight from the `pronouncing` package: some pronunciations share the rhyming part. An archaic
+    form the dictionary lacks ("distinguish'd") is read as the app reads it (analysis.pronounce)."""
+    from poetry_lab.analysis.pronounce import pronunciations
+
+    parts = [{pronouncing.rhyming_part(p) for p in pronouncing.phones_for_word(w) or pronunciations(w)} for w in (a, b)]
     return a != b and bool(parts[0] & parts[1])
 
 
@@ -210,3 +213,34 @@ def test_a_composer_leaves_the_shared_model_as_it_is(tiny_bundle):
         assert model.training, "building a Composer switched the shared model's mode"
     finally:
         model.eval()
+
+
+def test_each_quatrain_and_the_couplet_end_a_sentence(composer, sonnet):
+    closing = [k for k, p in enumerate(plan("sonnet")) if p.closes]
+    assert closing == [3, 7, 11, 13]
+    for k in closing:
+        assert sonnet.lines[k].text.rstrip()[-1] in ".!?", sonnet.lines[k].text
+    haiku = composer.compose(ComposeConfig(form="haiku", seed=2))
+    assert haiku.lines[-1].text.rstrip()[-1] in ".!?" and [p.closes for p in plan("haiku")] == [False, False, True]
+
+
+def test_no_line_runs_on_one_sound(composer):
+    from poetry_lab.analysis.pronounce import FUNCTION_WORDS
+    from poetry_lab.compose.decoder import SOUND_RUN
+
+    for seed in range(3):  # a low temperature is where the loop on one sound showed
+        for line in composer.compose(ComposeConfig(form="quatrain", temperature=0.1, seed=seed)).lines:
+            heads = [w[:2] for w in words(line.text) if w not in FUNCTION_WORDS]
+            assert max(heads.count(h) for h in heads) < SOUND_RUN, line.text
+
+
+def test_the_poem_level_search_keeps_the_form_and_scores_at_least_as_well(composer):
+    greedy = composer.compose(ComposeConfig(form="quatrain", seed=6, candidates=8))
+    search = composer.compose(ComposeConfig(form="quatrain", seed=6, candidates=8, beam=3))
+    assert search.text == composer.compose(ComposeConfig(form="quatrain", seed=6, candidates=8, beam=3)).text
+    assert _cmu_rhyme(search.lines[0].end_word, search.lines[2].end_word)
+    assert _cmu_rhyme(search.lines[1].end_word, search.lines[3].end_word)
+    # the first branch of the search draws what the greedy poem draws, so the search finds it or a better whole
+    assert sum(line.score for line in search.lines) >= sum(line.score for line in greedy.lines) - 1e-6
+    with pytest.raises(PoetryLabError, match="beam"):
+        ComposeConfig(beam=0)

@@ -235,3 +235,21 @@ def test_step_weights_fold_the_biases_the_cell_allows(cell):
     with torch.no_grad():
         candidate = model.input_candidate(model.embed.weight[None])[0]  # every character, no context
     assert torch.allclose(candidate, torch.tanh(gates[:, c * H : (c + 1) * H]), atol=1e-6)
+
+
+@pytest.mark.parametrize("cell,layers", [("lstm", 1), ("lstm", 2), ("gru", 1)])
+def test_a_widened_model_computes_what_it_did_and_its_new_units_learn(cell, layers):
+    from poetry_lab.core.model import widened
+
+    model = build_model(ModelConfig(vocab_size=11, cell=cell, hidden=12, emb_dim=5, layers=layers, dropout=0.0), seed=3,
+                        device=torch.device("cpu"))
+    wide = widened(model, 20)
+    assert wide.config.hidden == 20 and wide.num_params() > model.num_params()
+    idx = torch.randint(0, 11, (3, 17), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(model(idx)[0], wide(idx)[0], atol=1e-6)
+    _, loss, _ = wide(idx[:, :-1], idx[:, 1:])
+    loss.backward()
+    assert wide.head.weight.grad[:, 12:].abs().sum() > 0  # the new units' zero weights get a gradient
+    with pytest.raises(PoetryLabError, match="narrowed"):
+        widened(model, 8)

@@ -52,3 +52,17 @@ def test_resume_without_a_checkpoint_is_a_plain_error(tmp_path, capsys):
     assert "no pretraining checkpoint" in capsys.readouterr().err
     with pytest.raises(PoetryLabError, match="no pretraining checkpoint"):
         pretrain("x", CFG, out=None, resume=True)
+
+
+def test_pretraining_from_a_base_at_a_larger_width_starts_where_the_base_was(tmp_path, verse):
+    base_file = tmp_path / "base.safetensors"
+    base, base_facts = pretrain(str(verse), CFG, log=lambda m: None, out=base_file, checkpoint_every_s=3600)
+    wide_file = tmp_path / "wide.safetensors"
+    args = ["pretrain", str(verse), "--from", str(base_file), "--hidden", "24", "--out", str(wide_file), "--max-steps", "3",
+            "--val-chars", "2000", "--batch", "4", "--seq-len", "16", "--warmup", "1", "--lr", "1e-4", "--eval-every", "0"]
+    assert main(args) == 0
+    wide = load_model(wide_file, device="cpu")
+    assert wide.model.config.hidden == 24 and wide.model.num_params() > base.model.num_params()
+    assert wide.facts["continued_from"]["steps"] == base_facts["steps"]
+    # three small steps from the widened base: about the base's loss, far below a fresh model's
+    assert wide.facts["best_val_loss"] < base_facts["best_val_loss"] + 0.05

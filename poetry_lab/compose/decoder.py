@@ -25,6 +25,8 @@ from poetry_lab.core.sampling import NumpyCell
 from poetry_lab.core.vocab import Vocab
 
 PUNCT = ",;:.!?"
+STOPS = ".!?"  # the marks that end a sentence
+SOUND_RUN = 3  # a line may hold at most SOUND_RUN - 1 content words that start with the same two letters
 MAX_LINE_CHARS = 110  # a row still writing past this is dropped (a 14-syllable line is ~80 characters)
 
 
@@ -42,6 +44,7 @@ class LineSpec:
     used_ends: frozenset[str] = frozenset()
     used_pairs: frozenset[tuple[str, str]] = frozenset()
     prev_word: str = ""
+    closes: bool = False  # the line ends a sentence: its newline comes only after . ! or ?
 
 
 @dataclass
@@ -69,6 +72,7 @@ class CharTable:
         self.space = vocab.stoi.get(" ", -1)
         self.newline = vocab.stoi.get("\n", -1)
         self.punct = [vocab.stoi[c] for c in PUNCT if c in vocab]
+        self.stops = [vocab.stoi[c] for c in STOPS if c in vocab]
         self.char = {i: c for i, c in enumerate(vocab.chars)}
 
 
@@ -79,7 +83,8 @@ class _Row:
 
     def __init__(self):
         self.prefix, self.syl, self.words, self.chars, self.logp = "", 0, [], [], 0.0
-        self.punct, self.can_go, self.can_end = False, False, False  # after a complete word: what may follow
+        self.punct = ""  # the mark just written after the last word ("" if none)
+        self.can_go, self.can_end = False, False  # after a complete word: what may follow
 
 
 class LineDecoder:
@@ -110,10 +115,10 @@ class LineDecoder:
         t = self.table
         if row.can_go or row.can_end:  # just after a complete word
             out = [t.space] if row.can_go else []
-            if row.can_end:
+            if row.can_end and (not spec.closes or bool(row.punct) and row.punct in STOPS):
                 out.append(t.newline)
             if not row.punct:
-                out += t.punct
+                out += t.punct if row.can_go or not spec.closes else t.stops
             return out
         go, end = self._go_set(spec, row.syl, min_end), self._end_set(spec, row.syl, cache)
         key = ("letters", row.syl, row.prefix)  # this line's sets depend only on the syllables so far
@@ -132,16 +137,17 @@ class LineDecoder:
                 out.append(t.space)
                 out += t.punct
             if end_ok:
-                out.append(t.newline)
+                if not spec.closes:
+                    out.append(t.newline)
                 if not go_ok:
-                    out += t.punct
+                    out += t.stops if spec.closes else t.punct
         return out
 
     @staticmethod
     def _word_ok(row: _Row, spec: LineSpec, w: str, go: WordSet, end: WordSet) -> tuple[bool, bool]:
         """(may `w` go on the line, may it end the line) as the row's next word."""
         prev = row.words[-1] if row.words else spec.prev_word
-        if (w not in FUNCTION_WORDS and w in row.words) or (prev, w) in spec.used_pairs:
+        if (w not in FUNCTION_WORDS and (w in row.words or _sound_run(w, row.words))) or (prev, w) in spec.used_pairs:
             return False, False
         return w in go, w in end and w not in spec.used_ends
 
@@ -160,9 +166,10 @@ class LineDecoder:
                 row.syl += self.lex.syllables(w)
                 row.prefix = ""
             if ch == " ":
-                row.can_go = row.can_end = row.punct = False
+                row.can_go = row.can_end = False
+                row.punct = ""
             else:
-                row.punct = True  # "day," may still go on or end the line
+                row.punct = ch  # "day," may still go on or end the line
             return False
         row.prefix += ch.lower()
         return False
@@ -224,3 +231,10 @@ class LineDecoder:
             if not alive:
                 break
         return done
+
+
+def _sound_run(word: str, earlier: list[str]) -> bool:
+    """Whether `word` would be the SOUND_RUN-th content word of its line to start with the same two letters
+    ("strength, straight, still...": the loop a low temperature falls into)."""
+    head = word[:2]
+    return sum(w[:2] == head and w not in FUNCTION_WORDS for w in earlier) >= SOUND_RUN - 1

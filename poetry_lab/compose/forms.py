@@ -31,6 +31,7 @@ class Form:
     feminine: bool = True  # the extra unstressed syllable is allowed at a line end
     stanza_breaks: bool = True  # stanzas are set apart by a blank line (False: one block, as couplets run on)
     any_length: bool = False  # any number of lines (False: a whole number of stanzas)
+    closes: tuple[int, ...] = ()  # lines of a stanza that end a sentence (. ! ?), besides the poem's last line
 
     @property
     def stanza_lines(self) -> int:
@@ -42,12 +43,12 @@ DEFAULT_FORM = "sonnet"  # the form of a poem when none is asked for (the page, 
 # In the order people are offered them (the page's choices, the CLI's help).
 FORMS = {form.name: form for form in (
     Form("sonnet", "Sonnet", "14 lines of 10 syllables, ABAB CDCD EFEF GG", (10,) * 14, "ABABCDCDEFEFGG", foot="iambic",
-         stanza_breaks=False),
-    Form("quatrain", "Quatrain", "4 lines of 8 syllables, ABAB", (8, 8, 8, 8), "ABAB", foot="iambic"),
+         stanza_breaks=False, closes=(3, 7, 11, 13)),
+    Form("quatrain", "Quatrain", "4 lines of 8 syllables, ABAB", (8, 8, 8, 8), "ABAB", foot="iambic", closes=(3,)),
     Form("couplets", "Couplets", "pairs of 10-syllable lines, AABB…", (10, 10), "AA", stanzas=4, foot="iambic",
-         stanza_breaks=False, any_length=True),
-    Form("ballad", "Ballad stanza", "8, 6, 8, 6 syllables, ABCB", (8, 6, 8, 6), "ABCB", foot="iambic"),
-    Form("limerick", "Limerick", "8, 8, 5, 5, 8 syllables, AABBA", (8, 8, 5, 5, 8), "AABBA", foot="anapestic"),
+         stanza_breaks=False, any_length=True, closes=(1,)),
+    Form("ballad", "Ballad stanza", "8, 6, 8, 6 syllables, ABCB", (8, 6, 8, 6), "ABCB", foot="iambic", closes=(3,)),
+    Form("limerick", "Limerick", "8, 8, 5, 5, 8 syllables, AABBA", (8, 8, 5, 5, 8), "AABBA", foot="anapestic", closes=(4,)),
     Form("haiku", "Haiku", "5, 7, 5 syllables, no rhyme", (5, 7, 5), "---", feminine=False, stanza_breaks=False),
     Form("free", "Free verse", "lines of 6 to 11 syllables, no rhyme", (0,), "-", stanzas=8, feminine=False,
          stanza_breaks=False, any_length=True),
@@ -73,6 +74,7 @@ class LinePlan:
     stanza: int
     feminine: bool = False  # hi = lo + 1 is the extra unstressed syllable, not a free range
     metre: str | None = None  # the poetry_lab.analysis.poetics METRES name the line is scanned against; None: counted plainly
+    closes: bool = False  # the line ends a sentence (. ! ?): a stanza's close, or the poem's last line
 
 
 def plan(form_name: str, lines: int | None = None) -> list[LinePlan]:
@@ -94,7 +96,8 @@ def plan(form_name: str, lines: int | None = None) -> list[LinePlan]:
             letters[key] = chr(ord("A") + len(letters) % 26)
         group = key if form.scheme.count(mark) > 1 and mark != "-" else None
         stanza_no = stanza if form.stanza_breaks else 0
-        out.append(LinePlan(lo, hi, group, letters.get(key, "-"), stanza_no, form.feminine and syl != 0, _metre(form.foot, syl)))
+        out.append(LinePlan(lo, hi, group, letters.get(key, "-"), stanza_no, form.feminine and syl != 0, _metre(form.foot, syl),
+                            j in form.closes or i == n - 1))
     return out
 
 

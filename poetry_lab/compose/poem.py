@@ -39,6 +39,8 @@ from poetry_lab.errors import PoetryLabError
 METRE_WEIGHT = 1.0  # score = -bits per char + METRE_WEIGHT * metre score (both about 0..3 and 0..1)
 RHYMEABLE = 3  # the first line of a rhyme group ends on a word with at least this many true rhymes
 SHOWN_CANDIDATES = 5  # next-best candidates kept per line
+MAX_BEAM = 16
+OUT_OF_RANGE = 10.0  # the score a line loses in the poem-level search when its syllables, read against the metre, miss the range
 
 
 @dataclass
@@ -47,7 +49,8 @@ class ComposeConfig:
     lines: int | None = None  # poem length (a form of any_length) or a multiple of the stanza; None: the form's own
     temperature: float = 0.8
     seed: int | None = DEFAULT_SEED  # None draws a fresh seed (reported in the Poem)
-    candidates: int = 16  # candidate lines drafted per line
+    candidates: int = 16  # candidate lines drafted per line (per partial poem kept)
+    beam: int = 1  # partial poems kept after each line: the poem as a whole is chosen, not each line greedily
     prompt: str = ""  # the poet's opening lines (each non-blank line becomes a given line)
     given: dict[int, str] = field(default_factory=dict)  # line index -> the poet's (locked) line
     attempts: dict[int, int] = field(default_factory=dict)  # line index -> how many times it was regenerated
@@ -60,6 +63,8 @@ class ComposeConfig:
             raise PoetryLabError(f"Temperature {self.temperature:g} is out of range: use 0 up to {MAX_TEMPERATURE:g}.")
         if not 1 <= self.candidates <= 256:
             raise PoetryLabError("Candidates per line must be between 1 and 256.")
+        if not 1 <= self.beam <= MAX_BEAM:
+            raise PoetryLabError(f"The poems kept while writing (beam) must be between 1 and {MAX_BEAM}.")
         if self.seed is None:
             self.seed = int(np.random.default_rng().integers(2**31))
         self.seed = int(self.seed) % 2**63
@@ -163,22 +168,28 @@ class Composer:
         return self.compose(replace(config, prompt="", given=keep, attempts=attempts, avoid=avoid))
 
     def _in_form(self, cfg: ComposeConfig) -> Poem:
+        """A search over partial poems: after each line the `beam` best (by the sum of their lines' scores) go on."""
         plans = plan(cfg.form, cfg.lines)
-        fixed: dict[int, str] = dict(cfg.given)  # line index -> text, the poet's and those written so far
         state, logits = self._start
-        out: list[Line] = []
+        beam = [_Partial(0.0, [], dict(cfg.given), state, logits)]  # fixed: line index -> text, the poet's and those written
         for i, p in enumerate(plans):
-            if i and p.stanza != plans[i - 1].stanza:
-                state, logits = self._feed(state, logits, "\n")
-            if i in cfg.given:
-                line = self._given_line(cfg.given[i], p)
-                state, logits = self._feed(state, logits, line.text + "\n")
-            else:
-                line, draft = self._write_line(i, plans, fixed, state, logits, cfg)
-                state, logits = draft.state, draft.logits
-            fixed[i] = line.text
-            out.append(line)
-        return Poem(cfg.form, cfg.temperature, cfg.seed, out, [p.stanza for p in plans])
+            grown: list[_Partial] = []
+            for b, h in enumerate(beam):
+                state, logits = h.state, h.logits
+                if i and p.stanza != plans[i - 1].stanza:
+                    state, logits = self._feed(state, logits, "\n")
+                if i in cfg.given:
+                    line = self._given_line(cfg.given[i], p)
+                    grown.append(h.grown(line, 0.0, *self._feed(state, logits, line.text + "\n")))
+                    continue
+                for line, draft, score in self._write_line(i, plans, h.fixed, state, logits, cfg, b)[: cfg.beam]:
+                    grown.append(h.grown(line, score, draft.state, draft.logits))
+            if not grown:
+                raise PoetryLabError(f"Line {i + 1} could not be written in this form; try another seed or temperature.")
+            grown.sort(key=lambda h: -h.score)
+            seen: set[str] = set()
+            beam = [h for h in grown if not (h.key in seen or seen.add(h.key))][: cfg.beam]
+        return Poem(cfg.form, cfg.temperature, cfg.seed, beam[0].lines, [p.stanza for p in plans])
 
     def _given_line(self, text: str, p: LinePlan) -> Line:
         syl, score = _scan(text, p)
@@ -190,7 +201,7 @@ class Composer:
         ends = {k: _end_word(t) for k, t in fixed.items()}
         pairs = frozenset(pair for k in sorted(fixed) for pair in _pairs(fixed, k))
         prev = ends.get(i - 1, "")
-        base = {"lo": p.lo, "hi": p.hi, "feminine": p.feminine, "used_ends": frozenset(ends.values()),
+        base = {"lo": p.lo, "hi": p.hi, "feminine": p.feminine, "closes": p.closes, "used_ends": frozenset(ends.values()),
                 "used_pairs": pairs, "prev_word": prev}
         if p.group is None:
             return LineSpec(**base), ""
@@ -212,8 +223,10 @@ class Composer:
         return {w for r, ws in self.lexicon.by_rhyme.items() if r and r.split()[0][:-1] in vowels
                 and r.split()[-1][:1] in {x[:1] for x in lasts} for w in ws if w != word}
 
-    def _write_line(self, i, plans, fixed, state, logits, cfg: ComposeConfig):
-        """The best of a batch of drafts for line i, relaxing the rhyme only where no draft finishes."""
+    def _write_line(self, i, plans, fixed, state, logits, cfg: ComposeConfig, branch: int = 0) -> list[tuple[Line, Draft, float]]:
+        """The drafts of line i worth keeping, best first, each as (line, draft, its score in the poem-level
+        search), relaxing the rhyme only where no draft finishes; [] where none can be written. `branch` is
+        the partial poem's place in the beam (its own random draws)."""
         p = plans[i]
         attempt = cfg.attempts.get(i, 0)
         # Fallbacks where no draft finishes: the same rhyme at a livelier temperature, then a slant rhyme, then none.
@@ -222,19 +235,21 @@ class Composer:
             spec, quality = self._spec(i, plans, fixed, relax)
             if spec.end_words is not None and not spec.end_words:
                 continue
-            rng = np.random.default_rng([cfg.seed, i, attempt, k])
+            rng = np.random.default_rng([cfg.seed, i, attempt, k] + ([branch] if branch else []))
             uniforms = rng.random((MAX_LINE_CHARS, cfg.candidates))
             drafts = self.decoder.write(state, logits, spec, cfg.candidates, temperature, uniforms)
             ranked = self._rank(drafts, [*fixed.values(), *cfg.avoid.get(i, [])], p)
             if ranked:
                 break
         else:
-            raise PoetryLabError(f"Line {i + 1} could not be written in this form; try another seed or temperature.")
-        (best, cand), others = ranked[0], ranked[1:]
-        line = Line(best.text, cand.syllables, p.letter, best.words[-1] if best.words else "", round(cand.score, 4),
-                    round(cand.bits_per_char, 4), cand.metre_score, quality if p.group else "", False,
-                    [c for _, c in others[:SHOWN_CANDIDATES]])
-        return line, best
+            return []
+        out = []
+        for k, (best, cand) in enumerate(ranked[: cfg.beam]):
+            others = [c for j, (_, c) in enumerate(ranked) if j != k][:SHOWN_CANDIDATES]
+            line = Line(best.text, cand.syllables, p.letter, best.words[-1] if best.words else "", round(cand.score, 4),
+                        round(cand.bits_per_char, 4), cand.metre_score, quality if p.group else "", False, others)
+            out.append((line, best, cand.score - (0.0 if p.lo <= cand.syllables <= p.hi else OUT_OF_RANGE)))
+        return out
 
     def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan) -> list[tuple[Draft, Candidate]]:
         """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once."""
@@ -266,6 +281,24 @@ class Composer:
             syl, m = _scan(t, p)
             out.append(Line(t, syl, p.letter, _end_word(t), 0.0, None, m, "", k < n_prompt))
         return Poem(cfg.form, cfg.temperature, cfg.seed, out, [p.stanza for p in plans[: len(out)]], raw=True)
+
+
+@dataclass
+class _Partial:
+    """One partial poem in the search: its score so far, its lines, every fixed line's text and the model after it."""
+
+    score: float
+    lines: list[Line]
+    fixed: dict[int, str]
+    state: list
+    logits: np.ndarray
+
+    @property
+    def key(self) -> str:
+        return "\n".join(line.text.lower() for line in self.lines)
+
+    def grown(self, line: Line, score: float, state, logits) -> _Partial:
+        return _Partial(self.score + score, [*self.lines, line], {**self.fixed, len(self.lines): line.text}, state, logits)
 
 
 def _end_word(text: str) -> str:
