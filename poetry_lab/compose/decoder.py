@@ -20,7 +20,7 @@ import numpy as np
 
 from poetry_lab.analysis.pronounce import FUNCTION_WORDS
 from poetry_lab.compose.words import Lexicon, WordSet
-from poetry_lab.core.model import State, state_rows
+from poetry_lab.core.model import State, join_parts, state_parts, state_rows
 from poetry_lab.core.sampling import NumpyCell
 from poetry_lab.core.vocab import Vocab
 
@@ -61,6 +61,17 @@ class Draft:
     @property
     def bits_per_char(self) -> float:
         return -self.logp / max(self.chars, 1) / math.log(2)
+
+
+@dataclass
+class Start:
+    """Where a batch of candidate lines begins: the model's state (NumPy, each array (1, H)) and logits
+    (1, V) there, the line's spec, and the random draws (MAX_LINE_CHARS, rows): one per row and step."""
+
+    state: State
+    logits: np.ndarray
+    spec: LineSpec
+    uniforms: np.ndarray
 
 
 class CharTable:
@@ -174,23 +185,26 @@ class LineDecoder:
         row.prefix += ch.lower()
         return False
 
-    def write(self, state: State, logits: np.ndarray, spec: LineSpec, batch: int, temperature: float,
-              uniforms: np.ndarray) -> list[Draft]:
-        """Up to `batch` finished lines from one starting state (NumPy, each array (1, H)) and its
-        logits (1, V); `uniforms` (MAX_LINE_CHARS, batch) are the random draws, one per row and step."""
-        cache: dict = {}
-        end_lens = [self.lex.info[w].syllables for w in spec.end_words or () if w in self.lex.info]
-        min_end = min(end_lens, default=1)
-        st = state_rows(state, np.zeros(batch, dtype=np.int64))
-        lg = np.repeat(logits, batch, 0)
-        rows = [_Row() for _ in range(batch)]
-        alive = list(range(batch))  # original row ids still writing, in the order of st/lg
-        done: list[Draft] = []
+    def write(self, starts: list[Start], temperature: float) -> list[list[Draft]]:
+        """The finished lines of each start, drafted together as one batch (one model step a letter for all
+        of them): start g's rows begin from its state and logits and keep to its spec."""
+        groups = []  # per start: (spec, its look-up cache, the shortest end word's syllables)
+        for start in starts:
+            end_lens = [self.lex.info[w].syllables for w in start.spec.end_words or () if w in self.lex.info]
+            groups.append((start.spec, {}, min(end_lens, default=1)))
+        owner = np.concatenate([np.full(s.uniforms.shape[1], g) for g, s in enumerate(starts)]).astype(np.int64)
+        column = np.concatenate([np.arange(s.uniforms.shape[1]) for s in starts])
+        st = _stacked([state_rows(s.state, np.zeros(s.uniforms.shape[1], np.int64)) for s in starts])
+        lg = np.concatenate([np.repeat(s.logits, s.uniforms.shape[1], 0) for s in starts])
+        rows = [_Row() for _ in range(len(owner))]
+        alive = list(range(len(owner)))  # row ids still writing, in the order of st/lg
+        done: list[list[Draft]] = [[] for _ in starts]
         inv_t = 1.0 / max(temperature, 1e-6)
         for step in range(MAX_LINE_CHARS):
             picks, keep = [], []
             for k, r in enumerate(alive):
                 row = rows[r]
+                spec, cache, min_end = groups[owner[r]]
                 ids = self._allowed(row, spec, cache, min_end)
                 if not ids:
                     continue  # a dead end: nothing known can follow
@@ -203,7 +217,8 @@ class LineDecoder:
                 else:
                     p = np.exp((sub - sub.max()) * inv_t)
                     cdf = np.cumsum(p)
-                    j = min(int(np.searchsorted(cdf, uniforms[step, r] * cdf[-1], side="right")), len(ids) - 1)
+                    u = starts[owner[r]].uniforms[step, column[r]]
+                    j = min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(ids) - 1)
                 cid = ids[j]
                 row.logp += float(sub[j] - logz)
                 row.chars.append(self.table.char[cid])
@@ -219,8 +234,8 @@ class LineDecoder:
             for n, (_, r, finished) in enumerate(keep):
                 if finished:
                     row = rows[r]
-                    done.append(Draft("".join(row.chars).rstrip("\n"), row.words, row.logp, len(row.chars),
-                                      state_rows(st, np.asarray([n], dtype=np.int64)), lg[n:n + 1].copy()))
+                    done[owner[r]].append(Draft("".join(row.chars).rstrip("\n"), row.words, row.logp, len(row.chars),
+                                                state_rows(st, np.asarray([n], dtype=np.int64)), lg[n:n + 1].copy()))
                 else:
                     next_alive.append(r)
                     rest.append(n)
@@ -231,6 +246,12 @@ class LineDecoder:
             if not alive:
                 break
         return done
+
+
+def _stacked(states: list[State]) -> State:
+    """Several states of the same layout as one: their rows one after another."""
+    return [join_parts(tuple(np.concatenate(arrays) for arrays in zip(*(state_parts(s[layer]) for s in states))))
+            for layer in range(len(states[0]))]
 
 
 def _sound_run(word: str, earlier: list[str]) -> bool:

@@ -27,7 +27,7 @@ import numpy as np
 
 from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.analysis.poetics import scan_line, word_readings
-from poetry_lab.compose.decoder import MAX_LINE_CHARS, Draft, LineDecoder, LineSpec
+from poetry_lab.compose.decoder import MAX_LINE_CHARS, Draft, LineDecoder, LineSpec, Start
 from poetry_lab.compose.forms import DEFAULT_FORM, LinePlan, get_form, plan
 from poetry_lab.compose.words import Lexicon, load_lexicon
 from poetry_lab.core.checkpoint import ModelBundle
@@ -173,17 +173,14 @@ class Composer:
         state, logits = self._start
         beam = [_Partial(0.0, [], dict(cfg.given), state, logits)]  # fixed: line index -> text, the poet's and those written
         for i, p in enumerate(plans):
-            grown: list[_Partial] = []
-            for b, h in enumerate(beam):
-                state, logits = h.state, h.logits
-                if i and p.stanza != plans[i - 1].stanza:
-                    state, logits = self._feed(state, logits, "\n")
-                if i in cfg.given:
-                    line = self._given_line(cfg.given[i], p)
-                    grown.append(h.grown(line, 0.0, *self._feed(state, logits, line.text + "\n")))
-                    continue
-                for line, draft, score in self._write_line(i, plans, h.fixed, state, logits, cfg, b)[: cfg.beam]:
-                    grown.append(h.grown(line, score, draft.state, draft.logits))
+            if i and p.stanza != plans[i - 1].stanza:
+                beam = [h.fed(*self._feed(h.state, h.logits, "\n")) for h in beam]
+            if i in cfg.given:
+                line = self._given_line(cfg.given[i], p)
+                beam = [h.grown(line, 0.0, *self._feed(h.state, h.logits, line.text + "\n")) for h in beam]
+                continue
+            grown = [h.grown(line, score, draft.state, draft.logits)
+                     for h, found in zip(beam, self._write_line(i, plans, beam, cfg)) for line, draft, score in found[: cfg.beam]]
             if not grown:
                 raise PoetryLabError(f"Line {i + 1} could not be written in this form; try another seed or temperature.")
             grown.sort(key=lambda h: -h.score)
@@ -223,33 +220,43 @@ class Composer:
         return {w for r, ws in self.lexicon.by_rhyme.items() if r and r.split()[0][:-1] in vowels
                 and r.split()[-1][:1] in {x[:1] for x in lasts} for w in ws if w != word}
 
-    def _write_line(self, i, plans, fixed, state, logits, cfg: ComposeConfig, branch: int = 0) -> list[tuple[Line, Draft, float]]:
-        """The drafts of line i worth keeping, best first, each as (line, draft, its score in the poem-level
-        search), relaxing the rhyme only where no draft finishes; [] where none can be written. `branch` is
-        the partial poem's place in the beam (its own random draws)."""
+    def _write_line(self, i: int, plans: list[LinePlan], beam: list[_Partial], cfg: ComposeConfig) -> list[list[tuple[Line, Draft, float]]]:
+        """For each partial poem, the drafts of line i worth keeping, best first, as (line, draft, its score in
+        the poem-level search); [] where none can be written. The partial poems' candidates are drafted as
+        one batch; the rhyme is relaxed only for a poem where no draft finishes."""
         p = plans[i]
         attempt = cfg.attempts.get(i, 0)
         # Fallbacks where no draft finishes: the same rhyme at a livelier temperature, then a slant rhyme, then none.
         tries = [(0, cfg.temperature), (0, max(cfg.temperature, 0.8)), (1, max(cfg.temperature, 0.8)), (2, max(cfg.temperature, 0.8))]
+        found: list[list] = [[] for _ in beam]
         for k, (relax, temperature) in enumerate(tries):
-            spec, quality = self._spec(i, plans, fixed, relax)
-            if spec.end_words is not None and not spec.end_words:
+            jobs = []  # (partial poem, rhyme quality, start)
+            for b, h in enumerate(beam):
+                if found[b]:
+                    continue
+                spec, quality = self._spec(i, plans, h.fixed, relax)
+                if spec.end_words is not None and not spec.end_words:
+                    continue
+                # each partial poem its own draws; the first the greedy poem's, so beam 1 writes what it always did
+                rng = np.random.default_rng([cfg.seed, i, attempt, k] + ([b] if b else []))
+                jobs.append((b, quality, Start(h.state, h.logits, spec, rng.random((MAX_LINE_CHARS, cfg.candidates)))))
+            if not jobs:
                 continue
-            rng = np.random.default_rng([cfg.seed, i, attempt, k] + ([branch] if branch else []))
-            uniforms = rng.random((MAX_LINE_CHARS, cfg.candidates))
-            drafts = self.decoder.write(state, logits, spec, cfg.candidates, temperature, uniforms)
-            ranked = self._rank(drafts, [*fixed.values(), *cfg.avoid.get(i, [])], p)
-            if ranked:
+            for (b, quality, _), drafts in zip(jobs, self.decoder.write([job for _, _, job in jobs], temperature)):
+                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p)
+                found[b] = [self._line(ranked, k, p, quality) for k in range(min(cfg.beam, len(ranked)))]
+            if all(found):
                 break
-        else:
-            return []
-        out = []
-        for k, (best, cand) in enumerate(ranked[: cfg.beam]):
-            others = [c for j, (_, c) in enumerate(ranked) if j != k][:SHOWN_CANDIDATES]
-            line = Line(best.text, cand.syllables, p.letter, best.words[-1] if best.words else "", round(cand.score, 4),
-                        round(cand.bits_per_char, 4), cand.metre_score, quality if p.group else "", False, others)
-            out.append((line, best, cand.score - (0.0 if p.lo <= cand.syllables <= p.hi else OUT_OF_RANGE)))
-        return out
+        return found
+
+    @staticmethod
+    def _line(ranked: list[tuple[Draft, Candidate]], k: int, p: LinePlan, quality: str) -> tuple[Line, Draft, float]:
+        """The k-th ranked draft as a Line (with the other drafts as its candidates), its draft and its search score."""
+        best, cand = ranked[k]
+        others = [c for j, (_, c) in enumerate(ranked) if j != k][:SHOWN_CANDIDATES]
+        line = Line(best.text, cand.syllables, p.letter, best.words[-1] if best.words else "", round(cand.score, 4),
+                    round(cand.bits_per_char, 4), cand.metre_score, quality if p.group else "", False, others)
+        return line, best, cand.score - (0.0 if p.lo <= cand.syllables <= p.hi else OUT_OF_RANGE)
 
     def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan) -> list[tuple[Draft, Candidate]]:
         """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once."""
@@ -299,6 +306,9 @@ class _Partial:
 
     def grown(self, line: Line, score: float, state, logits) -> _Partial:
         return _Partial(self.score + score, [*self.lines, line], {**self.fixed, len(self.lines): line.text}, state, logits)
+
+    def fed(self, state, logits) -> _Partial:
+        return replace(self, state=state, logits=logits)
 
 
 def _end_word(text: str) -> str:
