@@ -428,6 +428,9 @@ def reader_names(paths: list[Path]) -> list[str]:
 
 def score(run: Path, answer_paths: list[Path]) -> dict:
     """Read the key, form checks and every reader's answers; write score.json and score.md in `run`."""
+    missing = [str(p) for p in (run / "key.json", *answer_paths) if not p.is_file()]
+    if missing:
+        raise PoetryLabError(f"Not found: {', '.join(missing)} (--run is the folder build wrote).")
     key = json.loads((run / "key.json").read_text(encoding="utf-8"))
     form = json.loads((run / "form.json").read_text(encoding="utf-8")) if (run / "form.json").is_file() else {"writers": {}}
     numbers = {p["pair"] for p in key["pairs"]}
