@@ -283,14 +283,27 @@ def items_text(pairs: list[dict]) -> str:
 
 
 def build(specs: list[WriterSpec], pairs: int, out: Path, form: str = "sonnet", temperature: float = 0.8,
-          seed: int = 0, base_copies: bool = False, humans_path: Path = HUMAN_QUATRAINS) -> dict:
-    """Write items.md, key.json and form.json for `pairs` pairs per writer into `out`; returns the key."""
+          seed: int = 0, base_copies: bool = False, humans_path: Path = HUMAN_QUATRAINS, extra: tuple[Path, ...] = ()) -> dict:
+    """Write items.md, key.json and form.json for `pairs` pairs per writer into `out`; returns the key.
+    `extra`: earlier runs whose writers join this one (their quatrains and form checks as they were written,
+    e.g. by an earlier version of the code, paired with new human quatrains), so one pass of readers rates all."""
     t0 = time.perf_counter()
-    if len({s.name for s in specs}) != len(specs):
-        raise PoetryLabError("Each writer needs its own name.")
+    earlier = [_earlier_run(run) for run in extra]
+    names = [s.name for s in specs] + [name for e in earlier for name in e[1]]
+    if len(set(names)) != len(names):
+        raise PoetryLabError("Each writer needs its own name (an extra run's writers included).")
     rng = random.Random(seed)
-    drawn = iter(draw_humans(read_human_quatrains(humans_path), pairs * len(specs), rng))  # none twice in one items file
-    entries, form_checks = [], {}
+    n_humans = pairs * len(specs) + sum(len(e[0]) for e in earlier)
+    drawn = iter(draw_humans(read_human_quatrains(humans_path), n_humans, rng))  # none twice in one items file
+    entries, form_checks, writers = [], {}, {}
+    for old_pairs, old_writers, old_checks in earlier:
+        writers.update(old_writers)
+        form_checks.update(old_checks)
+        for name in old_writers:
+            mine = [p for p in old_pairs if p["writer"] == name]
+            for p, side in zip(mine, balanced_sides(len(mine), rng)):
+                entries.append({"writer": name, "human": side, "seed": p["seed"], "human_quatrain": next(drawn),
+                                "poetry_lab_lines": p["poetry_lab_text"].split("\n"), "poem_text": p["poem_text"]})
     for writer in load_writers(specs, base_copies):
         rows = []
         for s, side in zip(range(1, pairs + 1), balanced_sides(pairs, rng)):
@@ -301,8 +314,8 @@ def build(specs: list[WriterSpec], pairs: int, out: Path, form: str = "sonnet", 
         form_checks[writer.spec.name] = {"spec": writer.spec.text, "steps": writer.steps, **summarise(rows)}
         print(f"  {writer.spec.name}: {form_checks[writer.spec.name]}", flush=True)
     rng.shuffle(entries)
-    key = {"form": form, "temperature": temperature, "seed": seed, "humans": str(humans_path),
-           "writers": {s.name: {"spec": s.text, "model": s.model, "options": s.options} for s in specs},
+    writers.update({s.name: {"spec": s.text, "model": s.model, "options": s.options} for s in specs})
+    key = {"form": form, "temperature": temperature, "seed": seed, "humans": str(humans_path), "writers": writers,
            "pairs": [_key_entry(k, e) for k, e in enumerate(entries, 1)]}
     out.mkdir(parents=True, exist_ok=True)
     (out / "items.md").write_text(items_text(key["pairs"]) + "\n", encoding="utf-8")
@@ -313,6 +326,16 @@ def build(specs: list[WriterSpec], pairs: int, out: Path, form: str = "sonnet", 
                  "build_seconds": round(time.perf_counter() - t0, 1), "torch_threads": torch.get_num_threads(), "writers": form_checks}
     (out / "form.json").write_text(json.dumps(form_json, indent=1), encoding="utf-8")
     return key
+
+
+def _earlier_run(run: Path) -> tuple[list[dict], dict, dict]:
+    """(pairs, writers, form checks) of a run build wrote before."""
+    try:
+        key = json.loads((run / "key.json").read_text(encoding="utf-8"))
+        checks = json.loads((run / "form.json").read_text(encoding="utf-8"))["writers"]
+    except (OSError, ValueError, KeyError) as e:
+        raise PoetryLabError(f"{run} is not a run that build wrote (key.json and form.json): {e}") from None
+    return key["pairs"], {name: {**w, "from_run": str(run)} for name, w in key["writers"].items()}, checks
 
 
 def _key_entry(number: int, e: dict) -> dict:
@@ -477,13 +500,15 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="write items.md (for readers), key.json and form.json")
-    b.add_argument("--writer", action="append", required=True, help="NAME=MODEL[@key=value,...] (module docstring); repeat")
+    b.add_argument("--writer", action="append", default=[], help="NAME=MODEL[@key=value,...] (module docstring); repeat")
     b.add_argument("--pairs", type=int, default=24, help="pairs per writer")
     b.add_argument("--form", default="sonnet")
     b.add_argument("--temperature", type=float, default=0.8)
     b.add_argument("--seed", type=int, default=0, help="draws the human quatrains, the sides and the order")
     b.add_argument("--base-copies", action="store_true", help="check model-file writers' lines against the base's 120 MB corpus")
     b.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (1 is steadier on a shared 2-core CPU)")
+    b.add_argument("--extra", type=Path, action="append", default=[],
+                   help="an earlier run folder whose writers join this items file (e.g. built with older code); repeat")
     b.add_argument("--out", type=Path, required=True)
     s = sub.add_parser("score", help="score readers' answers against the key")
     s.add_argument("--run", type=Path, required=True, help="the folder build wrote")
@@ -498,7 +523,7 @@ def main(argv: list[str] | None = None) -> None:
             torch.set_num_threads(args.threads)
             with threadpool_limits(args.threads):
                 key = build([parse_writer(w) for w in args.writer], args.pairs, args.out, args.form, args.temperature,
-                            args.seed, args.base_copies)
+                            args.seed, args.base_copies, extra=tuple(args.extra))
             print(f"wrote {len(key['pairs'])} pairs: {args.out / 'items.md'} for readers; key.json and form.json beside it")
         else:
             report = score(args.run, args.answers)

@@ -52,8 +52,8 @@ def test_writer_spec_options_are_typed_by_composeconfig_fields():
 
 
 def test_writer_spec_errors_say_what_is_wrong():
-    with pytest.raises(PoetryLabError, match="Unknown writer option 'beam'") as e:
-        parse_writer(f"w={BASE}@beam=4")
+    with pytest.raises(PoetryLabError, match="Unknown writer option 'width'") as e:
+        parse_writer(f"w={BASE}@width=4")
     assert all(field in str(e.value) for field in ("form", "temperature", "candidates", "raw"))  # it lists the fields
     for bad, says in ((f"w={BASE}@raw=maybe", "true or false"), (f"w={BASE}@candidates=many", "needs a int"),
                       (f"w={BASE}@seed=3", "cannot set the seed"), (f"w={BASE}@given=x", "cannot be set"),
@@ -153,3 +153,18 @@ def test_read_answers_without_a_header_and_with_pair_labels():
     assert list(answers.rows) == [1] and answers.rows[1].human == "B" and answers.rows[1].readability == {"A": 4.0, "B": 2.0}
     assert len(answers.problems) == 1 and "line 2" in answers.problems[0]
     assert set(SIDES) == {"A", "B"}
+
+
+def test_an_earlier_runs_writers_join_a_new_items_file_with_new_human_quatrains(run, tmp_path):
+    earlier_out, earlier_key = run
+    merged = build([], 0, tmp_path / "merged", seed=9, extra=(earlier_out,))
+    assert set(merged["writers"]) == set(earlier_key["writers"])
+    assert all(w["from_run"] == str(earlier_out) for w in merged["writers"].values())
+    old = {(p["writer"], p["seed"]): p["poetry_lab_text"] for p in earlier_key["pairs"]}
+    assert {(p["writer"], p["seed"]): p["poetry_lab_text"] for p in merged["pairs"]} == old
+    humans = [p["human_text"] for p in merged["pairs"]]
+    assert len(set(humans)) == len(humans)
+    assert json.loads((tmp_path / "merged" / "form.json").read_text())["writers"].keys() == earlier_key["writers"].keys()
+    with pytest.raises(PoetryLabError, match="own name"):
+        build([parse_writer(f"{next(iter(earlier_key['writers']))}=pretrained/base_forward.safetensors")], 1,
+              tmp_path / "clash", extra=(earlier_out,))

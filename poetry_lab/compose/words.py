@@ -29,7 +29,7 @@ from poetry_lab.data.text import words as text_words
 TABLE = Path(__file__).with_name("words.tsv.gz")
 MIN_COUNT = 10  # uses in the Gutenberg Poetry Corpus for a dictionary word to count as known
 MIN_COUNT_DERIVED = 20  # the same for an apostrophe form the dictionary lacks ("turn'd")
-MIN_COUNT_END = 30  # the same for a word to end a line on (a rhyme the reader knows)
+MIN_COUNT_END = 200  # the same for a word to end a line on (a rhyme the reader knows: not "gal", "shay", "haus")
 _PLAIN = re.compile(r"[a-z]+(?:'[a-z]+)*")
 # Words of one or two letters are mostly letter names and abbreviations in the dictionary ("b", "ab"): these are the real ones.
 SHORT_WORDS = frozenset("""a i o ah am an as at ay be by do eh go ha he hi ho if in is it lo ma me my no of oh on or
