@@ -183,7 +183,9 @@ def _add_compose(sub) -> None:
     c.add_argument("--prompt", default="", help="your own opening line(s), separated by newlines or ' / '")
     c.add_argument("--temperature", type=float, default=0.8)
     c.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poem (default {DEFAULT_SEED}, as the app)")
-    c.add_argument("--candidates", type=int, default=16, help="candidate lines drafted per line")
+    c.add_argument("--candidates", type=int, default=16, help="candidate lines drafted per line (per partial poem kept)")
+    c.add_argument("--beam", type=int, default=1,
+                   help="partial poems kept after each line, so the poem is chosen as a whole (default 1: each line's best)")
     c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found); "
                    "a text too long to index is not checked")
     c.add_argument("--raw", action="store_true", help="plain sampling, letter by letter (the bare model, no form kept)")
@@ -365,7 +367,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     from poetry_lab.settings import default_model_path
 
     cfg = ComposeConfig(form=args.form, lines=args.lines, temperature=args.temperature, seed=args.seed, candidates=args.candidates,
-                        prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw)
+                        beam=args.beam, prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw)
     bundle = load_model(default_model_path() if args.model == "default" else Path(args.model), device="cpu")
     index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     from threadpoolctl import threadpool_limits

@@ -167,7 +167,8 @@ def test_cli_json_shape_and_errors():
 
 
 @pytest.mark.parametrize("args", [("default", "--form", "villanelle"), ("no-such-model.safetensors",),
-                                  ("default", "--temperature", "-1"), ("default", "--form", "quatrain", "--lines", "6")])
+                                  ("default", "--temperature", "-1"), ("default", "--form", "quatrain", "--lines", "6"),
+                                  ("default", "--beam", "0")])
 def test_cli_user_errors_are_one_line_and_exit_2(args, capsys):
     assert main(["compose", *args]) == 2
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
