@@ -97,7 +97,12 @@ def test_the_autoencoders_words_come_from_its_own_themes_not_ldas(corpora, tiny_
     poems = plan_themes(corpora["sonnets"], "lda", 5).poems
     lda = make_theme_pipeline("lda", 5, 0).fit(poems)
     auto = make_theme_pipeline("autoencoder", 5, 0, forward=tiny_bundle, **FAST).fit(poems)
-    assert [ws for ws in auto.top_words_] != [ws for ws in lda.top_words_]
+    lists = lambda pipe: {tuple(w for w, _ in ws) for ws in pipe.top_words_}  # noqa: E731
     assert auto.topic_words_ == lda.topic_words_  # the same LDA inside; its topics stay for the mixtures only
-    mine = own_terms(np.eye(2), ["a", "b"], 1)
-    assert mine == [[("a", 1.0)], [("b", 1.0)]]
+    assert not lists(auto) & lists(lda)  # the words are those of the autoencoder's own themes
+
+
+def test_a_word_names_only_the_theme_where_it_weighs_most():
+    weights = np.array([[0.5, 0.3, 0.2, 0.0], [0.6, 0.0, 0.0, 0.4]])  # "love" weighs most in theme 1
+    assert own_terms(weights, ["love", "sea", "ship", "rose"], 2) == [[("sea", 0.3), ("ship", 0.2)], [("love", 0.6), ("rose", 0.4)]]
+    assert own_terms(weights, ["love", "sea", "ship", "rose"], 3)[0] == [("sea", 0.3), ("ship", 0.2), ("love", 0.5)]  # filled up

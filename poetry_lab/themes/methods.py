@@ -36,7 +36,9 @@ Public API (what the CLI and the app's Session.themes call):
 
 forward/backward are ModelBundles; None: the shipped pretrained model and its shipped backward twin,
 or one trained on the reversed poems (embeddings.py). Themes are numbered from 0 here (the CLI and
-figures show 1..k). Headings (Roman numerals, titles in capitals) are removed before modelling.
+figures show 1..k). Headings (Roman numerals, titles in capitals) and speakers' names are removed before
+modelling; plan_themes reads only poems (theme_passages: no title pages, prose notes or other languages;
+long blocks as passages), and each theme's top words are its own (own_terms).
 Silhouette is measured in each method's own space, so it compares poorly across methods (LDA's
 near one-hot mixtures score high whatever the themes); compare_methods adds it in one space shared
 by all (silhouette_words). Coherence (NPMI, UMass) uses the corpus's own document co-occurrences
