@@ -12,7 +12,7 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from poetry_lab.data.text import WORD, is_heading
+from poetry_lab.data.text import PROSE_LINE_CHARS, WORD, is_heading, median_line_chars
 from poetry_lab.errors import PoetryLabError
 
 # Signatures of file types a poet might upload by mistake (renamed to .txt or not).
@@ -210,8 +210,7 @@ class Corpus:
         lines = [ln for ln in self.text.split("\n") if ln.strip()]
         if len(self.poems) < 4 or not lines:
             return False
-        lengths = sorted(len(ln) for ln in lines)
-        return lengths[len(lengths) // 2] <= 56
+        return median_line_chars(lines) <= PROSE_LINE_CHARS
 
     def split(self, val_fraction: float = 0.1) -> tuple[str, str]:
         """Train and validation texts: the last whole poems (verse) or a contiguous tail (prose).

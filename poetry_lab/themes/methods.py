@@ -36,7 +36,9 @@ Public API (what the CLI and the app's Session.themes call):
 
 forward/backward are ModelBundles; None: the shipped pretrained model and its shipped backward twin,
 or one trained on the reversed poems (embeddings.py). Themes are numbered from 0 here (the CLI and
-figures show 1..k). Headings (Roman numerals, titles in capitals) are removed before modelling.
+figures show 1..k). Headings (Roman numerals, titles in capitals) and speakers' names are removed before
+modelling; plan_themes reads only poems (theme_passages: no title pages, prose notes or other languages;
+long blocks as passages), and each theme's top words are its own (own_terms).
 Silhouette is measured in each method's own space, so it compares poorly across methods (LDA's
 near one-hot mixtures score high whatever the themes); compare_methods adds it in one space shared
 by all (silhouette_words). Coherence (NPMI, UMass) uses the corpus's own document co-occurrences
@@ -78,6 +80,7 @@ from poetry_lab.themes.embeddings import (
     default_models,
 )
 from poetry_lab.themes.encoder import SentenceEmbeddings, encoder_missing
+from poetry_lab.themes.passages import theme_passages
 from poetry_lab.themes.words import (
     DominantTopic,
     chance_npmi,
@@ -90,10 +93,10 @@ from poetry_lab.themes.words import (
     has_words,
     language_note,
     make_topic_model,
+    own_terms,
     poem_body,
     theme_labels,
     top_terms,
-    usable_poems,
     word_counter,
 )
 
@@ -235,7 +238,7 @@ class ThemePipeline(BaseEstimator):
         drop = len(bodies) >= 10  # leave out one-poem words, and words too common to name a theme, once there are enough poems
         share = common_share(self.n_themes) if drop else 1.0
         weights = class_tfidf(counts, self.labels_, self.n_themes, drop, share)
-        words = top_terms(weights, vocab, self.n_top_words)
+        words = own_terms(weights, vocab, self.n_top_words)  # as ctfidf_words picks them, for chance_npmi
         self.top_words_ = self.topic_words_ if self.top_words == "lda" and topics is not None else words
         self.theme_labels_ = theme_labels(weights, vocab)
         distinct = [w for ws in self.top_words_ for w, _ in ws]
@@ -317,7 +320,8 @@ class ThemePlan:
 
 def plan_themes(poems, method: str = "all", n_themes: int | None = 5, max_poems: int | None = None) -> ThemePlan:
     """Check a themes request against the poems: unknown methods and a missing encoder package are
-    plain errors (with "all", the encoder is left out with a note); blocks without words are skipped,
+    plain errors (with "all", the encoder is left out with a note); blocks that are no poems (no words,
+    prose, titles, another language) are left out and long ones read as passages (theme_passages),
     a large corpus is thinned evenly to max_poems, fewer poems than themes gives fewer themes, and
     poems that do not look English get a note that the word lists are English-only."""
     if method not in (*METHODS, "all"):
@@ -330,8 +334,8 @@ def plan_themes(poems, method: str = "all", n_themes: int | None = 5, max_poems:
         notes.append(missing)
     if isinstance(poems, str):
         raise PoetryLabError("Give the poems as a list of texts.")
-    poems, skipped = usable_poems(list(poems))
-    notes += [skipped] if skipped else []
+    reading = theme_passages(list(poems))
+    poems, notes = reading.poems, notes + reading.notes
     if max_poems is not None and len(poems) > max_poems:
         usable, poems = len(poems), [poems[i * len(poems) // max_poems] for i in range(max_poems)]
         notes.append(f"Themes use {max_poems:,} of the {usable:,} poems, spread evenly through the corpus, to keep this quick.")

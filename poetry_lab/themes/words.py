@@ -9,10 +9,11 @@
     class_tfidf(counts, labels, k)          BERTopic's c-TF-IDF: (k, V) word weights per theme
     common_share(k)                         above this share of poems a word is too common to name a theme
     top_terms(weights, vocab, n)            the heaviest words of each row
-    theme_labels(weights, vocab)            a short label per theme: its two or three most distinctive words
+    own_terms(weights, vocab, n)            each theme's heaviest words among those most its own (no word in two themes)
+    theme_labels(weights, vocab)            a short label per theme: its three first own_terms
     surface_words(text), lemma_map(words)   content words with elisions spelt out; inflections -> base forms
     language_note(poems)                    a plain note when the poems do not look English (the lists are English-only)
-    ctfidf_words(counts, vocab, labels, k, n)  each theme's n top words by c-TF-IDF
+    ctfidf_words(counts, vocab, labels, k, n)  each theme's n top words by c-TF-IDF (own_terms)
     coherence(top_words, counts, vocab)     NPMI and UMass from document co-occurrence in the corpus itself
     chance_npmi(counts, vocab, labels, k, n)   the NPMI to beat: random themes of the same sizes
 
@@ -29,7 +30,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
-from poetry_lab.data.text import WORD, is_heading
+from poetry_lab.data.text import WORD, is_heading, without_speakers
 from poetry_lab.errors import PoetryLabError
 
 # Early modern function words that English stop lists miss; they would top every theme otherwise.
@@ -46,8 +47,9 @@ TOKEN = r"(?u)(?<![^\W\d_]['’])\b[^\W\d_]{2,}\b"
 
 
 def poem_body(poem: str) -> str:
-    """The poem without a heading line (a Roman numeral, a number or a title in capitals)."""
-    lines = poem.strip("\n").split("\n")
+    """The poem without a heading line (a Roman numeral, a number or a title in capitals) and without
+    speakers' names at line starts (a play in verse: "Sam: ...")."""
+    lines = without_speakers(poem.strip("\n")).split("\n")
     if len(lines) > 1 and is_heading(lines[0]):
         return "\n".join(lines[1:])
     return "\n".join(lines)
@@ -136,12 +138,19 @@ def word_counter(**kw) -> WordCounter:
 # The commonest English words (function words): poems with few of them are likely in another language.
 _ENGLISH = frozenset("the and of to a in is that with my thy thou i you it not but for be his her as all so me "
                      "he she they we this what when no nor or from by on at are was were thee".split())
+ENGLISH_SHARE = 0.12  # below this share of those words, a text is in another language (English verse: 0.25-0.4)
+
+
+def english_share(text: str, min_words: int = 20) -> float | None:
+    """The share of the text's words that are among the commonest English words; None under min_words words."""
+    words = WORD.findall(text.lower().replace("’", "'"))
+    return sum(w in _ENGLISH for w in words) / len(words) if len(words) >= min_words else None
 
 
 def language_note(poems: list[str]) -> str | None:
     """A plain note when the poems look non-English (few of the commonest English words); else None."""
-    words = [w for p in poems for w in WORD.findall(p.lower().replace("’", "'"))]
-    if len(words) < 20 or sum(w in _ENGLISH for w in words) / len(words) >= 0.12:
+    share = english_share("\n".join(poems))
+    if share is None or share >= ENGLISH_SHARE:
         return None
     return ("These poems do not look English: the word lists (common words left out, word forms joined) are "
             "English-only, so the themes' words may include common words of the poems' language.")
@@ -255,17 +264,26 @@ def top_terms(weights: np.ndarray, vocab, n: int) -> list[list[tuple[str, float]
     return [[(str(vocab[j]), float(row[j])) for j in np.argsort(-row, kind="stable")[:n] if row[j] > 0] for row in weights]
 
 
-def theme_labels(weights: np.ndarray, vocab, n: int = 3) -> list[str]:
-    """A short label per theme: its n heaviest c-TF-IDF words among those that weigh most in this theme
-    (so "love", heavy everywhere, names only the theme it is most typical of); fewer if it has fewer."""
-    own = weights >= weights.max(axis=0, keepdims=True)  # (k, V): the word's own theme
-    labels = []
+def own_terms(weights: np.ndarray, vocab, n: int, fill: bool = True) -> list[list[tuple[str, float]]]:
+    """Each theme's n words, heaviest first, among the words that weigh most in this theme of all (so
+    "love", heavy everywhere, is a word of the one theme it is most typical of, and no two themes share
+    a word); fill: a theme with fewer than n words of its own is filled up with its heaviest others."""
+    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    own = weights >= weights.max(axis=0, keepdims=True)  # (k, V): the word's own theme (ties: each)
+    out = []
     for row, mine in zip(weights, own):
         order = [j for j in np.argsort(-row, kind="stable") if row[j] > 0]
         picked = [j for j in order if mine[j]][:n]
-        picked = picked if len(picked) >= 2 else order[:n]  # a theme with no words of its own: its heaviest
-        labels.append(", ".join(str(vocab[j]) for j in picked))
-    return labels
+        picked += [j for j in order if not mine[j]][: n - len(picked)] if fill else []
+        out.append([(str(vocab[j]), float(row[j])) for j in picked])
+    return out
+
+
+def theme_labels(weights: np.ndarray, vocab, n: int = 3) -> list[str]:
+    """A short label per theme: its n heaviest words of its own (own_terms; fewer if it has fewer), or its
+    n heaviest words where it has fewer than two of its own."""
+    own, heaviest = own_terms(weights, vocab, n, fill=False), top_terms(weights, vocab, n)
+    return [", ".join(w for w, _ in (mine if len(mine) >= 2 else top)) for mine, top in zip(own, heaviest)]
 
 
 def coherence(top_words: list[list[str]], counts, vocab) -> dict[str, float]:
@@ -295,8 +313,8 @@ def coherence(top_words: list[list[str]], counts, vocab) -> dict[str, float]:
 
 def ctfidf_words(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False,
                  max_share: float = 1.0) -> list[list[tuple[str, float]]]:
-    """Each theme's n top words (with weights) by class-based TF-IDF."""
-    return top_terms(class_tfidf(counts, labels, k, drop_hapax, max_share), vocab, n)
+    """Each theme's n top words (with weights) by class-based TF-IDF, each word in its own theme (own_terms)."""
+    return own_terms(class_tfidf(counts, labels, k, drop_hapax, max_share), vocab, n)
 
 
 def chance_npmi(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False, random_state=0,
