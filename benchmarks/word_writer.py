@@ -8,6 +8,8 @@ corpus copied) for the blind readability benchmark:
     python -m benchmarks.word_writer prep --data /tmp/wordlm                     # tokenise (~20 s)
     python -m benchmarks.word_writer train --data /tmp/wordlm --minutes 95       # one thread; resumable
     python -m benchmarks.word_writer write --data /tmp/wordlm --pairs 24 --out DIR
+    python -m benchmarks.word_writer finetune --data /tmp/wordlm --corpus sonnets --seconds 60 --out FT.safetensors
+    python -m benchmarks.word_writer write --data /tmp/wordlm --model FT.safetensors --corpus sonnets --name word_ft --out DIR2
     python -m benchmarks.bench_readability build --writer char=pretrained/base_forward.safetensors --extra DIR --out RUN
 
 Tokens: lower-case words (letters and inner apostrophes), the marks , . ; : ! ? and the newline; the
@@ -196,6 +198,39 @@ def train(data: Path, cfg: WordConfig, minutes: float, lr: float, batch: int, bp
         step += 1
         if step % 100 == 0:
             print(f"step {step} {now:.0f}s loss {loss.item():.3f}", flush=True)
+
+
+def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = 1e-3, batch: int = 16, bptt: int = 64) -> dict:
+    """The base word model trained `seconds` more on a poet's file (its words in the base's vocabulary,
+    the rest <unk>), constant learning rate after 20 warm-up steps; written to `out`."""
+    torch.manual_seed(0)
+    model, vocab, facts = load(model_path)
+    stoi = {w: i for i, w in enumerate(vocab)}
+    ids = torch.tensor([stoi.get(w, 0) for w in TOKEN.findall(read_corpus(corpus).lower())], dtype=torch.long)
+    n = (len(ids) - 1) // batch
+    X, Y = ids[: n * batch].view(batch, n), ids[1 : n * batch + 1].view(batch, n)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    model.train()
+    t0, step, pos, state = time.perf_counter(), 0, 0, None
+    while time.perf_counter() - t0 < seconds:
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 20)
+        if pos + bptt >= n:
+            pos, state = 0, None
+        f, state = model(X[:, pos : pos + bptt], state)
+        loss = model.nll(f, Y[:, pos : pos + bptt]) / Y[:, pos : pos + bptt].numel()
+        pos += bptt
+        state = tuple(s.detach() for s in state)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+    done = {**facts, "finetuned_on": corpus, "finetune_seconds": seconds, "finetune_steps": step,
+            "finetune_epochs": round(step * batch * bptt / len(ids), 2), "unk_share": round(float((ids == 0).float().mean()), 4)}
+    save(out, model.eval(), vocab, done)
+    print(f"fine-tuned {step} steps ({done['finetune_epochs']} epochs) on {corpus}; {done['unk_share']:.1%} of its tokens unknown")
+    return done
 
 
 # ---- write ---------------------------------------------------------------------------------------
@@ -389,6 +424,11 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--bptt", type=int, default=64)
     t.add_argument("--eval-every", type=float, default=900)
     t.add_argument("--val-tokens", type=int, default=50000)
+    f = sub.add_parser("finetune", help="the base trained SECONDS more on a poet's file")
+    f.add_argument("--model", type=Path, default=None, help="default: DATA/word.safetensors")
+    f.add_argument("--corpus", required=True)
+    f.add_argument("--seconds", type=float, default=60)
+    f.add_argument("--out", type=Path, required=True)
     w = sub.add_parser("write")
     w.add_argument("--model", type=Path, default=None, help="default: DATA/word.safetensors")
     w.add_argument("--pairs", type=int, default=24)
@@ -399,7 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     w.add_argument("--out", type=Path, default=None)
     for s in (p, w):
         s.add_argument("--corpus", default="gutenberg_poetry", help="a bundled corpus name or a file (default: the Gutenberg Poetry Corpus)")
-    for s in (p, t, w):
+    for s in (p, t, f, w):
         s.add_argument("--data", type=Path, default=Path("/tmp/wordlm"))
         s.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -409,6 +449,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "train":
         train(args.data, WordConfig(emb=args.emb, hidden=args.hidden), args.minutes, args.lr, args.batch, args.bptt,
               args.eval_every, args.val_tokens, args.max_steps)
+    elif args.command == "finetune":
+        finetune(args.model or args.data / "word.safetensors", args.corpus, args.seconds, args.out)
     else:
         write(args.model or args.data / "word.safetensors", args.pairs, args.out, args.name, args.candidates, args.temperature,
               args.show, args.corpus)

@@ -34,4 +34,6 @@ def test_a_tiny_word_writer_trains_resumes_and_writes_in_form(tmp_path, capsys):
         ends = [ln.rstrip(",.;:!?").split()[-1].lower() for ln in lines]
         assert true_rhyme(ends[0], ends[2]) and true_rhyme(ends[1], ends[3]), ends
         assert not any(line_key(ln) in corpus for ln in lines)
+    main(["finetune", "--data", str(data), "--corpus", "sonnets", "--seconds", "1", "--out", str(tmp_path / "ft.safetensors")])
+    assert load(tmp_path / "ft.safetensors")[2]["finetune_steps"] > 0
     assert shown(["i", "saw", "the", "sea", ".", "and", "i'll", "go"]) == "I saw the sea. And I'll go"
