@@ -38,7 +38,8 @@ forward/backward are ModelBundles; None: the shipped pretrained model and its sh
 or one trained on the reversed poems (embeddings.py). Themes are numbered from 0 here (the CLI and
 figures show 1..k). Headings (Roman numerals, titles in capitals) and speakers' names are removed before
 modelling; plan_themes reads only poems (theme_passages: no title pages, prose notes or other languages;
-long blocks as passages), and each theme's top words are its own (own_terms).
+long blocks as passages). A theme's top words are its heaviest by c-TF-IDF (a word may be among those of
+two themes); its short label uses words of its own (theme_labels).
 Silhouette is measured in each method's own space, so it compares poorly across methods (LDA's
 near one-hot mixtures score high whatever the themes); compare_methods adds it in one space shared
 by all (silhouette_words). Coherence (NPMI, UMass) uses the corpus's own document co-occurrences
@@ -93,7 +94,6 @@ from poetry_lab.themes.words import (
     has_words,
     language_note,
     make_topic_model,
-    own_terms,
     poem_body,
     theme_labels,
     top_terms,
@@ -238,7 +238,10 @@ class ThemePipeline(BaseEstimator):
         drop = len(bodies) >= 10  # leave out one-poem words, and words too common to name a theme, once there are enough poems
         share = common_share(self.n_themes) if drop else 1.0
         weights = class_tfidf(counts, self.labels_, self.n_themes, drop, share)
-        words = own_terms(weights, vocab, self.n_top_words)  # as ctfidf_words picks them, for chance_npmi
+        # each theme's heaviest words, as ctfidf_words picks them for chance_npmi. Not own_terms (a word only for the theme
+        # where it weighs most): that swapped 1-1.5 of the top five for words from down to rank 18, and its themes scored
+        # lower in the blind word-intrusion test (benchmarks/bench_intrusion.py; LDA on Milton 0.27 -> 0.08)
+        words = top_terms(weights, vocab, self.n_top_words)
         self.top_words_ = self.topic_words_ if self.top_words == "lda" and topics is not None else words
         self.theme_labels_ = theme_labels(weights, vocab)
         distinct = [w for ws in self.top_words_ for w, _ in ws]

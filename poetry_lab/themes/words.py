@@ -13,7 +13,7 @@
     theme_labels(weights, vocab)            a short label per theme: its three first own_terms
     surface_words(text), lemma_map(words)   content words with elisions spelt out; inflections -> base forms
     language_note(poems)                    a plain note when the poems do not look English (the lists are English-only)
-    ctfidf_words(counts, vocab, labels, k, n)  each theme's n top words by c-TF-IDF (own_terms)
+    ctfidf_words(counts, vocab, labels, k, n)  each theme's n top words by c-TF-IDF (top_terms)
     coherence(top_words, counts, vocab)     NPMI and UMass from document co-occurrence in the corpus itself
     chance_npmi(counts, vocab, labels, k, n)   the NPMI to beat: random themes of the same sizes
 
@@ -313,8 +313,8 @@ def coherence(top_words: list[list[str]], counts, vocab) -> dict[str, float]:
 
 def ctfidf_words(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False,
                  max_share: float = 1.0) -> list[list[tuple[str, float]]]:
-    """Each theme's n top words (with weights) by class-based TF-IDF, each word in its own theme (own_terms)."""
-    return own_terms(class_tfidf(counts, labels, k, drop_hapax, max_share), vocab, n)
+    """Each theme's n top words (with weights) by class-based TF-IDF (its heaviest: top_terms)."""
+    return top_terms(class_tfidf(counts, labels, k, drop_hapax, max_share), vocab, n)
 
 
 def chance_npmi(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False, random_state=0,
