@@ -90,6 +90,7 @@ class WordLSTM(nn.Module):
 
 
 def save(path: Path, model: WordLSTM, vocab: list[str], facts: dict) -> None:
+    """Weights as safetensors, the config, vocabulary and facts in its metadata (no pickle)."""
     meta = {"config": json.dumps(asdict(model.cfg)), "vocab": json.dumps(vocab), "facts": json.dumps(facts)}
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
 
@@ -132,19 +133,20 @@ def train(data: Path, cfg: WordConfig, minutes: float, lr: float, batch: int, bp
     """AdamW, 200 warm-up steps, cosine to 0.1x over the minutes, clip 1.0; carried state. The best model by
     held-out perplexity goes to data/word.safetensors; data/word.resume.pt resumes a killed run."""
     torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     meta = json.loads((data / "vocab.json").read_text())
     vocab = meta["vocab"]
     cfg.vocab = len(vocab)
-    tr = torch.from_numpy(np.load(data / "train.npy").astype(np.int64))
-    val = torch.from_numpy(np.load(data / "val.npy").astype(np.int64))[: val_tokens + 1]
-    model = WordLSTM(cfg)
+    tr = torch.from_numpy(np.load(data / "train.npy").astype(np.int64)).to(device)
+    val = torch.from_numpy(np.load(data / "val.npy").astype(np.int64))[: val_tokens + 1].to(device)
+    model = WordLSTM(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
     n = (len(tr) - 1) // batch
     X, Y = tr[: n * batch].view(batch, n), tr[1 : n * batch + 1].view(batch, n)
     resume = data / "word.resume.pt"
     pos, step, elapsed, best = 0, 0, 0.0, math.inf
     if resume.is_file():
-        ck = torch.load(resume, weights_only=True)
+        ck = torch.load(resume, weights_only=True, map_location=device)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         pos, step, elapsed, best = ck["pos"], ck["step"], ck["elapsed"], ck["best"]
@@ -172,11 +174,13 @@ def train(data: Path, cfg: WordConfig, minutes: float, lr: float, batch: int, bp
             v = evaluate()
             facts = {"step": step, "seconds": round(now, 1), "val_nats_per_token": round(v, 4), "val_ppl": round(math.exp(v), 1),
                      "epochs": round(step * batch * bptt / len(tr), 4), "tokens_per_s": round(step * batch * bptt / max(now, 1e-9)),
-                     "config": asdict(cfg), "lr": lr, "batch": batch, "bptt": bptt, "threads": torch.get_num_threads()}
+                     "config": asdict(cfg), "lr": lr, "batch": batch, "bptt": bptt, "threads": torch.get_num_threads(),
+                     "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
             print(f"EVAL {json.dumps(facts)}", flush=True)
             if v < best:
                 best = v
-                save(data / "word.safetensors", model, vocab, facts)
+                save(data / "word.safetensors", model.cpu(), vocab, facts)
+                model.to(device)
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "pos": pos, "step": step, "elapsed": now, "best": best}, resume)
             if done:
                 return facts
