@@ -105,6 +105,32 @@ def load(path: Path) -> tuple[WordLSTM, list[str], dict]:
     return model.eval(), json.loads(meta["vocab"]), json.loads(meta["facts"])
 
 
+def split(path: Path, out: Path, parts: int = 3) -> list[Path]:
+    """The model file as `parts` half-precision files (each under the device tool's 16 MiB per file);
+    join() puts them back together. The metadata rides on every part."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    tensors = sorted(load_file(str(path)).items(), key=lambda kv: -kv[1].numel())
+    groups: list[dict] = [{} for _ in range(parts)]
+    for k, (name, t) in enumerate(tensors):  # the largest first, each to the lightest part so far
+        min(groups, key=lambda g: sum(x.numel() for x in g.values()))[name] = t.half().contiguous()
+    files = [out / f"{path.stem}.part{i}.safetensors" for i in range(parts)]
+    for g, f in zip(groups, files):
+        save_file(g, str(f), metadata=meta)
+    return files
+
+
+def join(parts: list[Path], out: Path) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(parts[0]), "pt") as f:
+        meta = f.metadata()
+    tensors = {k: v.float() for p in parts for k, v in load_file(str(p)).items()}
+    save_file(tensors, str(out), metadata=meta)
+
+
 # ---- prep and train ------------------------------------------------------------------------------
 
 def read_corpus(name: str) -> str:
@@ -370,9 +396,9 @@ class QuatrainWriter:
         return lines, ends, dropped
 
 
-def corpus_lines(corpus: str) -> set[str]:
-    """The corpus's lines of three words or more, as line_key reads them (for the copy check)."""
-    return {k for k in map(line_key, read_corpus(corpus).split("\n")) if len(k.split()) >= 3}
+def corpus_lines(corpora: str) -> set[str]:
+    """The lines of three words or more of each comma-separated corpus, as line_key reads them (the copy check)."""
+    return {k for name in corpora.split(",") for k in map(line_key, read_corpus(name).split("\n")) if len(k.split()) >= 3}
 
 
 def write(model_path: Path, pairs: int, out: Path | None, name: str, candidates: int, temperature: float, show: bool,
@@ -433,6 +459,12 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--corpus", required=True)
     f.add_argument("--seconds", type=float, default=60)
     f.add_argument("--out", type=Path, required=True)
+    j = sub.add_parser("join", help="one model file from the parts split() wrote (a GPU run's result)")
+    j.add_argument("parts", type=Path, nargs="+")
+    j.add_argument("--out", type=Path, required=True)
+    sp = sub.add_parser("split", help="a model file as half-precision parts under 16 MiB each")
+    sp.add_argument("model", type=Path)
+    sp.add_argument("--out", type=Path, required=True)
     w = sub.add_parser("write")
     w.add_argument("--model", type=Path, default=None, help="default: DATA/word.safetensors")
     w.add_argument("--pairs", type=int, default=24)
@@ -441,12 +473,18 @@ def main(argv: list[str] | None = None) -> None:
     w.add_argument("--temperature", type=float, default=0.8)
     w.add_argument("--show", action="store_true")
     w.add_argument("--out", type=Path, default=None)
-    for s in (p, w):
-        s.add_argument("--corpus", default="gutenberg_poetry", help="a bundled corpus name or a file (default: the Gutenberg Poetry Corpus)")
+    p.add_argument("--corpus", default="gutenberg_poetry", help="a bundled corpus name or a file (default: the Gutenberg Poetry Corpus)")
+    w.add_argument("--corpus", default="gutenberg_poetry", help="the texts no line may be copied from, comma-separated")
     for s in (p, t, f, w):
         s.add_argument("--data", type=Path, default=Path("/tmp/wordlm"))
         s.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.command in ("join", "split"):
+        if args.command == "join":
+            join(args.parts, args.out)
+        else:
+            split(args.model, args.out)
+        return
     torch.set_num_threads(args.threads)
     if args.command == "prep":
         prep(args.data, args.vocab, args.corpus, args.val_chars)

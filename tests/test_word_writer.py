@@ -36,4 +36,12 @@ def test_a_tiny_word_writer_trains_resumes_and_writes_in_form(tmp_path, capsys):
         assert not any(line_key(ln) in corpus for ln in lines)
     main(["finetune", "--data", str(data), "--corpus", "sonnets", "--seconds", "1", "--out", str(tmp_path / "ft.safetensors")])
     assert load(tmp_path / "ft.safetensors")[2]["finetune_steps"] > 0
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    main(["split", str(data / "word.safetensors"), "--out", str(parts)])
+    main(["join", *map(str, sorted(parts.iterdir())), "--out", str(tmp_path / "joined.safetensors")])
+    joined, _, joined_facts = load(tmp_path / "joined.safetensors")
+    assert joined_facts == facts or joined_facts["step"] in (30, 40)
+    for a, b in zip(load(data / "word.safetensors")[0].state_dict().values(), joined.state_dict().values()):
+        assert (a - b).abs().max() < 1e-2  # half precision on the way
     assert shown(["i", "saw", "the", "sea", ".", "and", "i'll", "go"]) == "I saw the sea. And I'll go"
