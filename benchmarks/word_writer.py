@@ -114,7 +114,7 @@ def split(path: Path, out: Path, parts: int = 3) -> list[Path]:
         meta = f.metadata()
     tensors = sorted(load_file(str(path)).items(), key=lambda kv: -kv[1].numel())
     groups: list[dict] = [{} for _ in range(parts)]
-    for k, (name, t) in enumerate(tensors):  # the largest first, each to the lightest part so far
+    for name, t in tensors:  # the largest first, each to the lightest part so far
         min(groups, key=lambda g: sum(x.numel() for x in g.values()))[name] = t.half().contiguous()
     files = [out / f"{path.stem}.part{i}.safetensors" for i in range(parts)]
     for g, f in zip(groups, files):
