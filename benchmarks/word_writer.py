@@ -9,7 +9,8 @@ corpus copied) for the blind readability benchmark:
     python -m benchmarks.word_writer train --data /tmp/wordlm --minutes 95       # one thread; resumable
     python -m benchmarks.word_writer write --data /tmp/wordlm --pairs 24 --out DIR
     python -m benchmarks.word_writer finetune --data /tmp/wordlm --corpus sonnets --seconds 60 --out FT.safetensors
-    python -m benchmarks.word_writer write --data /tmp/wordlm --model FT.safetensors --corpus sonnets --name word_ft --out DIR2
+    python -m benchmarks.word_writer write --data /tmp/wordlm --model FT.safetensors --corpus sonnets,gutenberg_poetry --name word_ft --out DIR2
+    python -m benchmarks.word_writer transfer --data /tmp/wordlm --corpus sonnets   # fine-tune 1 min against scratch 3 min
     python -m benchmarks.bench_readability build --writer char=pretrained/base_forward.safetensors --extra DIR --out RUN
 
 Tokens: lower-case words (letters and inner apostrophes), the marks , . ; : ! ? and the newline; the
@@ -230,13 +231,8 @@ def train(data: Path, cfg: WordConfig, minutes: float, lr: float, batch: int, bp
             print(f"step {step} {now:.0f}s loss {loss.item():.3f}", flush=True)
 
 
-def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = 1e-3, batch: int = 16, bptt: int = 64) -> dict:
-    """The base word model trained `seconds` more on a poet's file (its words in the base's vocabulary,
-    the rest <unk>), constant learning rate after 20 warm-up steps; written to `out`."""
-    torch.manual_seed(0)
-    model, vocab, facts = load(model_path)
-    stoi = {w: i for i, w in enumerate(vocab)}
-    ids = torch.tensor([stoi.get(w, 0) for w in TOKEN.findall(read_corpus(corpus).lower())], dtype=torch.long)
+def _fit(model: WordLSTM, ids: torch.Tensor, seconds: float, lr: float, batch: int = 16, bptt: int = 64) -> int:
+    """Train `model` on `ids` for `seconds` (constant rate after 20 warm-up steps, carried state); the steps."""
     n = (len(ids) - 1) // batch
     X, Y = ids[: n * batch].view(batch, n), ids[1 : n * batch + 1].view(batch, n)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
@@ -256,11 +252,53 @@ def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
+    return step
+
+
+@torch.no_grad()
+def held_out(model: WordLSTM, ids: torch.Tensor) -> float:
+    """Mean nats per token of `ids` (read in one stream)."""
+    model.eval()
+    f, _ = model(ids[:-1][None])
+    return model.nll(f, ids[1:][None]).item() / (len(ids) - 1)
+
+
+def poet_ids(vocab: list[str], corpus: str) -> torch.Tensor:
+    stoi = {w: i for i, w in enumerate(vocab)}
+    return torch.tensor([stoi.get(w, 0) for w in TOKEN.findall(read_corpus(corpus).lower())], dtype=torch.long)
+
+
+def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = 1e-3) -> dict:
+    """The base word model trained `seconds` more on a poet's file (its words in the base's vocabulary,
+    the rest <unk>); written to `out`."""
+    torch.manual_seed(0)
+    model, vocab, facts = load(model_path)
+    ids = poet_ids(vocab, corpus)
+    step = _fit(model, ids, seconds, lr)
     done = {**facts, "finetuned_on": corpus, "finetune_seconds": seconds, "finetune_steps": step,
-            "finetune_epochs": round(step * batch * bptt / len(ids), 2), "unk_share": round(float((ids == 0).float().mean()), 4)}
+            "unk_share": round(float((ids == 0).float().mean()), 4)}
     save(out, model.eval(), vocab, done)
-    print(f"fine-tuned {step} steps ({done['finetune_epochs']} epochs) on {corpus}; {done['unk_share']:.1%} of its tokens unknown")
+    print(f"fine-tuned {step} steps on {corpus}; {done['unk_share']:.1%} of its tokens unknown")
     return done
+
+
+def transfer(model_path: Path, corpus: str, finetune_s: float = 60, scratch_s: float = 180, lr: float = 1e-3,
+             scratch_lr: float = 3e-3) -> dict:
+    """Held-out nats per token on the last 10% of a poet's file: the base as it is, the base fine-tuned
+    `finetune_s` on the first 90%, and a model of the same shape and vocabulary trained `scratch_s` from scratch."""
+    torch.manual_seed(0)
+    base, vocab, facts = load(model_path)
+    ids = poet_ids(vocab, corpus)
+    cut = int(len(ids) * 0.9)
+    train_ids, val_ids = ids[:cut], ids[cut:]
+    out = {"corpus": corpus, "val_tokens": len(val_ids), "base": round(held_out(base, val_ids), 4)}
+    out["finetune_steps"] = _fit(base, train_ids, finetune_s, lr)
+    out[f"finetuned_{finetune_s:g}s"] = round(held_out(base, val_ids), 4)
+    scratch = WordLSTM(base.cfg)
+    out["scratch_steps"] = _fit(scratch, train_ids, scratch_s, scratch_lr)
+    out[f"scratch_{scratch_s:g}s"] = round(held_out(scratch, val_ids), 4)
+    print(json.dumps(out))
+    return out
 
 
 # ---- write ---------------------------------------------------------------------------------------
@@ -459,6 +497,11 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--corpus", required=True)
     f.add_argument("--seconds", type=float, default=60)
     f.add_argument("--out", type=Path, required=True)
+    tr = sub.add_parser("transfer", help="fine-tune 1 minute against scratch 3 minutes, held-out 10%% of a poet's file")
+    tr.add_argument("--model", type=Path, default=None, help="default: DATA/word.safetensors")
+    tr.add_argument("--corpus", default="sonnets")
+    tr.add_argument("--finetune-s", type=float, default=60)
+    tr.add_argument("--scratch-s", type=float, default=180)
     j = sub.add_parser("join", help="one model file from the parts split() wrote (a GPU run's result)")
     j.add_argument("parts", type=Path, nargs="+")
     j.add_argument("--out", type=Path, required=True)
@@ -475,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     w.add_argument("--out", type=Path, default=None)
     p.add_argument("--corpus", default="gutenberg_poetry", help="a bundled corpus name or a file (default: the Gutenberg Poetry Corpus)")
     w.add_argument("--corpus", default="gutenberg_poetry", help="the texts no line may be copied from, comma-separated")
-    for s in (p, t, f, w):
+    for s in (p, t, f, tr, w):
         s.add_argument("--data", type=Path, default=Path("/tmp/wordlm"))
         s.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -491,6 +534,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "train":
         train(args.data, WordConfig(emb=args.emb, hidden=args.hidden), args.minutes, args.lr, args.batch, args.bptt,
               args.eval_every, args.val_tokens, args.max_steps)
+    elif args.command == "transfer":
+        transfer(args.model or args.data / "word.safetensors", args.corpus, args.finetune_s, args.scratch_s)
     elif args.command == "finetune":
         finetune(args.model or args.data / "word.safetensors", args.corpus, args.seconds, args.out)
     else:

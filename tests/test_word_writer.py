@@ -36,6 +36,9 @@ def test_a_tiny_word_writer_trains_resumes_and_writes_in_form(tmp_path, capsys):
         assert not any(line_key(ln) in corpus for ln in lines)
     main(["finetune", "--data", str(data), "--corpus", "sonnets", "--seconds", "1", "--out", str(tmp_path / "ft.safetensors")])
     assert load(tmp_path / "ft.safetensors")[2]["finetune_steps"] > 0
+    main(["transfer", "--data", str(data), "--corpus", "sonnets", "--finetune-s", "1", "--scratch-s", "1"])
+    numbers = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"base", "finetuned_1s", "scratch_1s"} <= numbers.keys() and numbers["finetune_steps"] > 0
     parts = tmp_path / "parts"
     parts.mkdir()
     main(["split", str(data / "word.safetensors"), "--out", str(parts)])
