@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from threadpoolctl import threadpool_limits
 
+from benchmarks.bench_readability import add_score_command, reader_names, require_files
 from poetry_lab.errors import PoetryLabError
 
 SHOWN = 5  # a theme's own words in an item
@@ -88,15 +89,10 @@ def items_text(items: list[Item]) -> str:
 
 def corpus_poems(name: str, out: Path) -> list[str]:
     """The corpus's poems as read (load_corpus); "gutenberg" is built into `out` first."""
-    from benchmarks.make_gutenberg_poems import build as build_gutenberg
+    from benchmarks.make_gutenberg_poems import corpus_file
     from poetry_lab.data.corpus import load_corpus
 
-    if name == "gutenberg":
-        path = out / "gutenberg_excerpts.txt"
-        if not path.is_file():
-            build_gutenberg(out)
-        name = str(path)
-    return load_corpus([name]).poems
+    return load_corpus([corpus_file(name, out)]).poems
 
 
 def fit_themes(poems: list[str], method: str, n_themes: int, seed: int) -> dict:
@@ -178,17 +174,9 @@ def precision_table(key: list[dict], answers: Answers) -> dict[str, dict]:
     return cells
 
 
-def reader_names(paths: list[Path]) -> list[str]:
-    """Each answers file's stem, numbered where two files share one."""
-    stems = [p.stem for p in paths]
-    return [s if stems.count(s) == 1 else f"{s}#{k}" for k, s in enumerate(stems, 1)]
-
-
 def score(run: Path, answer_paths: list[Path]) -> dict:
     """Read the key and every reader's answers; write score.json and score.md in `run`."""
-    missing = [str(p) for p in (run / "key.json", *answer_paths) if not p.is_file()]
-    if missing:
-        raise PoetryLabError(f"Not found: {', '.join(missing)} (--run is the folder build wrote).")
+    require_files(run, answer_paths)
     key = json.loads((run / "key.json").read_text(encoding="utf-8"))["items"]
     words = {e["item"]: e["words"] for e in key}
     readers = {}
@@ -234,9 +222,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="the fits' random_state, the intruders and the order")
     b.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (1 is steadier on a shared 2-core CPU)")
     b.add_argument("--out", type=Path, required=True)
-    s = sub.add_parser("score", help="score readers' answers against the key")
-    s.add_argument("--run", type=Path, required=True, help="the folder build wrote")
-    s.add_argument("--answers", type=Path, nargs="+", required=True, help="one CSV per reader")
+    add_score_command(sub)
     return ap
 
 

@@ -449,11 +449,16 @@ def reader_names(paths: list[Path]) -> list[str]:
     return [s if stems.count(s) == 1 else f"{s}#{k}" for k, s in enumerate(stems, 1)]
 
 
-def score(run: Path, answer_paths: list[Path]) -> dict:
-    """Read the key, form checks and every reader's answers; write score.json and score.md in `run`."""
+def require_files(run: Path, answer_paths: list[Path]) -> None:
+    """A run's key and every reader's answers must be there: one plain error naming what is not."""
     missing = [str(p) for p in (run / "key.json", *answer_paths) if not p.is_file()]
     if missing:
         raise PoetryLabError(f"Not found: {', '.join(missing)} (--run is the folder build wrote).")
+
+
+def score(run: Path, answer_paths: list[Path]) -> dict:
+    """Read the key, form checks and every reader's answers; write score.json and score.md in `run`."""
+    require_files(run, answer_paths)
     key = json.loads((run / "key.json").read_text(encoding="utf-8"))
     form = json.loads((run / "form.json").read_text(encoding="utf-8")) if (run / "form.json").is_file() else {"writers": {}}
     numbers = {p["pair"] for p in key["pairs"]}
@@ -510,10 +515,15 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--extra", type=Path, action="append", default=[],
                    help="an earlier run folder whose writers join this items file (e.g. built with older code); repeat")
     b.add_argument("--out", type=Path, required=True)
+    add_score_command(sub)
+    return ap
+
+
+def add_score_command(sub) -> None:
+    """The `score` subcommand, the same for every blind benchmark: the run folder and one CSV per reader."""
     s = sub.add_parser("score", help="score readers' answers against the key")
     s.add_argument("--run", type=Path, required=True, help="the folder build wrote")
     s.add_argument("--answers", type=Path, nargs="+", required=True, help="one CSV per reader")
-    return ap
 
 
 def main(argv: list[str] | None = None) -> None:

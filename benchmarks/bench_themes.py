@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from make_gutenberg_poems import build as build_gutenberg  # noqa: E402  (beside this file)
+from make_gutenberg_poems import corpus_file  # noqa: E402  (beside this file)
 
 from poetry_lab.core.sampling import SampleConfig, sample
 from poetry_lab.data.corpus import load_corpus
@@ -132,12 +132,7 @@ def run(args, store: Store) -> int:
 
 
 def corpus_poems(name: str, out: Path) -> list[str]:
-    if name == "gutenberg":
-        path = out / "gutenberg_excerpts.txt"
-        if not path.is_file():
-            build_gutenberg(out)
-        name = str(path)
-    return plan_themes(load_corpus([name]).poems, "all", None).poems
+    return plan_themes(load_corpus([corpus_file(name, out)]).poems, "all", None).poems
 
 
 def markdown(df: pd.DataFrame) -> str:

@@ -75,5 +75,16 @@ def main() -> int:
     return 0
 
 
+
+def corpus_file(name: str, out: Path) -> str:
+    """What load_corpus reads for a benchmark's corpus `name`: "gutenberg" is the excerpts file, built into
+    `out` first where it is not there yet; any other name or file as it is."""
+    if name != "gutenberg":
+        return name
+    path = out / "gutenberg_excerpts.txt"
+    if not path.is_file():
+        build(out)
+    return str(path)
+
 if __name__ == "__main__":
     raise SystemExit(main())
