@@ -34,11 +34,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-from threadpoolctl import threadpool_limits
-
-from benchmarks.bench_readability import add_score_command, reader_names, require_files
-from poetry_lab.errors import PoetryLabError
+from benchmarks.bench_readability import add_score_command, reader_names, require_files, run_command
 
 SHOWN = 5  # a theme's own words in an item
 NOT_OWN = 10  # the intruder is none of the theme's top words down to this rank
@@ -228,18 +224,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    try:
-        if args.command == "build":
-            torch.set_num_threads(args.threads)
-            with threadpool_limits(args.threads):
-                key = build(args.corpora.split(","), args.methods.split(","), args.n_themes, args.out, args.seed)
-            print(f"wrote {len(key)} items: {args.out / 'items.md'} for readers; key.json and themes.json beside it")
-        else:
-            report = score(args.run, args.answers)
-            print(score_table(report))
-            print(f"wrote {args.run / 'score.json'} and score.md")
-    except PoetryLabError as e:
-        raise SystemExit(f"error: {e}") from None
+
+    def build_items() -> str:
+        key = build(args.corpora.split(","), args.methods.split(","), args.n_themes, args.out, args.seed)
+        return f"wrote {len(key)} items: {args.out / 'items.md'} for readers; key.json and themes.json beside it"
+
+    run_command(args, build_items, score, score_table)
 
 
 if __name__ == "__main__":

@@ -528,16 +528,25 @@ def add_score_command(sub) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+
+    def build_items() -> str:
+        key = build([parse_writer(w) for w in args.writer], args.pairs, args.out, args.form, args.temperature,
+                    args.seed, args.base_copies, extra=tuple(args.extra))
+        return f"wrote {len(key['pairs'])} pairs: {args.out / 'items.md'} for readers; key.json and form.json beside it"
+
+    run_command(args, build_items, score, score_table)
+
+
+def run_command(args, build_items, score_run, table) -> None:
+    """A blind benchmark's two commands: `build` (build_items() -> what it wrote, at args.threads) or `score`;
+    a user error is one line."""
     try:
         if args.command == "build":
             torch.set_num_threads(args.threads)
             with threadpool_limits(args.threads):
-                key = build([parse_writer(w) for w in args.writer], args.pairs, args.out, args.form, args.temperature,
-                            args.seed, args.base_copies, extra=tuple(args.extra))
-            print(f"wrote {len(key['pairs'])} pairs: {args.out / 'items.md'} for readers; key.json and form.json beside it")
+                print(build_items())
         else:
-            report = score(args.run, args.answers)
-            print(score_table(report))
+            print(table(score_run(args.run, args.answers)))
             print(f"wrote {args.run / 'score.json'} and score.md")
     except PoetryLabError as e:
         raise SystemExit(f"error: {e}") from None
