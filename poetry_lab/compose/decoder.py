@@ -20,8 +20,9 @@ import numpy as np
 
 from poetry_lab.analysis.pronounce import FUNCTION_WORDS
 from poetry_lab.compose.words import Lexicon, WordSet
+from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.core.model import State, join_parts, state_parts, state_rows
-from poetry_lab.core.sampling import NumpyCell
+from poetry_lab.core.sampling import NumpyCell, SampleConfig, sample
 from poetry_lab.core.vocab import Vocab
 
 PUNCT = ",;:.!?"
@@ -246,6 +247,29 @@ class LineDecoder:
             if not alive:
                 break
         return done
+
+
+class CharWriter:
+    """The character model as the composer's writer: its fast cell, the line decoder over it, reading text, plain sampling.
+    (poetry_lab.compose.word_decoder.WordWriter is the same for the word-level writer.)"""
+
+    def __init__(self, bundle: ModelBundle, lexicon: Lexicon):
+        self.bundle = bundle
+        self.cell = NumpyCell(bundle.model)  # reads the weights (to the CPU); the shared model stays as it is
+        self.decoder = LineDecoder(self.cell, bundle.vocab, lexicon)
+
+    def feed(self, state, logits, text: str):
+        """The model's (state, logits) after reading `text` from (state, logits) (None: from the start), one row."""
+        if state is None:
+            state = self.cell.zero_state(1)
+        for i in self.bundle.vocab.encode(text):
+            logits, state = self.cell.step(np.asarray([i]), state)
+        return state, logits
+
+    def raw(self, prompt: str, lines: int, temperature: float, seed: int) -> str:
+        """Plain sampling: `prompt` and `lines` more lines from the bare model, nothing held to form."""
+        return sample(self.bundle.model, self.bundle.vocab, prompt, SampleConfig(
+            temperatures=(temperature,), max_chars=120 * max(lines, 1), lines=lines, seed=seed))[0].text
 
 
 def _stacked(states: list[State]) -> State:

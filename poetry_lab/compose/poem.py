@@ -1,7 +1,9 @@
 """compose(): a poem in a form, written line by line with the poet.
 
-Each line is drafted as a batch of candidates by the constrained decoder (poetry_lab.compose.decoder)
-and the best is kept: the model's own likelihood of the line (bits per character, unconstrained, at
+Each line is drafted as a batch of candidates by a constrained decoder and the best is kept: by the
+model's word-level writer where it has one (poetry_lab.compose.word_decoder: the shipped base's writer,
+or a run's fine-tuned writer), else by the character model itself (poetry_lab.compose.decoder). The
+ranking is the same for both: the model's own likelihood of the line (bits per character, unconstrained, at
 temperature 1) plus its fit to the form's metre, among the candidates that are not copied from the
 training text and do not repeat an earlier line. A line in a rhyme group ends on a true rhyme of
 the group's first end word (the same phones from the stressed vowel on, by the CMU dictionary); the
@@ -27,12 +29,12 @@ import numpy as np
 
 from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.analysis.poetics import scan_line, word_readings
-from poetry_lab.compose.decoder import MAX_LINE_CHARS, Draft, LineDecoder, LineSpec, Start
+from poetry_lab.compose.decoder import MAX_LINE_CHARS, CharWriter, Draft, LineSpec, Start
 from poetry_lab.compose.forms import DEFAULT_FORM, LinePlan, get_form, plan
+from poetry_lab.compose.word_decoder import WordWriter
 from poetry_lab.compose.words import Lexicon, load_lexicon
 from poetry_lab.core.checkpoint import ModelBundle
 from poetry_lab.core.defaults import COMPOSE_TEMPERATURES, DEFAULT_SEED, MAX_TEMPERATURE
-from poetry_lab.core.sampling import NumpyCell, SampleConfig, sample
 from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
 
@@ -107,6 +109,7 @@ class Poem:
     stanzas: list[int]  # stanza number of each line
     seconds: float = 0.0
     raw: bool = False
+    writer: str = "letters"  # what wrote the lines: "words" (the word-level writer) or "letters" (the character model)
 
     @property
     def text(self) -> str:
@@ -120,30 +123,32 @@ class Poem:
     def to_json(self) -> dict:
         """{"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word", "score", ...}], "seconds", ...}"""
         return {"form": self.form, "text": self.text, "lines": [asdict(line) for line in self.lines],
-                "seconds": round(self.seconds, 3), "temperature": self.temperature, "seed": self.seed, "raw": self.raw}
+                "seconds": round(self.seconds, 3), "temperature": self.temperature, "seed": self.seed, "raw": self.raw,
+                "writer": self.writer}
 
 
 class Composer:
     """A model ready to write in form: its fast cell, the known words and (optionally) its training
     text for the copy check. Build once per model; compose() is then cheap and keeps no state."""
 
-    def __init__(self, bundle: ModelBundle, lexicon: Lexicon | None = None, corpus: CorpusIndex | None = None):
+    def __init__(self, bundle: ModelBundle, lexicon: Lexicon | None = None, corpus: CorpusIndex | None = None,
+                 words: bool = True):
+        """`words`: poems in form come from the bundle's word-level writer where it has one (False: from the
+        character model itself, as they do for a model without a writer); raw letters are always the character model's."""
         self.bundle = bundle
         self.lexicon = lexicon or load_lexicon()
         self.corpus = corpus
         if corpus is not None:
             self.lexicon = self.lexicon.with_corpus(corpus.text)
-        self.cell = NumpyCell(bundle.model)  # reads the weights (to the CPU); the shared model stays as it is
-        self.decoder = LineDecoder(self.cell, bundle.vocab, self.lexicon)
+        self.letters = CharWriter(bundle, self.lexicon)
+        self.writer = WordWriter(bundle.writer, self.lexicon, RHYMEABLE) if words and bundle.writer is not None else self.letters
+        self.writer_name = "words" if self.writer is not self.letters else "letters"
+        self.decoder = self.writer.decoder
         self._start = self._feed(None, None, "\n\n")
 
     def _feed(self, state, logits, text: str):
         """The model's (state, logits) after reading `text`, one row."""
-        if state is None:
-            state = self.cell.zero_state(1)
-        for i in self.bundle.vocab.encode(text):
-            logits, state = self.cell.step(np.asarray([i]), state)
-        return state, logits
+        return self.writer.feed(state, logits, text)
 
     def compose(self, config: ComposeConfig) -> Poem:
         t0 = time.perf_counter()
@@ -186,7 +191,7 @@ class Composer:
             grown.sort(key=lambda h: -h.score)
             seen: set[str] = set()
             beam = [h for h in grown if not (h.key in seen or seen.add(h.key))][: cfg.beam]
-        return Poem(cfg.form, cfg.temperature, cfg.seed, beam[0].lines, [p.stanza for p in plans])
+        return Poem(cfg.form, cfg.temperature, cfg.seed, beam[0].lines, [p.stanza for p in plans], writer=self.writer_name)
 
     def _given_line(self, text: str, p: LinePlan) -> Line:
         syl, score = _scan(text, p)
@@ -279,10 +284,8 @@ class Composer:
         plans = plan(cfg.form, cfg.lines)
         n_prompt = next(k for k in range(len(plans) + 1) if k not in cfg.given)  # the poet's opening lines
         prompt = "".join(cfg.given[k] + "\n" for k in range(n_prompt))
-        s = sample(self.bundle.model, self.bundle.vocab, prompt,
-                   SampleConfig(temperatures=(cfg.temperature,), max_chars=120 * len(plans), lines=len(plans) - n_prompt,
-                                seed=cfg.seed))[0]
-        texts = [t for t in s.text.splitlines() if t.strip()][: len(plans)]
+        text = self.letters.raw(prompt, len(plans) - n_prompt, cfg.temperature, cfg.seed)
+        texts = [t for t in text.splitlines() if t.strip()][: len(plans)]
         out = []
         for k, (t, p) in enumerate(zip(texts, plans)):
             syl, m = _scan(t, p)

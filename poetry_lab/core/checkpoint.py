@@ -16,11 +16,14 @@ from safetensors.torch import load_file, save_file
 
 from poetry_lab.core.model import CharLSTM, ModelConfig, pick_device
 from poetry_lab.core.vocab import Vocab
+from poetry_lab.core.wordmodel import WordConfig, WordLSTM, WordVocab
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.files import atomic_write
 from poetry_lab.settings import MAX_FILE_PARAMETERS
 
 FORMAT = "poetry_lab.charlstm/1"
+WRITER_FORMAT = "poetry_lab.wordlstm/1"  # the word-level writer of poems in form (poetry_lab.core.wordmodel)
+WRITER_FILE = "writer.safetensors"  # a model file's writer: this file in the same folder (the shipped base's, a run's)
 
 
 @dataclass
@@ -30,6 +33,7 @@ class ModelBundle:
     model: CharLSTM
     vocab: Vocab
     facts: dict = field(default_factory=dict)  # corpus, steps, best_val_loss, date, ...
+    writer: WriterBundle | None = None  # the word-level writer of this model's poems in form (WRITER_FILE beside the model file)
 
 
 def save_model(path: str | Path, bundle: ModelBundle, state_dict: dict | None = None) -> Path:
@@ -43,6 +47,27 @@ def save_model(path: str | Path, bundle: ModelBundle, state_dict: dict | None = 
         "vocab": json.dumps(bundle.vocab.to_list(), ensure_ascii=False),
         "facts": json.dumps(bundle.facts, ensure_ascii=False, default=str),
     }
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    return path
+
+
+@dataclass
+class WriterBundle:
+    """The word-level writer of poems in form, its vocabulary and where it came from."""
+
+    model: WordLSTM
+    vocab: WordVocab
+    facts: dict = field(default_factory=dict)
+
+
+def save_writer(path: str | Path, bundle: WriterBundle, half: bool = True) -> Path:
+    """Write a writer file atomically; `half` stores the weights in half precision (they load as float32)."""
+    path = Path(path)
+    tensors = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()).contiguous()
+               for k, v in bundle.model.state_dict().items()}
+    metadata = {"format": WRITER_FORMAT, "config": json.dumps(bundle.model.config.to_dict()),
+                "vocab": json.dumps(bundle.vocab.tokens, ensure_ascii=False),
+                "facts": json.dumps(bundle.facts, ensure_ascii=False, default=str)}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     return path
 
@@ -67,8 +92,9 @@ def _check_config(config: ModelConfig, vocab: Vocab, shapes: dict[str, list[int]
         raise PoetryLabError(f"'{name}' is damaged: its weights do not match its description.")
 
 
-def load_model(path: str | Path, device: torch.device | str | None = None) -> ModelBundle:
-    """Load a model file saved by save_model, onto `device` (default: CUDA if present, else CPU).
+def load_model(path: str | Path, device: torch.device | str | None = None, writer: bool = True) -> ModelBundle:
+    """Load a model file saved by save_model, onto `device` (default: CUDA if present, else CPU), with
+    the writer beside it (WRITER_FILE in its folder) unless `writer` is False or there is none.
 
     Untrusted files are checked (format tag, JSON metadata, tensor names and shapes, size) before any
     weights are read; safetensors holds only raw tensors, so loading runs no code from the file.
@@ -78,6 +104,9 @@ def load_model(path: str | Path, device: torch.device | str | None = None) -> Mo
         raise PoetryLabError(f"There is no model file at '{path}'.")
     try:
         meta, shapes = _read_header(path)
+        if meta.get("format") == WRITER_FORMAT:
+            raise PoetryLabError(f"'{path.name}' is a writer of poems in form (words), not a character model: "
+                                 "it writes poems, and cannot be trained, sampled or looked into here.")
         if meta.get("format") != FORMAT:
             raise PoetryLabError(f"'{path.name}' is not a Poetry Lab model file.")
         config = ModelConfig(**json.loads(meta["config"]))
@@ -94,4 +123,36 @@ def load_model(path: str | Path, device: torch.device | str | None = None) -> Mo
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError, OverflowError) as e:
         raise PoetryLabError(f"'{path.name}' is not a usable Poetry Lab model file ({type(e).__name__}).") from e
     model.to(torch.device(device) if device is not None else pick_device()).eval()
-    return ModelBundle(model=model, vocab=vocab, facts=facts)
+    beside = path.parent / WRITER_FILE
+    return ModelBundle(model=model, vocab=vocab, facts=facts, writer=load_writer(beside) if writer and beside.is_file() else None)
+
+
+def load_writer(path: str | Path) -> WriterBundle:
+    """Load a writer file saved by save_writer, on the CPU, checked as load_model checks a model file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PoetryLabError(f"There is no writer file at '{path}'.")
+    try:
+        meta, shapes = _read_header(path)
+        if meta.get("format") != WRITER_FORMAT:
+            raise PoetryLabError(f"'{path.name}' is not a Poetry Lab writer file.")
+        config = WordConfig.from_dict(json.loads(meta["config"]))
+        vocab = WordVocab(json.loads(meta["vocab"]))
+        facts = json.loads(meta.get("facts", "{}"))
+        if not isinstance(facts, dict):
+            raise ValueError("facts must be an object")
+        expected = {k: list(v.shape) for k, v in WordLSTM(config, device="meta").state_dict().items()}
+        if len(vocab) != config.vocab_size:
+            raise PoetryLabError(f"'{path.name}' is damaged: its vocabulary does not match its weights.")
+        if sum(math.prod(s) for s in expected.values()) > MAX_FILE_PARAMETERS:
+            raise PoetryLabError(f"'{path.name}' describes a model too large for Poetry Lab.")
+        if expected != shapes:
+            raise PoetryLabError(f"'{path.name}' is damaged: its weights do not match its description.")
+        tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path), device="cpu").items()}
+        model = WordLSTM(config, device="meta")
+        model.load_state_dict(tensors, strict=True, assign=True)
+    except PoetryLabError:
+        raise
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError, OverflowError) as e:
+        raise PoetryLabError(f"'{path.name}' is not a usable Poetry Lab writer file ({type(e).__name__}).") from e
+    return WriterBundle(model.eval(), vocab, facts)

@@ -1,0 +1,240 @@
+"""Writing one line with the word-level writer: a batch of candidate lines sampled word by word, held
+to the same LineSpec as the character decoder (poetry_lab.compose.decoder) keeps.
+
+At each step a row may write a known word whose syllables leave room for the line's last word, or a
+word that ends the line (an allowed end word bringing the syllables into range), a mark after a word
+(not after "the", "and", "of"...: a line never breaks off on them), and the newline after an end word
+(after . ! or ? where the line ends a sentence). A content word once in a line, the same word twice
+in a row, a word pair already in the poem and a third content word on the same two letters are
+banned. The allowed words are masks over the whole vocabulary, built with NumPy, so a step costs a
+few vector operations a row. The model's own distribution picks among what is allowed, at the asked
+temperature; each row's log-probability under the unconstrained model (temperature 1) is summed for
+the composer's ranking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from poetry_lab.analysis.pronounce import FUNCTION_WORDS
+from poetry_lab.compose.decoder import SOUND_RUN, Draft, LineSpec, Start
+from poetry_lab.compose.words import NO_END, Lexicon
+from poetry_lab.core.checkpoint import WriterBundle
+from poetry_lab.core.wordmodel import MARKS, STOPS, WordCell, WordVocab, shown, stacked_words, word_rows
+
+MAX_LINE_TOKENS = 32  # a row still writing past this is dropped (a 14-syllable line is about 12 words)
+
+
+class WordTable:
+    """What the decoder asks of each vocabulary id, as arrays: syllables, known word, may end a line, marks."""
+
+    def __init__(self, vocab: WordVocab, lexicon: Lexicon, rhymeable: int):
+        tokens, info = vocab.tokens, lexicon.info
+        self.vocab, self.lex = vocab, lexicon
+        self.known = np.array([i > 0 and w in info for i, w in enumerate(tokens)])
+        self.syl = np.array([info[w].syllables if k else 0 for w, k in zip(tokens, self.known)], np.int64)
+        self.weak_last = np.array([k and info[w].stress.endswith("0") for w, k in zip(tokens, self.known)])
+        self.ends = np.array([k and lexicon.ends_line(w) for w, k in zip(tokens, self.known)])
+        self.rhymeable = np.array([e and lexicon.rhyme_count(w) >= rhymeable for w, e in zip(tokens, self.ends)])
+        self.mark = np.array([w in MARKS for w in tokens])
+        self.stop = np.array([w in STOPS for w in tokens])
+        self.function = np.array([w in FUNCTION_WORDS for w in tokens])
+        self.no_mark_after = np.array([w in NO_END for w in tokens])
+        self.head_code: dict[str, int] = {}  # a word's first two letters, as a number (the sound-run ban)
+        self.head = np.array([self.head_code.setdefault(w[:2], len(self.head_code)) if k else -1 for w, k in zip(tokens, self.known)])
+        self.mark_ids = np.flatnonzero(self.mark)
+        self.stop_ids = np.flatnonzero(self.stop)
+
+    def ids(self, words) -> np.ndarray:
+        return np.fromiter((self.vocab.stoi[w] for w in words if w in self.vocab.stoi), dtype=np.int64)
+
+
+class _Spec:
+    """One LineSpec as masks over the vocabulary."""
+
+    def __init__(self, spec: LineSpec, t: WordTable):
+        self.spec = spec
+        if spec.end_words is None:
+            end = t.rhymeable.copy() if spec.rhymeable else t.ends.copy()
+        else:
+            end = np.zeros(len(t.known), bool)
+            end[t.ids(spec.end_words)] = True
+            end &= t.known
+        end[t.ids(spec.used_ends)] = False
+        self.end = end
+        lengths = t.syl[end]
+        self.min_end = int(lengths.min()) if len(lengths) else 1
+        self.room = spec.lo if spec.feminine else spec.hi  # the extra syllable is for an unstressed end only
+        self.weak_last = spec.feminine and spec.hi > spec.lo
+        self.pairs: dict[str, np.ndarray] = {}
+        for a, b in spec.used_pairs:
+            self.pairs.setdefault(a, []).append(b)
+        self.pairs = {a: t.ids(bs) for a, bs in self.pairs.items()}
+
+
+class _Row:
+    __slots__ = ("can_end", "can_go", "logp", "syl", "tokens", "words")
+
+    def __init__(self):
+        self.tokens: list[str] = []
+        self.words: list[str] = []
+        self.syl, self.logp = 0, 0.0
+        self.can_go, self.can_end = True, False  # what may follow the tokens so far: more words, the line's end
+
+
+class WordLineDecoder:
+    """Constrained batch decoding of one line at a time over a WordCell; the same write() as LineDecoder."""
+
+    def __init__(self, cell: WordCell, vocab: WordVocab, lexicon: Lexicon, rhymeable: int):
+        self.cell, self.vocab, self.table = cell, vocab, WordTable(vocab, lexicon, rhymeable)
+
+    def _allowed(self, row: _Row, s: _Spec) -> np.ndarray:
+        t, spec = self.table, s.spec
+        last = row.tokens[-1] if row.tokens else ""
+        if last in MARKS:  # after a mark: a word, or the newline if the line may end here
+            out = self._words(row, s) if row.can_go else np.zeros(0, np.int64)
+            if row.can_end and (not spec.closes or last in STOPS):
+                out = np.append(out, self.vocab.newline)
+            return out
+        out = self._words(row, s) if row.can_go else np.zeros(0, np.int64)
+        if row.tokens and not t.no_mark_after[self.vocab.stoi[last]]:
+            marks = t.stop_ids if spec.closes and not row.can_go else t.mark_ids
+            out = np.concatenate([out, marks])
+        if row.can_end and not spec.closes and row.tokens:
+            out = np.append(out, self.vocab.newline)
+        return out
+
+    def _words(self, row: _Row, s: _Spec) -> np.ndarray:
+        """The ids of the words that may come next: those that go on and those that end the line."""
+        t, spec = self.table, s.spec
+        go = t.known & (t.syl <= s.room - row.syl - s.min_end)
+        a, b = max(spec.lo - row.syl, 1), spec.hi - row.syl
+        end = s.end & (t.syl >= a) & (t.syl <= b)
+        if s.weak_last:
+            end &= (t.syl < b) | t.weak_last
+        ok = go | end
+        content = [w for w in row.words if w not in FUNCTION_WORDS]
+        if content:
+            ok[t.ids(content)] = False
+            runs = [t.head_code[h] for h in {w[:2] for w in content} if sum(w[:2] == h for w in content) >= SOUND_RUN - 1]
+            if runs:
+                ok &= ~np.isin(t.head, runs) | t.function
+        prev = row.words[-1] if row.words else spec.prev_word
+        if row.tokens:
+            ok[self.vocab.stoi.get(row.tokens[-1], 0)] = False
+        banned = s.pairs.get(prev)
+        if banned is not None:
+            ok[banned] = False
+        return np.flatnonzero(ok)
+
+    def _advance(self, row: _Row, token: str, s: _Spec) -> None:
+        t = self.table
+        row.tokens.append(token)
+        if token in MARKS:
+            return
+        i = self.vocab.stoi[token]
+        row.words.append(token)
+        row.syl += int(t.syl[i])
+        spec = s.spec
+        row.can_end = bool(s.end[i]) and spec.lo <= row.syl <= spec.hi
+        row.can_go = row.syl <= s.room - s.min_end
+
+    def write(self, starts: list[Start], temperature: float) -> list[list[Draft]]:
+        """The finished lines of each start, drafted together as one batch (one model step a word for all of them)."""
+        specs = [_Spec(st.spec, self.table) for st in starts]
+        owner = np.concatenate([np.full(st.uniforms.shape[1], g) for g, st in enumerate(starts)]).astype(np.int64)
+        column = np.concatenate([np.arange(st.uniforms.shape[1]) for st in starts])
+        state = stacked_words([word_rows(st.state, np.zeros(st.uniforms.shape[1], np.int64)) for st in starts])
+        logp = np.concatenate([np.repeat(st.logits, st.uniforms.shape[1], 0) for st in starts])
+        rows = [_Row() for _ in range(len(owner))]
+        alive = list(range(len(owner)))
+        done: list[list[Draft]] = [[] for _ in starts]
+        inv_t = 1.0 / max(temperature, 1e-6)
+        for step in range(MAX_LINE_TOKENS):
+            picks, keep = [], []
+            for k, r in enumerate(alive):
+                row, s = rows[r], specs[owner[r]]
+                ids = self._allowed(row, s)
+                if not len(ids):
+                    continue
+                sub = logp[k, ids]
+                if temperature <= 0:
+                    j = int(sub.argmax())
+                else:
+                    p = np.exp((sub - sub.max()) * inv_t)
+                    cdf = np.cumsum(p)
+                    u = starts[owner[r]].uniforms[step % len(starts[owner[r]].uniforms), column[r]]
+                    j = min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(ids) - 1)
+                cid = int(ids[j])
+                row.logp += float(sub[j])
+                finished = cid == self.vocab.newline
+                if not finished:
+                    self._advance(row, self.vocab.tokens[cid], s)
+                picks.append(cid)
+                keep.append((k, r, finished))
+            if not picks:
+                break
+            state = word_rows(state, [k for k, _, _ in keep])
+            logp, state = self.cell.step(np.asarray(picks), state)
+            next_alive, rest = [], []
+            for n, (_, r, finished) in enumerate(keep):
+                if finished:
+                    row = rows[r]
+                    text = shown(row.tokens)
+                    done[owner[r]].append(Draft(text, row.words, row.logp, len(text) + 1, word_rows(state, [n]), logp[n : n + 1].copy()))
+                else:
+                    next_alive.append(r)
+                    rest.append(n)
+            if len(rest) < len(keep):
+                state = word_rows(state, rest)
+                logp = logp[rest]
+            alive = next_alive
+            if not alive:
+                break
+        return done
+
+
+class WordWriter:
+    """The word-level writer as the composer's writer (as poetry_lab.compose.decoder.CharWriter is for the
+    character model): its cell, the line decoder over it, reading text, plain sampling."""
+
+    def __init__(self, bundle: WriterBundle, lexicon: Lexicon, rhymeable: int):
+        self.bundle = bundle
+        self.cell = WordCell(bundle.model)
+        self.decoder = WordLineDecoder(self.cell, bundle.vocab, lexicon, rhymeable)
+
+    def feed(self, state, logits, text: str):
+        """The writer's (state, log-probabilities) after reading `text` (its words outside the vocabulary
+        read as <unk>) from (state, logits) (None: from the start), one row."""
+        if state is None:
+            state = self.cell.zero_state(1)
+        ids = self.bundle.vocab.encode(text)
+        if not len(ids):
+            return state, logits if logits is not None else self.cell.step(np.asarray([self.bundle.vocab.newline]), state)[0]
+        found, state = self.cell.feed(ids, state)
+        return state, found
+
+    def raw(self, prompt: str, lines: int, temperature: float, seed: int) -> str:
+        """Plain sampling: `prompt` and `lines` more lines from the bare writer, word by word, nothing held to form."""
+        vocab = self.bundle.vocab
+        state, logp = self.feed(None, None, "\n\n" + prompt)
+        rng = np.random.default_rng(seed)
+        out: list[list[str]] = [[]]
+        for _ in range(40 * max(lines, 1)):
+            z = logp[0].astype(np.float64)
+            z[0] = -np.inf  # <unk> is never written
+            if temperature <= 0:
+                j = int(z.argmax())
+            else:
+                p = np.exp((z - z.max()) / temperature)
+                j = int(rng.choice(len(p), p=p / p.sum()))
+            if j == vocab.newline:
+                if out[-1]:
+                    out.append([])
+                    if len(out) > lines:
+                        break
+            else:
+                out[-1].append(vocab.tokens[j])
+            logp, state = self.cell.step(np.asarray([j]), state)
+        written = [shown(line) for line in out if line][:lines]
+        return "".join(ln.strip() + "\n" for ln in prompt.splitlines() if ln.strip()) + "\n".join(written)
