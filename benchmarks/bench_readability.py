@@ -2,13 +2,16 @@
 
     python -m benchmarks.bench_readability build --pairs 24 --threads 1 \\
         --writer base=pretrained/base_forward.safetensors \\
+        --writer letters=pretrained/base_forward.safetensors@letters=true \\
         --writer raw=pretrained/base_forward.safetensors@raw=true \\
         --writer sonnets=finetune:sonnets:60 \\
         --out benchmarks/results/readability/run1
     # give a reader benchmarks/results/readability/run1/items.md and nothing else; each writes a CSV
     python -m benchmarks.bench_readability score --run benchmarks/results/readability/run1 --answers reader1.csv reader2.csv
 
-Writers. `--writer NAME=MODEL[@key=value,...]`: MODEL is a model file, or `finetune:CORPUS:SECONDS`, the
+Writers. `--writer NAME=MODEL[@key=value,...]`: MODEL is a model file (with the word-level writer beside
+it, if there is one; `MODEL+WRITER` puts that writer file beside it instead; `letters=true` writes with
+the character model), or `finetune:CORPUS:SECONDS`, the
 shipped base (pretrained/base_forward.safetensors) fine-tuned SECONDS on a bundled corpus (as
 benchmarks/bench_compose fine-tunes, and its Composer checks copies against that corpus). The
 key=value pairs set poetry_lab.compose.ComposeConfig fields, each parsed by its field's type
@@ -58,7 +61,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.bench_compose import finetune, poem_measures, summarise
 from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.compose import ComposeConfig, Composer, Poem
-from poetry_lab.core.checkpoint import load_model
+from poetry_lab.core.checkpoint import load_model, load_writer
 from poetry_lab.data.catalog import resolve_corpus
 from poetry_lab.data.corpus import decode_bytes
 from poetry_lab.errors import PoetryLabError
@@ -197,8 +200,11 @@ def load_writers(specs: list[WriterSpec], base_copies: bool) -> list[Writer]:
 def _load(spec: WriterSpec, base_lines: set[str] | None) -> Writer:
     source = finetune_source(spec.model)
     if source is None:
-        path = Path(spec.model) if Path(spec.model).is_file() else REPO / spec.model  # as given, or from the repository
-        composer = Composer(load_model(path, device="cpu"))
+        model, _, writer = spec.model.partition("+")
+        bundle = load_model(_path(model), device="cpu", writer=not writer)
+        if writer:
+            bundle.writer = load_writer(_path(writer))
+        composer = Composer(bundle)
         return Writer(spec, composer, set(composer.lexicon.info), corpus_lines=base_lines)
     corpus, seconds = source
     text = decode_bytes(resolve_corpus(corpus).read_bytes())
@@ -206,6 +212,11 @@ def _load(spec: WriterSpec, base_lines: set[str] | None) -> Writer:
     tuned, steps = finetune(load_model(BASE, device="cpu"), text, seconds)
     composer = Composer(tuned, corpus=CorpusIndex(text))
     return Writer(spec, composer, set(composer.lexicon.info), composer.corpus, corpus_lines(text), steps)
+
+
+def _path(name: str) -> Path:
+    """A file as given, or from the repository."""
+    return Path(name) if Path(name).is_file() else REPO / name
 
 
 def compose_quatrain(writer: Writer, form: str, temperature: float, seed: int) -> tuple[Poem, Poem]:

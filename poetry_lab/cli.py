@@ -189,6 +189,8 @@ def _add_compose(sub) -> None:
     c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found); "
                    "a text too long to index is not checked")
     c.add_argument("--raw", action="store_true", help="plain sampling, letter by letter (the bare model, no form kept)")
+    c.add_argument("--letters", action="store_true",
+                   help="write in form with the character model itself, even where the model has a word-level writer beside it")
     c.add_argument("--json", action="store_true")
 
 
@@ -367,7 +369,8 @@ def cmd_compose(args: argparse.Namespace) -> int:
     from poetry_lab.settings import default_model_path
 
     cfg = ComposeConfig(form=args.form, lines=args.lines, temperature=args.temperature, seed=args.seed, candidates=args.candidates,
-                        beam=args.beam, prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw)
+                        beam=args.beam, prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw,
+                        letters=args.letters)
     bundle = load_model(default_model_path() if args.model == "default" else Path(args.model), device="cpu")
     index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     from threadpoolctl import threadpool_limits
@@ -379,7 +382,8 @@ def cmd_compose(args: argparse.Namespace) -> int:
         return 0
     print(poem.text)
     slant = [str(k + 1) for k, line in enumerate(poem.lines) if line.rhyme_quality in ("slant", "none")]
-    print(f"\n({poem.form}, temperature {poem.temperature:g}, seed {poem.seed}, {poem.seconds:.1f} s"
+    by = {"words": "word by word (the writer)", "letters": "letter by letter"}[poem.writer]
+    print(f"\n({poem.form}, temperature {poem.temperature:g}, seed {poem.seed}, {by}, {poem.seconds:.1f} s"
           + (f"; line {', '.join(slant)} settled for a slant rhyme or none" if slant else "") + ")", file=sys.stderr)
     return 0
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from itertools import combinations
 
 import pronouncing
@@ -32,8 +33,21 @@ def one_blas_thread():
 
 
 @pytest.fixture(scope="module")
-def composer() -> Composer:
-    return Composer(load_model(default_model_path(), device="cpu"))
+def base():
+    return load_model(default_model_path(), device="cpu")
+
+
+class _Letters(Composer):
+    """The shipped base's composer with ComposeConfig(letters=True): its character model writes in form."""
+
+    def compose(self, config: ComposeConfig):
+        return super().compose(replace(config, letters=True))
+
+
+@pytest.fixture(scope="module", params=["words", "letters"])
+def composer(request, base) -> Composer:
+    """The shipped base's composer both ways: its word-level writer (the default) and its character model."""
+    return Composer(base) if request.param == "words" else _Letters(base)
 
 
 @pytest.fixture(scope="module")

@@ -35,8 +35,14 @@ def model_summary(bundle: ModelBundle) -> str:
     c, f = bundle.model.config, bundle.facts
     best = f.get("best_val_loss")
     loss = f", validation {best:.3f} nats/char" if isinstance(best, (int, float)) else ""
-    return (f"{c.cell.upper()} {c.layers}x{c.hidden}, {bundle.model.num_params():,} parameters, "
-            f"trained on {f.get('corpus', 'unknown text')}{loss}")
+    out = (f"{c.cell.upper()} {c.layers}x{c.hidden}, {bundle.model.num_params():,} parameters, "
+           f"trained on {f.get('corpus', 'unknown text')}{loss}")
+    w = bundle.writer
+    if w is not None:
+        tuned = w.facts.get("finetuned_on")
+        out += (f"; its poems in form are written word by word by its writer (LSTM 1x{w.model.config.hidden}, "
+                f"{len(w.vocab):,} words" + (f", fine-tuned on {tuned})" if tuned else ")"))
+    return out
 
 
 class ModelSlot:

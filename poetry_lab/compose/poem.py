@@ -58,6 +58,7 @@ class ComposeConfig:
     attempts: dict[int, int] = field(default_factory=dict)  # line index -> how many times it was regenerated
     avoid: dict[int, list[str]] = field(default_factory=dict)  # line index -> texts not to write there again
     raw: bool = False  # plain sampling ("raw letters"): the bare model, no words, metre or rhyme kept
+    letters: bool = False  # write in form with the character model even where the model has a word-level writer
 
     def __post_init__(self) -> None:
         get_form(self.form)  # an unknown form is the first thing to say
@@ -131,24 +132,27 @@ class Composer:
     """A model ready to write in form: its fast cell, the known words and (optionally) its training
     text for the copy check. Build once per model; compose() is then cheap and keeps no state."""
 
-    def __init__(self, bundle: ModelBundle, lexicon: Lexicon | None = None, corpus: CorpusIndex | None = None,
-                 words: bool = True):
-        """`words`: poems in form come from the bundle's word-level writer where it has one (False: from the
-        character model itself, as they do for a model without a writer); raw letters are always the character model's."""
+    def __init__(self, bundle: ModelBundle, lexicon: Lexicon | None = None, corpus: CorpusIndex | None = None):
         self.bundle = bundle
         self.lexicon = lexicon or load_lexicon()
         self.corpus = corpus
         if corpus is not None:
             self.lexicon = self.lexicon.with_corpus(corpus.text)
         self.letters = CharWriter(bundle, self.lexicon)
-        self.writer = WordWriter(bundle.writer, self.lexicon, RHYMEABLE) if words and bundle.writer is not None else self.letters
-        self.writer_name = "words" if self.writer is not self.letters else "letters"
-        self.decoder = self.writer.decoder
-        self._start = self._feed(None, None, "\n\n")
+        self.words = WordWriter(bundle.writer, self.lexicon, RHYMEABLE) if bundle.writer is not None else None
+        self._starts: dict[str, tuple] = {}
 
-    def _feed(self, state, logits, text: str):
-        """The model's (state, logits) after reading `text`, one row."""
-        return self.writer.feed(state, logits, text)
+    def writer(self, cfg: ComposeConfig) -> CharWriter | WordWriter:
+        """What writes the lines: the word-level writer where the model has one and `cfg.letters` is not
+        asked for, else the character model; raw letters are always the character model's."""
+        return self.words if self.words is not None and not (cfg.letters or cfg.raw) else self.letters
+
+    def _start(self, writer) -> tuple:
+        """The writer's (state, logits) at the start of a poem (after a blank line), computed once."""
+        name = writer_name(writer)
+        if name not in self._starts:
+            self._starts[name] = writer.feed(None, None, "\n\n")
+        return self._starts[name]
 
     def compose(self, config: ComposeConfig) -> Poem:
         t0 = time.perf_counter()
@@ -175,23 +179,24 @@ class Composer:
     def _in_form(self, cfg: ComposeConfig) -> Poem:
         """A search over partial poems: after each line the `beam` best (by the sum of their lines' scores) go on."""
         plans = plan(cfg.form, cfg.lines)
-        state, logits = self._start
+        writer = self.writer(cfg)
+        state, logits = self._start(writer)
         beam = [_Partial(0.0, [], dict(cfg.given), state, logits)]  # fixed: line index -> text, the poet's and those written
         for i, p in enumerate(plans):
             if i and p.stanza != plans[i - 1].stanza:
-                beam = [h.fed(*self._feed(h.state, h.logits, "\n")) for h in beam]
+                beam = [h.fed(*writer.feed(h.state, h.logits, "\n")) for h in beam]
             if i in cfg.given:
                 line = self._given_line(cfg.given[i], p)
-                beam = [h.grown(line, 0.0, *self._feed(h.state, h.logits, line.text + "\n")) for h in beam]
+                beam = [h.grown(line, 0.0, *writer.feed(h.state, h.logits, line.text + "\n")) for h in beam]
                 continue
             grown = [h.grown(line, score, draft.state, draft.logits)
-                     for h, found in zip(beam, self._write_line(i, plans, beam, cfg)) for line, draft, score in found[: cfg.beam]]
+                     for h, found in zip(beam, self._write_line(writer, i, plans, beam, cfg)) for line, draft, score in found[: cfg.beam]]
             if not grown:
                 raise PoetryLabError(f"Line {i + 1} could not be written in this form; try another seed or temperature.")
             grown.sort(key=lambda h: -h.score)
             seen: set[str] = set()
             beam = [h for h in grown if not (h.key in seen or seen.add(h.key))][: cfg.beam]
-        return Poem(cfg.form, cfg.temperature, cfg.seed, beam[0].lines, [p.stanza for p in plans], writer=self.writer_name)
+        return Poem(cfg.form, cfg.temperature, cfg.seed, beam[0].lines, [p.stanza for p in plans], writer=writer_name(writer))
 
     def _given_line(self, text: str, p: LinePlan) -> Line:
         syl, score = _scan(text, p)
@@ -225,7 +230,7 @@ class Composer:
         return {w for r, ws in self.lexicon.by_rhyme.items() if r and r.split()[0][:-1] in vowels
                 and r.split()[-1][:1] in {x[:1] for x in lasts} for w in ws if w != word}
 
-    def _write_line(self, i: int, plans: list[LinePlan], beam: list[_Partial], cfg: ComposeConfig) -> list[list[tuple[Line, Draft, float]]]:
+    def _write_line(self, writer, i: int, plans: list[LinePlan], beam: list[_Partial], cfg: ComposeConfig) -> list[list[tuple[Line, Draft, float]]]:
         """For each partial poem, the drafts of line i worth keeping, best first, as (line, draft, its score in
         the poem-level search); [] where none can be written. The partial poems' candidates are drafted as
         one batch; the rhyme is relaxed only for a poem where no draft finishes."""
@@ -247,7 +252,7 @@ class Composer:
                 jobs.append((b, quality, Start(h.state, h.logits, spec, rng.random((MAX_LINE_CHARS, cfg.candidates)))))
             if not jobs:
                 continue
-            for (b, quality, _), drafts in zip(jobs, self.decoder.write([job for _, _, job in jobs], temperature)):
+            for (b, quality, _), drafts in zip(jobs, writer.decoder.write([job for _, _, job in jobs], temperature)):
                 ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p)
                 found[b] = [self._line(ranked, k, p, quality) for k in range(min(cfg.beam, len(ranked)))]
             if all(found):
@@ -312,6 +317,11 @@ class _Partial:
 
     def fed(self, state, logits) -> _Partial:
         return replace(self, state=state, logits=logits)
+
+
+def writer_name(writer) -> str:
+    """How a Poem names what wrote it: "words" (the word-level writer) or "letters" (the character model)."""
+    return "words" if isinstance(writer, WordWriter) else "letters"
 
 
 def _end_word(text: str) -> str:

@@ -1,0 +1,171 @@
+"""The word-level writer (poetry_lab.core.wordmodel, poetry_lab.compose.word_decoder): its file, its
+tokens, its training step and the decoder's rules, on a small random writer over the shipped writer's
+vocabulary (every rule is a hard constraint, so even random weights must keep the form)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from threadpoolctl import threadpool_limits
+
+from poetry_lab.analysis.poetics import scan_line
+from poetry_lab.compose import ComposeConfig, Composer, load_lexicon, plan
+from poetry_lab.compose.word_decoder import WordCell
+from poetry_lab.core.checkpoint import WRITER_FILE, ModelBundle, WriterBundle, load_model, load_writer, save_model, save_writer
+from poetry_lab.core.wordmodel import WordConfig, WordLSTM, WordVocab, fit_words, held_out_nats, shown, tokenize
+from poetry_lab.data.text import words
+from poetry_lab.errors import PoetryLabError
+from poetry_lab.settings import shipped
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def shipped_vocab() -> WordVocab:
+    from safetensors import safe_open
+
+    with safe_open(str(shipped("pretrained", WRITER_FILE)), "pt") as f:
+        return WordVocab(json.loads(f.metadata()["vocab"]))
+
+
+@pytest.fixture(scope="module")
+def small_writer(shipped_vocab) -> WriterBundle:
+    model = WordLSTM(WordConfig(vocab_size=len(shipped_vocab), emb=16, hidden=24))
+    model.init_weights(seed=1)
+    return WriterBundle(model.eval(), shipped_vocab, {"corpus": "random"})
+
+
+@pytest.fixture(scope="module")
+def words_composer(tiny_bundle, small_writer) -> Composer:
+    return Composer(ModelBundle(tiny_bundle.model, tiny_bundle.vocab, tiny_bundle.facts, writer=small_writer))
+
+
+def test_tokens_and_how_a_line_is_shown():
+    assert tokenize("O’er the Sea, I said: “go!”\n") == ["o'er", "the", "sea", ",", "i", "said", ":", "go", "!", "\n"]
+    assert shown(["o", "the", "sea", ",", "i", "said", ".", "and", "i'll", "go", "!"]) == "O the sea, I said. And I'll go!"
+    with pytest.raises(ValueError):
+        WordVocab(["the", "\n"])  # <unk> must come first
+
+
+def test_a_writer_file_round_trips_in_half_precision_and_is_checked(small_writer, tmp_path):
+    path = save_writer(tmp_path / "w.safetensors", small_writer)
+    assert all(t.dtype == torch.float16 for t in load_file(str(path)).values())
+    back = load_writer(path)
+    ids = torch.tensor([[small_writer.vocab.stoi[w] for w in ("the", "sea", "\n")]])
+    with torch.no_grad():
+        a = small_writer.model.log_probs(small_writer.model(ids)[0][0])
+        b = back.model.log_probs(back.model(ids)[0][0])
+    assert torch.allclose(a, b, atol=2e-2) and back.vocab.tokens == small_writer.vocab.tokens and back.facts == {"corpus": "random"}
+    tensors = load_file(str(path))
+    tensors["proj.weight"] = tensors["proj.weight"][:, :-1].contiguous()
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta)
+    with pytest.raises(PoetryLabError, match="damaged"):
+        load_writer(tmp_path / "bad.safetensors")
+    with pytest.raises(PoetryLabError, match="not a character model"):
+        load_model(path)
+    huge = {**meta, "config": json.dumps({"vocab_size": len(small_writer.vocab), "emb": 4096, "hidden": 8192, "cutoffs": [2000]})}
+    save_file(tensors, str(tmp_path / "huge.safetensors"), metadata=huge)
+    with pytest.raises(PoetryLabError, match="too large"):
+        load_writer(tmp_path / "huge.safetensors")
+
+
+def test_a_model_file_takes_up_the_writer_beside_it(tiny_bundle, small_writer, tmp_path):
+    save_model(tmp_path / "model.safetensors", tiny_bundle)
+    assert load_model(tmp_path / "model.safetensors", device="cpu").writer is None
+    save_writer(tmp_path / WRITER_FILE, small_writer)
+    assert load_model(tmp_path / "model.safetensors", device="cpu").writer is not None
+    assert load_model(tmp_path / "model.safetensors", device="cpu", writer=False).writer is None
+    assert load_model(shipped("pretrained", "base_forward.safetensors"), device="cpu").writer is not None
+
+
+def test_the_step_cell_matches_the_model(small_writer):
+    model, vocab = small_writer.model, small_writer.vocab
+    ids = [vocab.stoi[w] for w in ("\n", "the", "night", "is", "dark", ",")]
+    with torch.no_grad():
+        feats, _ = model(torch.tensor([ids]))
+        want = model.log_probs(feats[0]).numpy()
+    cell = WordCell(model)
+    state = cell.zero_state(1)
+    for k, i in enumerate(ids):
+        got, state = cell.step(np.asarray([i]), state)
+        assert np.allclose(got[0], want[k], atol=1e-4)
+
+
+def test_fit_words_learns_a_text(shipped_vocab):
+    text = "the night is dark and the sea is deep .\n" * 40
+    ids = torch.as_tensor(shipped_vocab.encode(text))
+    model = WordLSTM(WordConfig(vocab_size=len(shipped_vocab), emb=16, hidden=24))
+    model.init_weights(seed=0)
+    before = held_out_nats(model, ids[:200])
+    steps = fit_words(model, ids, seconds=3.0, lr=1e-2, batch=4, bptt=16)
+    assert steps > 5 and held_out_nats(model, ids[:200]) < before - 2.0
+    assert fit_words(model, ids, seconds=60.0, lr=1e-3, on_step=lambda step, loss: step < 3) == 3
+    with pytest.raises(PoetryLabError, match="too short"):
+        fit_words(model, ids[:2], seconds=1.0)
+
+
+@pytest.mark.parametrize("form", ["sonnet", "limerick", "haiku", "free", "ballad", "couplets"])
+def test_the_word_writer_keeps_every_form(words_composer, form):
+    """A random writer still keeps the count, the rhyme, the closes and known words: the rules are hard."""
+    lexicon = words_composer.lexicon
+    poem = words_composer.compose(ComposeConfig(form=form, seed=4, candidates=8))
+    plans = plan(form)
+    assert poem.writer == "words" and len(poem.lines) == len(plans)
+    for line, p in zip(poem.lines, plans):
+        ws = words(line.text.replace("’", "'"))
+        assert all(w in lexicon.info for w in ws), line.text
+        assert p.lo <= sum(lexicon.syllables(w) for w in ws) <= p.hi, line.text
+        if p.closes:
+            assert line.text[-1] in ".!?", line.text
+        assert line.text[0].isupper() and not line.text.endswith((" the", " and", " of")), line.text
+        content = [w for w in ws if w not in {"the", "a", "and", "of", "to", "in", "i", "my", "is", "that", "with"}]
+        assert not [w for w in set(content) if content.count(w) > 1 and len(w) > 3], line.text
+    groups: dict = {}
+    for line, p in zip(poem.lines, plans):
+        if p.group:
+            groups.setdefault(p.group, []).append(line)
+    for lines in groups.values():
+        first = lines[0].end_word
+        for other in lines[1:]:
+            if other.rhyme_quality == "true":
+                assert other.end_word in lexicon.rhymes_of(first), (first, other.end_word)
+
+
+def test_the_word_writer_keeps_the_poets_lines_and_writes_one_line_again(words_composer):
+    mine = "The sea is calm tonight"
+    poem = words_composer.compose(ComposeConfig(form="quatrain", seed=2, candidates=8, prompt=mine))
+    assert poem.lines[0].text == mine and poem.lines[0].given
+    assert poem.lines[2].end_word in words_composer.lexicon.rhymes_of("tonight") or poem.lines[2].rhyme_quality != "true"
+    again = words_composer.regenerate(ComposeConfig(form="quatrain", seed=2, candidates=8, prompt=mine), poem, 1)
+    assert [ln.text for k, ln in enumerate(again.lines) if k != 1] == [ln.text for k, ln in enumerate(poem.lines) if k != 1]
+    assert again.lines[1].text != poem.lines[1].text
+    assert poem.lines[1].candidates and all(c.text != poem.lines[1].text for c in poem.lines[1].candidates)
+    same = words_composer.compose(ComposeConfig(form="quatrain", seed=2, candidates=8, prompt=mine))
+    assert same.text == poem.text
+
+
+def test_raw_letters_stay_the_character_models_and_letters_can_be_asked_for(words_composer, tiny_bundle):
+    raw = words_composer.compose(ComposeConfig(form="haiku", seed=0, raw=True))
+    assert raw.raw and raw.writer == "letters"
+    assert words_composer.compose(ComposeConfig(form="haiku", seed=0, candidates=4, letters=True)).writer == "letters"
+    assert json.loads(json.dumps(words_composer.compose(ComposeConfig(form="haiku", seed=1)).to_json()))["writer"] == "words"
+
+
+def test_the_shipped_writer_writes_a_metred_sonnet():
+    poem = Composer(load_model(shipped("pretrained", "base_forward.safetensors"), device="cpu"), lexicon=load_lexicon()).compose(
+        ComposeConfig(form="sonnet", seed=3))
+    assert poem.writer == "words"
+    assert np.mean([scan_line(line.text, "iambic pentameter")[1] or 0 for line in poem.lines]) > 0.6
+    assert sum(line.rhyme_quality == "true" for line in poem.lines) == 14
