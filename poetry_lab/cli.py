@@ -332,7 +332,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     writer = _teach_writer(run, recorder, result)
     if writer.message:
         print(writer.message)
-        if writer.facts.get("kept") and not writer.facts.get("skipped"):
+        if writer.facts.get("kept"):
             print(f"saved {out / WRITER_FILE}")
     return 0
 

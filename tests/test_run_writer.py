@@ -247,3 +247,12 @@ def test_the_clis_writer_default_is_the_librarys():
 
     assert WRITER_SECONDS == WriterTuning().seconds  # written out so that the CLI starts without torch
     assert json.loads(json.dumps(WriterTuning().to_dict())) == WriterTuning.from_dict(WriterTuning().to_dict()).to_dict()
+
+
+def test_the_train_tab_says_the_writer_is_learning():
+    from poetry_lab.app.ui.render import progress_markdown
+    from poetry_lab.runs.jobs import JobSnapshot
+    from poetry_lab.runs.writer import progress_message
+
+    line = progress_markdown(JobSnapshot(state="running", message=progress_message(20.4, 60), step=300, eta_s=39.6))
+    assert line.endswith("about 40 s left\n\nTeaching the poem writer your words: 20 of 60 s"), line

@@ -189,7 +189,8 @@ class TrainingJob:
         self._thread.start()
 
     def stop(self) -> None:
-        """Ask the job to end soon; it keeps (and saves) the best model so far."""
+        """Ask the job to end soon; it keeps (and saves) the best model so far. A stop during the character
+        training leaves the writer as it came; during the writer's, it keeps what the writer learnt so far."""
         self._stopping.set()
         self.run.trainer.stop()
         if self.running:

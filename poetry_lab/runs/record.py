@@ -104,7 +104,6 @@ class RunRecorder:
                 # The base's writer from the start: the run's model writes in words whenever it is loaded (even
                 # interrupted), and a resumed run finds the writer it is to fine-tune (~17 MB for the shipped one).
                 self.save_writer(run.bundle.writer)
-                self.record["writer_tuning"] = run.writer_tuning.to_dict()
         else:
             for tmp in out.glob(".*.tmp"):  # a write that a killed process left half done
                 tmp.unlink(missing_ok=True)
@@ -113,6 +112,8 @@ class RunRecorder:
             self.record.setdefault("resumed", []).append({"at": now_iso(), "step": resumed})
             self._trim_metrics(resumed)
             self._saved_best_step = run.trainer.best_step
+        if run.bundle.writer is not None:
+            self.record["writer_tuning"] = run.writer_tuning.to_dict()  # a resumed run's may have been changed
         for key in ("finished", "stop_reason", "message"):
             self.record.pop(key, None)
         self._write_record(status="running", pid=os.getpid(), host=socket.gethostname(), checkpoint_every_s=self.checkpoint_every_s)

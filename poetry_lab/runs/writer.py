@@ -83,10 +83,10 @@ def finetune_writer(base: WriterBundle, train_text: str, val_text: str, tuning: 
     """A copy of `base` trained on `train_text` for tuning.seconds (and at most tuning.max_passes over it),
     and its facts: the held-out nats per token on `val_text` before and after, steps, seconds, <unk> share.
 
-    `base` is left alone. `should_stop()` returning True ends the training after the current step;
-    `on_progress(seconds, steps)` is called at the start and after each step. Facts' "kept" is False when the copy is no
-    better on `val_text`, or stopped before tuning.min_steps: the bundle returned is `base` then.
-    PoetryLabError when the text is too short to train on.
+    `base` is left alone. `should_stop()` returning True (or Ctrl-C) ends the training after the current
+    step; `on_progress(seconds, steps)` is called at the start and after each step. Facts' "kept" is False
+    when the copy is no better on `val_text`, or stopped before tuning.min_steps: the bundle returned is
+    `base` then. PoetryLabError when the text is too short to train on.
     """
     if on_progress is not None:
         on_progress(0.0, 0)  # reading the held-out text first takes a few seconds
@@ -96,10 +96,11 @@ def finetune_writer(base: WriterBundle, train_text: str, val_text: str, tuning: 
     before = held_out_nats(base.model, val) if measured else None
     model = copy.deepcopy(base.model)
     t0 = time.perf_counter()
-    stopped = False
+    stopped, steps = False, 0
 
     def on_step(step: int, loss: float) -> bool:
-        nonlocal stopped
+        nonlocal stopped, steps
+        steps = step
         if on_progress is not None:
             on_progress(time.perf_counter() - t0, step)
         stopped = should_stop is not None and should_stop()
@@ -107,13 +108,13 @@ def finetune_writer(base: WriterBundle, train_text: str, val_text: str, tuning: 
 
     try:
         steps = fit_words(model, ids, tuning.seconds, lr=tuning.lr, on_step=on_step, passes=tuning.max_passes)
-    except KeyboardInterrupt:  # Ctrl-C in a terminal: like the Stop button
+    except KeyboardInterrupt:  # Ctrl-C in a terminal: like the Stop button (as Trainer.fit), the steps done are kept
         model.eval()
-        stopped, steps = True, -1  # the step it was in may be half applied: nothing is kept
+        stopped = True
     seconds = time.perf_counter() - t0
     after = held_out_nats(model, val) if measured and steps >= tuning.min_steps else None
     kept = steps >= tuning.min_steps and (after is None or after < before)
-    facts = {"corpus": corpus, "seconds": round(seconds, 1), "steps": max(steps, 0), "lr": tuning.lr,
+    facts = {"corpus": corpus, "seconds": round(seconds, 1), "steps": steps, "lr": tuning.lr,
              "train_tokens": len(ids), "unk_share": round(unknown_share(ids), 4), "val_tokens": len(val),
              "val_nats_before": _rounded(before), "val_nats_after": _rounded(after), "stopped": stopped, "kept": kept}
     if not kept:
