@@ -19,6 +19,7 @@ from poetry_lab.settings import LN2
 # The keys of poetry_lab.core.model.CELLS, written out: importing the model (torch) to build the parser
 # would add seconds to every command's start (tests/test_cli.py keeps the two equal).
 CELL_NAMES = ("lstm", "gru")
+WRITER_SECONDS = 60.0  # runs.writer.WriterTuning.seconds, written out for the same reason (the test keeps them equal)
 
 
 def _floats(text: str) -> list[float]:
@@ -84,6 +85,9 @@ def _add_train(sub) -> None:
     t.add_argument("--val", type=str, default=None, metavar="FILE",
                    help="validate on this file (or bundled corpus) instead: the whole corpus trains")
     t.add_argument("--from", dest="base", type=Path, help="fine-tune this model file instead of starting from scratch")
+    t.add_argument("--writer-seconds", type=float, default=None, metavar="SECONDS",
+                   help="after the training, seconds for the base model's writer of poems in form to learn the text "
+                   f"(default {WRITER_SECONDS:g}, fewer for a small text; 0: keep the base's writer as it is)")
     t.add_argument("--no-samples", action="store_true", help="do not print samples at each evaluation")
 
 
@@ -223,6 +227,7 @@ def _new_run(args: argparse.Namespace):
         patience_settings,
         train_settings,
     )
+    from poetry_lab.runs.writer import WriterTuning
 
     if not args.corpus:
         raise PoetryLabError("Give one or more text files (or bundled corpus names) to train on.")
@@ -239,8 +244,9 @@ def _new_run(args: argparse.Namespace):
     if args.epochs is not None:
         train_kw.update(epochs=args.epochs, minutes=None)
     val_text = load_corpus([args.val], lowercase=args.lowercase).text if args.val else None
+    writer = WriterTuning() if args.writer_seconds is None else WriterTuning(seconds=args.writer_seconds)
     return prepare_run(corpus, model_cfg, TrainConfig(**train_kw), base=str(args.base) if args.base else None,
-                       val_fraction=args.val_fraction, val_text=val_text)
+                       val_fraction=args.val_fraction, val_text=val_text, writer=writer)
 
 
 def _resumed_run(args: argparse.Namespace):
@@ -251,6 +257,10 @@ def _resumed_run(args: argparse.Namespace):
         raise PoetryLabError("--resume goes on with the run's own corpus: give no text files with it.")
     limits = {k: v for k, v in (("minutes", args.minutes), ("epochs", args.epochs), ("max_steps", args.max_steps)) if v is not None}
     run = runs.prepare_resumed(args.resume, limits)
+    if args.writer_seconds is not None:
+        from dataclasses import replace
+
+        run.writer_tuning = replace(run.writer_tuning, seconds=args.writer_seconds)
     step = run.trainer.resumed_from
     print(f"resuming {args.resume} from its checkpoint at step {step}; "
           f"{runs.lost_steps(args.resume, step)} steps trained after it were lost and are trained again")
@@ -273,6 +283,7 @@ def _copy_index(corpus: str | None, given: bool):
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from poetry_lab.core.checkpoint import WRITER_FILE
     from poetry_lab.core.sampling import SampleConfig, sample
     from poetry_lab.runs.jobs import stop_message
     from poetry_lab.runs.record import METRICS, RunRecorder
@@ -320,7 +331,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"done ({result.stop_reason}) after {result.steps} steps, {result.elapsed:.0f}s: best validation loss {best}")
     print(stop_message(result, tc))
     print(f"saved {path} and {metrics_path}")
+    writer = _teach_writer(run, recorder, result)
+    if writer.message:
+        print(writer.message)
+        if writer.facts.get("kept"):
+            print(f"saved {out / WRITER_FILE}")
     return 0
+
+
+def _teach_writer(run, recorder, result):
+    """runs.writer.teach_writer with a line on stderr every few seconds (Ctrl-C stops it, keeping the model)."""
+    import time
+
+    from poetry_lab.runs.writer import progress_message, teach_writer
+
+    total, shown = run.writer_tuning.seconds, [-math.inf]
+
+    def on_progress(seconds: float, steps: int) -> None:
+        if time.perf_counter() - shown[0] >= 10 or steps == 0:
+            print(f"{progress_message(seconds, total)} ({steps} steps)", file=sys.stderr, flush=True)
+            shown[0] = time.perf_counter()
+
+    return teach_writer(run, recorder, result, on_progress=on_progress)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

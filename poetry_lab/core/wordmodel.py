@@ -186,19 +186,21 @@ def stacked_words(states: Sequence[WordState]) -> WordState:
 
 
 def fit_words(model: WordLSTM, ids: torch.Tensor, seconds: float, lr: float = FINETUNE_LR, batch: int = 16,
-              bptt: int = 64, on_step: Callable[[int, float], bool] | None = None) -> int:
+              bptt: int = 64, on_step: Callable[[int, float], bool] | None = None, passes: float | None = None) -> int:
     """Train `model` on the token stream `ids` for `seconds` (AdamW at `lr` after 20 warm-up steps, carried
-    state, gradients clipped at 1); `on_step(step, loss)` returning False stops early. Returns the steps."""
+    state, gradients clipped at 1), and at most `passes` times over the stream when given; `on_step(step,
+    loss)` returning False stops early. Returns the steps."""
     batch = max(1, min(batch, (len(ids) - 1) // (bptt + 1)))
     n = (len(ids) - 1) // batch
     if n < 2:
         raise PoetryLabError("The text is too short to train the writer on: give it a few lines at least.")
     bptt = min(bptt, n - 1)
     X, Y = ids[: n * batch].view(batch, n), ids[1 : n * batch + 1].view(batch, n)
+    max_steps = math.inf if passes is None else max(1, math.ceil(passes * ((n - 1) // bptt)))  # a pass: (n - 1) // bptt steps
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
     model.train()
     t0, step, pos, state = time.perf_counter(), 0, 0, None
-    while time.perf_counter() - t0 < seconds:
+    while time.perf_counter() - t0 < seconds and step < max_steps:
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / 20)
         if pos + bptt > n - 1:

@@ -24,6 +24,7 @@ from poetry_lab.core.train import Progress, TrainConfig, Trainer, TrainResult
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.runs.prepare import PreparedRun
 from poetry_lab.runs.record import MODEL, RunRecorder
+from poetry_lab.runs.writer import progress_message, teach_writer
 from poetry_lab.settings import LN2
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._last_point = 0.0
         self._next_samples = -math.inf
+        self._stopping = threading.Event()  # the Stop button: ends the character training, then the writer's
         trainer = run.trainer
         self.recorder = RunRecorder(self.out_dir, run, self.CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s,
                                     on_model_saved=lambda path: self._update(model_path=str(path)))
@@ -150,8 +152,14 @@ class TrainingJob:
         if (self.out_dir / MODEL).is_file():
             s.model_path = str(self.out_dir / MODEL)
         if trainer.best_state is not None:
-            bundle = self.run.bundle
-            self._best = ModelBundle(inference_copy(trainer.model, trainer.best_state), bundle.vocab, dict(bundle.facts))
+            self._best = self._bundle_of(inference_copy(trainer.model, trainer.best_state))
+
+    def _bundle_of(self, model: CharLSTM) -> ModelBundle:
+        """The run's model as the app writes with it. Until the run's own writer is ready, its poems in form
+        come from the base's writer (run.bundle.writer): blind readers rated it 2.67/5 against 1.9 for
+        the fully trained character model, and a half-trained one writes worse still."""
+        bundle = self.run.bundle
+        return ModelBundle(model, bundle.vocab, dict(bundle.facts), writer=bundle.writer)
 
     # --- control -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -181,7 +189,9 @@ class TrainingJob:
         self._thread.start()
 
     def stop(self) -> None:
-        """Ask the job to end soon; it keeps (and saves) the best model so far."""
+        """Ask the job to end soon; it keeps (and saves) the best model so far. A stop during the character
+        training leaves the writer as it came; during the writer's, it keeps what the writer learnt so far."""
+        self._stopping.set()
         self.run.trainer.stop()
         if self.running:
             self._update(message="stopping after the current step...")
@@ -230,7 +240,7 @@ class TrainingJob:
         bundle = self.run.bundle
         improved = trainer.best_step == p.step and trainer.best_state is not None
         if improved:
-            best = ModelBundle(inference_copy(trainer.model, trainer.best_state), bundle.vocab, dict(bundle.facts))
+            best = self._bundle_of(inference_copy(trainer.model, trainer.best_state))
         samples = []
         t0 = time.perf_counter()
         if t0 >= self._next_samples:  # the first evaluation's always
@@ -250,9 +260,13 @@ class TrainingJob:
             result = self.run.trainer.fit()
             self.recorder.finish(result)
             state = "stopped" if result.stop_reason == "cancelled" else "done"
+            message = stop_message(result, self.run.trainer.config)
             with self._lock:
-                self._best = ModelBundle(self.run.bundle.model, self.run.bundle.vocab, self.run.bundle.facts)
-                self._snap.state, self._snap.message = state, stop_message(result, self.run.trainer.config)
+                self._best = self._bundle_of(self.run.bundle.model)
+            writer = self._teach_writer(result)
+            with self._lock:
+                self._best = ModelBundle(self._best.model, self._best.vocab, self._best.facts, writer=writer.writer)
+                self._snap.state, self._snap.message = state, f"{message} {writer.message}".strip()
         except PoetryLabError as e:
             self._fail(str(e))
         except MemoryError:
@@ -262,6 +276,15 @@ class TrainingJob:
             self._fail(f"Training stopped because of an internal error ({type(e).__name__}: {e}).")
         finally:
             self._release()
+
+    def _teach_writer(self, result: TrainResult):
+        """The writer learns the run's text (runs.writer.teach_writer), the snapshot saying how far it got."""
+        total = self.run.writer_tuning.seconds
+
+        def on_progress(seconds: float, steps: int) -> None:
+            self._update(message=progress_message(seconds, total), eta_s=max(0.0, total - seconds))
+
+        return teach_writer(self.run, self.recorder, result, should_stop=self._stopping.is_set, on_progress=on_progress)
 
     def _fail(self, message: str) -> None:
         self._update(state="error", message=message)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
-from poetry_lab.core.checkpoint import ModelBundle, load_model
+from poetry_lab.core.checkpoint import WRITER_FILE, ModelBundle, WriterBundle, load_model, load_writer
 from poetry_lab.core.model import CharLSTM, ModelConfig, pick_device
 from poetry_lab.core.train import TrainConfig, Trainer
 from poetry_lab.core.vocab import Vocab
@@ -36,6 +36,7 @@ from poetry_lab.runs.record import (
     read_record,
     read_resume_header,
 )
+from poetry_lab.runs.writer import WriterTuning
 
 log = logging.getLogger(__name__)
 STALE_AFTER_S = 180.0  # a "running" run whose files have not changed for this long (or 3 checkpoints) is not running
@@ -165,13 +166,26 @@ def prepare_resumed(run_dir: str | Path, limits: dict | None = None) -> Prepared
         train_text, val_text = text[:cut], text[cut:]
         trainer = Trainer(model, vocab.encode(train_text), vocab.encode(val_text), tc)
         trainer.restore(state)
+        tuning = WriterTuning.from_dict(record.get("writer_tuning"))
     except PoetryLabError:
         raise
     except (*_READ_ERRORS, RuntimeError) as e:
         raise PoetryLabError(f"The run '{info.id}' cannot be continued: its files are damaged ({type(e).__name__}).") from e
-    bundle = ModelBundle(model=model, vocab=vocab, facts=dict(header.get("facts") or {}))
+    bundle = ModelBundle(model=model, vocab=vocab, facts=dict(header.get("facts") or {}), writer=_run_writer(run_dir))
     corpus = Corpus(text, name=info.corpus or "run corpus")
-    return PreparedRun(bundle=bundle, trainer=trainer, corpus=corpus, train_text=train_text, val_text=val_text)
+    return PreparedRun(bundle=bundle, trainer=trainer, corpus=corpus, train_text=train_text, val_text=val_text,
+                       writer_tuning=tuning)
+
+
+def _run_writer(run_dir: Path) -> WriterBundle | None:
+    """The run's writer (its base's copy, or the one fine-tuned already: runs.writer tells them apart by
+    run.json); a damaged one is left out, and the resumed run goes on without."""
+    path = run_dir / WRITER_FILE
+    try:
+        return load_writer(path) if path.is_file() else None
+    except PoetryLabError as e:
+        log.warning("the writer of run %s cannot be read (%s); the run goes on without", run_dir, e)
+        return None
 
 
 def resume_run(run_dir: str | Path, checkpoint_every_s: float | None = None, limits: dict | None = None) -> TrainingJob:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -17,6 +17,7 @@ from poetry_lab.core.train import TrainConfig, Trainer, TrainResult
 from poetry_lab.core.vocab import Vocab
 from poetry_lab.data.corpus import Corpus
 from poetry_lab.errors import PoetryLabError
+from poetry_lab.runs.writer import WriterTuning
 from poetry_lab.settings import LN2, Limits
 
 
@@ -27,10 +28,12 @@ class PreparedRun:
     corpus: Corpus
     train_text: str
     val_text: str
+    writer_tuning: WriterTuning = field(default_factory=WriterTuning)  # how bundle.writer (if any) learns the text after
 
 
 def copy_bundle(bundle: ModelBundle) -> ModelBundle:
-    return ModelBundle(model=copy.deepcopy(bundle.model), vocab=bundle.vocab, facts=dict(bundle.facts))
+    """A copy to train; its writer is shared (nothing trains a writer in place: runs.writer copies it)."""
+    return ModelBundle(model=copy.deepcopy(bundle.model), vocab=bundle.vocab, facts=dict(bundle.facts), writer=bundle.writer)
 
 
 @torch.no_grad()
@@ -53,7 +56,7 @@ def extend_vocab(bundle: ModelBundle, chars: list[str], seed: int = 0) -> ModelB
     state["head.weight"] = torch.cat([state["head.weight"], head_w])
     state["head.bias"] = torch.cat([state["head.bias"], head_b])
     grown.load_state_dict(state)
-    return ModelBundle(model=grown, vocab=vocab, facts=dict(bundle.facts))
+    return ModelBundle(model=grown, vocab=vocab, facts=dict(bundle.facts), writer=bundle.writer)
 
 
 def prepare_run(
@@ -64,11 +67,13 @@ def prepare_run(
     val_fraction: float = 0.1,
     limits: Limits | None = None,
     val_text: str | None = None,
+    writer: WriterTuning | None = None,
 ) -> PreparedRun:
     """Split the corpus, build (or extend) the model and return a Trainer ready to fit().
 
     val_text: validate on this (normalised) text instead, and train on the whole corpus. With
-    `limits` (the app's), oversized jobs are refused before anything is allocated.
+    `limits` (the app's), oversized jobs are refused before anything is allocated. A base's writer
+    goes with the run, to learn the text after the model (runs.writer.teach_writer, as `writer` says).
     """
     tc = train_config or TrainConfig()
     if limits is not None:
@@ -97,7 +102,8 @@ def prepare_run(
         bundle = ModelBundle(model=build_model(cfg, seed=tc.seed, device=pick_device()), vocab=vocab, facts={})
     vocab = bundle.vocab
     trainer = Trainer(bundle.model, vocab.encode(train_text), vocab.encode(val_text), tc)
-    return PreparedRun(bundle=bundle, trainer=trainer, corpus=corpus, train_text=train_text, val_text=val_text)
+    return PreparedRun(bundle=bundle, trainer=trainer, corpus=corpus, train_text=train_text, val_text=val_text,
+                       writer_tuning=writer or WriterTuning())
 
 
 def check_limits(corpus: Corpus, model_config: dict, tc: TrainConfig, base: ModelBundle | str | None,

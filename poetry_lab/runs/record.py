@@ -5,6 +5,9 @@
     corpus.txt          the normalised training text, then the validation text (cut at run.json's split_at)
     metrics.csv         one row per evaluation, appended
     model.safetensors   the best model so far (checkpoint.save_model)
+    writer.safetensors  its writer of poems in form (checkpoint.WRITER_FILE), when the run started from a
+                        model with one: the base's copy, replaced by one that learnt the run's text
+                        after the training (runs.writer; run.json's "writer" says how that went)
     resume.safetensors  the whole training state (Trainer.training_state()) at least every
                         `checkpoint_every_s` seconds and at the end: weights, Adam moments, best
                         weights, hidden state and generator states as tensors; vocabulary, configs
@@ -25,7 +28,7 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from poetry_lab.core.checkpoint import ModelBundle, save_model
+from poetry_lab.core.checkpoint import WRITER_FILE, ModelBundle, WriterBundle, save_model, save_writer
 from poetry_lab.core.train import Progress, TrainConfig, Trainer, TrainingState, TrainResult
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.files import atomic_write, atomic_write_text
@@ -97,6 +100,10 @@ class RunRecorder:
                            "split_at": len(run.train_text), "started": now_iso()}
             atomic_write_text(out / CORPUS, run.train_text + run.val_text)  # what trained, then what validated
             atomic_write_text(out / METRICS, METRICS_HEADER)
+            if run.bundle.writer is not None:
+                # The base's writer from the start: the run's model writes in words whenever it is loaded (even
+                # interrupted), and a resumed run finds the writer it is to fine-tune (~17 MB for the shipped one).
+                self.save_writer(run.bundle.writer)
         else:
             for tmp in out.glob(".*.tmp"):  # a write that a killed process left half done
                 tmp.unlink(missing_ok=True)
@@ -105,6 +112,8 @@ class RunRecorder:
             self.record.setdefault("resumed", []).append({"at": now_iso(), "step": resumed})
             self._trim_metrics(resumed)
             self._saved_best_step = run.trainer.best_step
+        if run.bundle.writer is not None:
+            self.record["writer_tuning"] = run.writer_tuning.to_dict()  # a resumed run's may have been changed
         for key in ("finished", "stop_reason", "message"):
             self.record.pop(key, None)
         self._write_record(status="running", pid=os.getpid(), host=socket.gethostname(), checkpoint_every_s=self.checkpoint_every_s)
@@ -131,6 +140,13 @@ class RunRecorder:
 
     def fail(self, message: str) -> None:
         self._write_record(status="error", finished=now_iso(), message=message)
+
+    def save_writer(self, writer: WriterBundle) -> Path:
+        return save_writer(self.out_dir / WRITER_FILE, writer)
+
+    def record_writer(self, facts: dict) -> None:
+        """run.json's "writer": what the writer's fine-tune did (runs.writer.finetune_writer's facts)."""
+        self._write_record(writer={**facts, "date": now_iso()})
 
     # --- inside the training loop ------------------------------------------------------------
     def _on_eval(self, trainer: Trainer, p: Progress) -> None:
