@@ -39,7 +39,7 @@ def model_summary(bundle: ModelBundle) -> str:
            f"trained on {f.get('corpus', 'unknown text')}{loss}")
     w = bundle.writer
     if w is not None:
-        tuned = w.facts.get("finetuned_on")
+        tuned = w.facts.get("corpus") if "base" in w.facts else None  # a run's fine-tuned writer (runs.writer)
         out += (f"; its poems in form are written word by word by its writer (LSTM 1x{w.model.config.hidden}, "
                 f"{len(w.vocab):,} words" + (f", fine-tuned on {tuned})" if tuned else ")"))
     return out
