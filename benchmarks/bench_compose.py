@@ -46,6 +46,7 @@ from poetry_lab.data.corpus import decode_bytes
 from poetry_lab.data.text import words
 from poetry_lab.runs.prepare import copy_bundle, extend_vocab
 from poetry_lab.runs.presets import FINETUNE_TRAIN, get_preset
+from poetry_lab.runs.writer import WriterTuning, finetune_writer
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -60,11 +61,14 @@ def true_rhyme(a: str, b: str) -> bool:
 
 
 def finetune(base, text: str, seconds: float):
+    """The base's character model trained `seconds` on `text` (and its writer, if it has one, `seconds` more)."""
     tuned = extend_vocab(copy_bundle(base), sorted(set(text) - set(base.vocab.chars)))
     tuned.model.config.dropout = 0.0
     kw = {**get_preset("balanced").train, **FINETUNE_TRAIN, "minutes": seconds / 60, "patience": None, "seed": 0}
     result = Trainer(tuned.model, tuned.vocab.encode(text), None, TrainConfig(**kw)).fit()
     tuned.model.eval()
+    if base.writer is not None:  # as a run teaches its writer after the characters (poetry_lab.runs.writer)
+        tuned.writer, _ = finetune_writer(base.writer, text, "", WriterTuning(seconds=seconds))
     return tuned, result.steps
 
 

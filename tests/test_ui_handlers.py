@@ -82,8 +82,7 @@ def write(tmp_path: Path, name: str, data: bytes) -> str:
 
 # --- model ----------------------------------------------------------------------------------
 def test_model_summary_names_the_default_model(lab):
-    summary = ui(model_tab.model_summary, lab)
-    assert "Current model:" in summary and "parameters" in summary and "word by word by its writer" in summary
+    assert "Current model:" in ui(model_tab.model_summary, lab) and "parameters" in ui(model_tab.model_summary, lab)
 
 
 def test_model_summary_without_any_model_explains(lab, monkeypatch, tmp_path):

@@ -169,3 +169,13 @@ def test_the_shipped_writer_writes_a_metred_sonnet():
     assert poem.writer == "words"
     assert np.mean([scan_line(line.text, "iambic pentameter")[1] or 0 for line in poem.lines]) > 0.6
     assert sum(line.rhyme_quality == "true" for line in poem.lines) == 14
+
+
+def test_the_model_summary_names_the_writer_and_what_it_was_taught(tiny_bundle, small_writer):
+    from poetry_lab.app.model_slot import model_summary
+
+    assert "writer" not in model_summary(tiny_bundle)
+    assert "word by word by its writer (LSTM 1x24, 16,000 words)" in model_summary(
+        ModelBundle(tiny_bundle.model, tiny_bundle.vocab, tiny_bundle.facts, writer=small_writer))
+    taught = WriterBundle(small_writer.model, small_writer.vocab, {"base": {}, "corpus": "my poems"})
+    assert "fine-tuned on my poems" in model_summary(ModelBundle(tiny_bundle.model, tiny_bundle.vocab, {}, writer=taught))
