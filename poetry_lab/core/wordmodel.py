@@ -105,7 +105,8 @@ class WordLSTM(nn.Module):
     def __init__(self, config: WordConfig, device: torch.device | str | None = None):
         super().__init__()
         self.config = config
-        self.embed = nn.Embedding(config.vocab_size, config.emb, device=device)
+        # An explicit weight, as CharLSTM's: nn.Embedding's own init on "meta" imports torch._dynamo (1.3 s of a command's start)
+        self.embed = nn.Embedding(config.vocab_size, config.emb, _weight=torch.empty(config.vocab_size, config.emb, device=device))
         self.rnn = nn.LSTM(config.emb, config.hidden, batch_first=True, device=device)
         self.proj = nn.Linear(config.hidden, config.emb, device=device)
         self.head = nn.AdaptiveLogSoftmaxWithLoss(config.emb, config.vocab_size, cutoffs=list(config.cutoffs), div_value=4.0,
