@@ -23,7 +23,9 @@ from poetry_lab.errors import PoetryLabError
 INTRO = """
 The model writes a poem in the form you choose, line by line: each line is the best of a batch of drafts
 that keep to the form's syllables and rhymes (true rhymes by the CMU pronouncing dictionary) and to real
-words. Each column is the same poem at another **temperature**: low is careful, high is adventurous.
+words. The lines are written word by word by the model's **writer**, a word-level LSTM (the one that ships
+with Poetry Lab, or the copy your training taught your own poems); a model without one writes them letter
+by letter. Each column is the same poem at another **temperature**: low is careful, high is adventurous.
 Type your own first line if you like; then keep the lines you like and have the rest written again.
 """
 
