@@ -5,7 +5,7 @@ The parts, from the bottom up (a part may import the parts below it and itself, 
 
     errors, settings, files,  the base: one error type, every setting, the one atomic writer,
     store                     the one store of shared read-only resources
-    core                      vocabulary, model, sampling, trainer, model files, distributed training
+    core                      vocabulary, model, the word-level writer, sampling, trainer, model files, distributed training
     data                      reading a poet's text, the catalog of corpora
     analysis                  copying and diversity numbers, pronunciation, rhyme and metre, the lens
     compose                   poems in form, written line by line with the poet
