@@ -38,7 +38,17 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from poetry_lab.core.checkpoint import WRITER_FORMAT, WriterBundle, load_writer, save_writer
-from poetry_lab.core.wordmodel import FINETUNE_LR, WordConfig, WordLSTM, WordVocab, fit_words, held_out_nats, tokenize
+from poetry_lab.core.wordmodel import (
+    FINETUNE_LR,
+    TOKEN,
+    WordConfig,
+    WordLSTM,
+    WordVocab,
+    fit_words,
+    held_out_nats,
+    nats_per_char,
+    tokenize,
+)
 from poetry_lab.data.catalog import resolve_corpus
 from poetry_lab.data.corpus import normalise
 
@@ -245,6 +255,12 @@ def transfer(model_path: Path, corpus: str, finetune_s: float = 60, scratch_s: f
     scratch.init_weights(seed=0)
     out["scratch_steps"] = fit_words(scratch, train_ids, scratch_s, scratch_lr)
     out[f"scratch_{scratch_s:g}s"] = round(held_out_nats(scratch, val_ids), 4)
+    # per character of the held-out text (as the char model counts; the writer drops case, quotes and dashes)
+    text = read_corpus(corpus)
+    val_chars = len(text) - list(TOKEN.finditer(text.lower().replace("’", "'")))[cut].start()
+    out["val_chars"] = val_chars
+    for key in ("base", f"finetuned_{finetune_s:g}s", f"scratch_{scratch_s:g}s"):
+        out[f"{key}_nats_per_char"] = round(nats_per_char(out[key], len(val_ids), val_chars), 4)
     print(json.dumps(out))
     return out
 
