@@ -138,6 +138,13 @@ class Poem:
             out.append(line.text)
         return "\n".join(out)
 
+    @property
+    def on(self) -> str:
+        """The poem's subject as the page and the command line name it: "on: the sea at night" ("" without one)."""
+        if not self.about:
+            return ""
+        return f"on: {self.about}" + ("" if self.related else " (not steered: the character model wrote it)")
+
     def to_json(self) -> dict:
         """{"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word", "score", ...}], "seconds", ...}"""
         return {"form": self.form, "text": self.text, "lines": [asdict(line) for line in self.lines],
@@ -334,7 +341,7 @@ class Composer:
         for k, (t, p) in enumerate(zip(texts, plans)):
             syl, m = _scan(t, p)
             out.append(Line(t, syl, p.letter, _end_word(t), 0.0, None, m, "", k < n_prompt))
-        return Poem(cfg.form, cfg.temperature, cfg.seed, out, [p.stanza for p in plans[: len(out)]], raw=True)
+        return Poem(cfg.form, cfg.temperature, cfg.seed, out, [p.stanza for p in plans[: len(out)]], raw=True, about=cfg.about)
 
 
 @dataclass(frozen=True)
