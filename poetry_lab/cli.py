@@ -185,6 +185,8 @@ def _add_compose(sub) -> None:
     c.add_argument("--form", default=DEFAULT_FORM, help=_forms_help())
     c.add_argument("--lines", type=int, default=None, help=_lines_help())
     c.add_argument("--prompt", default="", help="your own opening line(s), separated by newlines or ' / '")
+    c.add_argument("--about", default="", metavar="SUBJECT",
+                   help="what the poem is about, a word or a short phrase ('the sea at night'): the writer leans to its related words")
     c.add_argument("--temperature", type=float, default=0.8)
     c.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poem (default {DEFAULT_SEED}, as the app)")
     c.add_argument("--candidates", type=int, default=16, help="candidate lines drafted per line (per partial poem kept)")
@@ -402,7 +404,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
     cfg = ComposeConfig(form=args.form, lines=args.lines, temperature=args.temperature, seed=args.seed, candidates=args.candidates,
                         beam=args.beam, prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw,
-                        letters=args.letters)
+                        letters=args.letters, about=args.about)
     bundle = load_model(default_model_path() if args.model == "default" else Path(args.model), device="cpu")
     index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     from threadpoolctl import threadpool_limits
@@ -415,7 +417,8 @@ def cmd_compose(args: argparse.Namespace) -> int:
     print(poem.text)
     slant = [str(k + 1) for k, line in enumerate(poem.lines) if line.rhyme_quality in ("slant", "none")]
     by = {"words": "word by word (the writer)", "letters": "letter by letter"}[poem.writer]
-    print(f"\n({poem.form}, temperature {poem.temperature:g}, seed {poem.seed}, {by}, {poem.seconds:.1f} s"
+    on = f"{poem.on}, " if poem.on else ""
+    print(f"\n({poem.form}, {on}temperature {poem.temperature:g}, seed {poem.seed}, {by}, {poem.seconds:.1f} s"
           + (f"; line {', '.join(slant)} settled for a slant rhyme or none" if slant else "") + ")", file=sys.stderr)
     return 0
 

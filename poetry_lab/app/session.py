@@ -318,12 +318,13 @@ class Session:
     # --- poems in form ------------------------------------------------------------------------
     def compose(self, form: str = DEFAULT_FORM, lines: int | None = None, prompt: str = "",
                 temperatures: str | list[float] = COMPOSE_TEMPERATURES, seed: int | None = DEFAULT_SEED, raw: bool = False,
-                letters: bool = False) -> list[Poem]:
+                letters: bool = False, about: str = "") -> list[Poem]:
         """One poem in `form` per temperature, with one shared seed (None: a fresh one), starting from the
         poet's own opening lines (`prompt`, one per line). `raw`: plain letter-by-letter sampling instead;
-        `letters`: the character model writes in form even where the model has a word-level writer."""
+        `letters`: the character model writes in form even where the model has a word-level writer;
+        `about`: the poem's subject ("the sea at night"), kept when a line or the poem is written again."""
         config = ComposeConfig(form=form, lines=lines, temperature=0.8, seed=seed, prompt=(prompt or "")[-current_limits().max_prompt_chars:],
-                               raw=raw, letters=letters)
+                               raw=raw, letters=letters, about=about or "")
         poems = self.compose_slot.write(self._composer(), config, parse_temperatures(temperatures))
         self.last_poems = [(p.temperature, p.text) for p in poems]  # the themes map places them as stars
         return poems

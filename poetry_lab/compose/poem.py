@@ -12,6 +12,12 @@ candidate manages a true rhyme the line settles for a slant rhyme (the same stre
 so. The poet's lines (`given`) are kept as written and the form's checks work around them: a line
 given anywhere is the rhyme its partners must meet.
 
+A subject (`about`, "the sea at night") steers the word writer (poetry_lab.compose.subject): its related
+words are favoured where the writer samples, the first line of a rhyme group ends on one of them where
+one has rhymes enough, and a candidate gains in the ranking for each it holds. The likelihood the
+ranking reads stays the model's own. The character model writes without steering (the poem says so:
+its `related` is empty).
+
 Randomness: the draws of line i come from numpy's generator seeded with (seed, i, attempt), the
 same for every temperature, so columns at several temperatures share their draws, a poem is the
 same for the same seed, and regenerating line i (a new attempt) leaves the other lines alone.
@@ -31,6 +37,7 @@ from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.analysis.poetics import scan_line, word_readings
 from poetry_lab.compose.decoder import MAX_LINE_CHARS, CharWriter, Draft, LineSpec, Start
 from poetry_lab.compose.forms import DEFAULT_FORM, LinePlan, get_form, plan
+from poetry_lab.compose.subject import MAX_STRENGTH, RANK_WEIGHT, STRENGTH, Subject, subject_words
 from poetry_lab.compose.word_decoder import WordWriter
 from poetry_lab.compose.words import Lexicon, load_lexicon
 from poetry_lab.core.checkpoint import ModelBundle
@@ -59,6 +66,8 @@ class ComposeConfig:
     avoid: dict[int, list[str]] = field(default_factory=dict)  # line index -> texts not to write there again
     raw: bool = False  # plain sampling ("raw letters"): the bare model, no words, metre or rhyme kept
     letters: bool = False  # write in form with the character model even where the model has a word-level writer
+    about: str = ""  # the poem's subject, a word or a short phrase ("the sea at night"); "": none
+    strength: float = STRENGTH  # how hard the subject steers the word writer (poetry_lab.compose.subject)
 
     def __post_init__(self) -> None:
         get_form(self.form)  # an unknown form is the first thing to say
@@ -68,6 +77,10 @@ class ComposeConfig:
             raise PoetryLabError("Candidates per line must be between 1 and 256.")
         if not 1 <= self.beam <= MAX_BEAM:
             raise PoetryLabError(f"The poems kept while writing (beam) must be between 1 and {MAX_BEAM}.")
+        if not 0.0 <= float(self.strength) <= MAX_STRENGTH:
+            raise PoetryLabError(f"The subject's strength must be between 0 and {MAX_STRENGTH:g}.")
+        self.about = " ".join((self.about or "").split())
+        subject_words(self.about)  # too long, or no word to write about, is said before anything is written
         if self.seed is None:
             self.seed = int(np.random.default_rng().integers(2**31))
         self.seed = int(self.seed) % 2**63
@@ -99,6 +112,7 @@ class Line:
     rhyme_quality: str = ""  # "true", "slant" (had to settle) or "none" (no rhyme found); "" where none is asked
     given: bool = False  # the poet's own line, kept as written
     candidates: list[Candidate] = field(default_factory=list)  # the next best drafts, best first
+    related: list[str] = field(default_factory=list)  # the words of the line related to the poem's subject
 
 
 @dataclass
@@ -111,6 +125,9 @@ class Poem:
     seconds: float = 0.0
     raw: bool = False
     writer: str = "letters"  # what wrote the lines: "words" (the word-level writer) or "letters" (the character model)
+    about: str = ""  # the subject asked for ("": none)
+    related: dict[str, float] = field(default_factory=dict)  # the words that steered the writer, with their weights;
+    # {} with a subject: the character model wrote, and it does not steer
 
     @property
     def text(self) -> str:
@@ -121,11 +138,18 @@ class Poem:
             out.append(line.text)
         return "\n".join(out)
 
+    @property
+    def on(self) -> str:
+        """The poem's subject as the page and the command line name it: "on: the sea at night" ("" without one)."""
+        if not self.about:
+            return ""
+        return f"on: {self.about}" + ("" if self.related else " (not steered: the character model wrote it)")
+
     def to_json(self) -> dict:
         """{"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word", "score", ...}], "seconds", ...}"""
         return {"form": self.form, "text": self.text, "lines": [asdict(line) for line in self.lines],
                 "seconds": round(self.seconds, 3), "temperature": self.temperature, "seed": self.seed, "raw": self.raw,
-                "writer": self.writer}
+                "writer": self.writer, "about": self.about, "related": self.related}
 
 
 class Composer:
@@ -180,30 +204,43 @@ class Composer:
         """A search over partial poems: after each line the `beam` best (by the sum of their lines' scores) go on."""
         plans = plan(cfg.form, cfg.lines)
         writer = self.writer(cfg)
+        steer = self._steer(cfg, writer)
+        related = steer.subject.related if steer else {}
         state, logits = self._start(writer)
         beam = [_Partial(0.0, [], dict(cfg.given), state, logits)]  # fixed: line index -> text, the poet's and those written
         for i, p in enumerate(plans):
             if i and p.stanza != plans[i - 1].stanza:
                 beam = [h.fed(*writer.feed(h.state, h.logits, "\n")) for h in beam]
             if i in cfg.given:
-                line = self._given_line(cfg.given[i], p)
+                line = self._given_line(cfg.given[i], p, related)
                 beam = [h.grown(line, 0.0, *writer.feed(h.state, h.logits, line.text + "\n")) for h in beam]
                 continue
             grown = [h.grown(line, score, draft.state, draft.logits)
-                     for h, found in zip(beam, self._write_line(writer, i, plans, beam, cfg)) for line, draft, score in found[: cfg.beam]]
+                     for h, found in zip(beam, self._write_line(writer, i, plans, beam, cfg, steer)) for line, draft, score in found[: cfg.beam]]
             if not grown:
                 raise PoetryLabError(f"Line {i + 1} could not be written in this form; try another seed or temperature.")
             grown.sort(key=lambda h: -h.score)
             seen: set[str] = set()
             beam = [h for h in grown if not (h.key in seen or seen.add(h.key))][: cfg.beam]
-        return Poem(cfg.form, cfg.temperature, cfg.seed, beam[0].lines, [p.stanza for p in plans], writer=writer_name(writer))
+        return Poem(cfg.form, cfg.temperature, cfg.seed, beam[0].lines, [p.stanza for p in plans], writer=writer_name(writer),
+                    about=cfg.about, related=dict(related))
 
-    def _given_line(self, text: str, p: LinePlan) -> Line:
+    def _steer(self, cfg: ComposeConfig, writer) -> _Steer | None:
+        """How the subject steers `writer`: None without a subject, or for the character model (which does not steer)."""
+        if not cfg.about or not isinstance(writer, WordWriter):
+            return None
+        subject = writer.subject(cfg.about)
+        table = writer.decoder.table
+        ends = frozenset(w for w in subject.related if table.rhymeable[table.vocab.stoi[w]])
+        return _Steer(subject, writer.neighbours().bias(subject, cfg.strength), ends, RANK_WEIGHT * cfg.strength)
+
+    def _given_line(self, text: str, p: LinePlan, related: dict[str, float]) -> Line:
         syl, score = _scan(text, p)
-        return Line(text, syl, p.letter, _end_word(text), 0.0, None, score, "", True)
+        return Line(text, syl, p.letter, _end_word(text), 0.0, None, score, "", True, related=_related(words(text), related))
 
-    def _spec(self, i: int, plans: list[LinePlan], fixed: dict[int, str], relax: int) -> tuple[LineSpec, str]:
-        """The decoder's constraints for line i and the rhyme it aims at ("true", "slant", "none" or "")."""
+    def _spec(self, i: int, plans: list[LinePlan], fixed: dict[int, str], relax: int, steer: _Steer | None = None) -> tuple[LineSpec, str]:
+        """The decoder's constraints for line i and the rhyme it aims at ("true", "slant", "none" or ""). A subject's
+        rhymeable related words end the first line of a group first (relax 0), then any rhymeable word (relax 1)."""
         p = plans[i]
         ends = {k: _end_word(t) for k, t in fixed.items()}
         pairs = frozenset(pair for k in sorted(fixed) for pair in _pairs(fixed, k))
@@ -214,7 +251,10 @@ class Composer:
             return LineSpec(**base), ""
         anchors = [ends[k] for k, q in enumerate(plans) if q.group == p.group and k in ends and ends[k]]
         if not anchors:
-            return LineSpec(**base, rhymeable=RHYMEABLE if relax == 0 else 0), "true"
+            subject_ends = steer.ends - base["used_ends"] if steer else frozenset()
+            if subject_ends and relax == 0:
+                return LineSpec(**base, end_words=subject_ends), "true"
+            return LineSpec(**base, rhymeable=RHYMEABLE if relax <= (1 if subject_ends else 0) else 0), "true"
         if relax >= 2:
             return LineSpec(**base), "none"
         pool = set.intersection(*(self.lexicon.rhymes_of(a.lower()) for a in anchors)) if relax == 0 else \
@@ -230,7 +270,8 @@ class Composer:
         return {w for r, ws in self.lexicon.by_rhyme.items() if r and r.split()[0][:-1] in vowels
                 and r.split()[-1][:1] in {x[:1] for x in lasts} for w in ws if w != word}
 
-    def _write_line(self, writer, i: int, plans: list[LinePlan], beam: list[_Partial], cfg: ComposeConfig) -> list[list[tuple[Line, Draft, float]]]:
+    def _write_line(self, writer, i: int, plans: list[LinePlan], beam: list[_Partial], cfg: ComposeConfig,
+                    steer: _Steer | None = None) -> list[list[tuple[Line, Draft, float]]]:
         """For each partial poem, the drafts of line i worth keeping, best first, as (line, draft, its score in
         the poem-level search); [] where none can be written. The partial poems' candidates are drafted as
         one batch; the rhyme is relaxed only for a poem where no draft finishes."""
@@ -244,7 +285,7 @@ class Composer:
             for b, h in enumerate(beam):
                 if found[b]:
                     continue
-                spec, quality = self._spec(i, plans, h.fixed, relax)
+                spec, quality = self._spec(i, plans, h.fixed, relax, steer)
                 if spec.end_words is not None and not spec.end_words:
                     continue
                 # each partial poem its own draws; the first the greedy poem's, so beam 1 writes what it always did
@@ -252,24 +293,27 @@ class Composer:
                 jobs.append((b, quality, Start(h.state, h.logits, spec, rng.random((MAX_LINE_CHARS, cfg.candidates)))))
             if not jobs:
                 continue
-            for (b, quality, _), drafts in zip(jobs, writer.decoder.write([job for _, _, job in jobs], temperature)):
-                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p)
-                found[b] = [self._line(ranked, k, p, quality) for k in range(min(cfg.beam, len(ranked)))]
+            written = writer.decoder.write([job for _, _, job in jobs], temperature, *([steer.bias] if steer else []))
+            for (b, quality, _), drafts in zip(jobs, written):
+                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer)
+                found[b] = [self._line(ranked, k, p, quality, steer) for k in range(min(cfg.beam, len(ranked)))]
             if all(found):
                 break
         return found
 
     @staticmethod
-    def _line(ranked: list[tuple[Draft, Candidate]], k: int, p: LinePlan, quality: str) -> tuple[Line, Draft, float]:
+    def _line(ranked: list[tuple[Draft, Candidate]], k: int, p: LinePlan, quality: str, steer: _Steer | None) -> tuple[Line, Draft, float]:
         """The k-th ranked draft as a Line (with the other drafts as its candidates), its draft and its search score."""
         best, cand = ranked[k]
         others = [c for j, (_, c) in enumerate(ranked) if j != k][:SHOWN_CANDIDATES]
         line = Line(best.text, cand.syllables, p.letter, best.words[-1] if best.words else "", round(cand.score, 4),
-                    round(cand.bits_per_char, 4), cand.metre_score, quality if p.group else "", False, others)
+                    round(cand.bits_per_char, 4), cand.metre_score, quality if p.group else "", False, others,
+                    _related(best.words, steer.subject.related) if steer else [])
         return line, best, cand.score - (0.0 if p.lo <= cand.syllables <= p.hi else OUT_OF_RANGE)
 
-    def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan) -> list[tuple[Draft, Candidate]]:
-        """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once."""
+    def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan, steer: _Steer | None = None) -> list[tuple[Draft, Candidate]]:
+        """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once; a subject's
+        related words add to a draft's score."""
         seen = {t.strip().lower() for t in taken}
         out = []
         for d in drafts:
@@ -279,6 +323,8 @@ class Composer:
             seen.add(key)
             syl, m = _scan(d.text, p)
             score = -d.bits_per_char + (METRE_WEIGHT * m if m is not None else 0.0)
+            if steer is not None:
+                score += steer.bonus * steer.subject.held(d.words)
             out.append((d, Candidate(d.text, round(score, 4), round(d.bits_per_char, 4), m, syl)))
         # a draft whose count, read as the checks read it (against the metre), is out of range comes last
         out.sort(key=lambda dc: (not p.lo <= dc[1].syllables <= p.hi, -dc[1].score))
@@ -295,7 +341,17 @@ class Composer:
         for k, (t, p) in enumerate(zip(texts, plans)):
             syl, m = _scan(t, p)
             out.append(Line(t, syl, p.letter, _end_word(t), 0.0, None, m, "", k < n_prompt))
-        return Poem(cfg.form, cfg.temperature, cfg.seed, out, [p.stanza for p in plans[: len(out)]], raw=True)
+        return Poem(cfg.form, cfg.temperature, cfg.seed, out, [p.stanza for p in plans[: len(out)]], raw=True, about=cfg.about)
+
+
+@dataclass(frozen=True)
+class _Steer:
+    """A subject as one poem's decoding uses it."""
+
+    subject: Subject
+    bias: np.ndarray  # (V,) added to the writer's log-probabilities where it samples
+    ends: frozenset[str]  # related words with rhymes enough to end the first line of a rhyme group
+    bonus: float  # ranking score per unit of related weight a line holds
 
 
 @dataclass
@@ -322,6 +378,11 @@ class _Partial:
 def writer_name(writer) -> str:
     """How a Poem names what wrote it: "words" (the word-level writer) or "letters" (the character model)."""
     return "words" if isinstance(writer, WordWriter) else "letters"
+
+
+def _related(line_words: list[str], related: dict[str, float]) -> list[str]:
+    """The words of a line related to the subject, each once, in the line's order."""
+    return list(dict.fromkeys(w for w in line_words if w in related))
 
 
 def _end_word(text: str) -> str:

@@ -8,8 +8,8 @@ word that ends the line (an allowed end word bringing the syllables into range),
 in a row, a word pair already in the poem and a third content word on the same two letters are
 banned. The allowed words are masks over the whole vocabulary, built with NumPy, so a step costs a
 few vector operations a row. The model's own distribution picks among what is allowed, at the asked
-temperature; each row's log-probability under the unconstrained model (temperature 1) is summed for
-the composer's ranking.
+temperature, with a subject's bias (poetry_lab.compose.subject) added to its related words; each row's
+log-probability under the unconstrained model (temperature 1, no bias) is summed for the composer's ranking.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from poetry_lab.analysis.pronounce import FUNCTION_WORDS
 from poetry_lab.compose.decoder import SOUND_RUN, Draft, LineSpec, Start
+from poetry_lab.compose.subject import FAVOURED_PER_LINE, Neighbours, Subject
 from poetry_lab.compose.words import NO_END, Lexicon
 from poetry_lab.core.checkpoint import WriterBundle
 from poetry_lab.core.wordmodel import MARKS, STOPS, WordCell, WordVocab, shown, stacked_words, word_rows
@@ -73,12 +74,13 @@ class _Spec:
 
 
 class _Row:
-    __slots__ = ("can_end", "can_go", "logp", "syl", "tokens", "words")
+    __slots__ = ("can_end", "can_go", "favoured", "logp", "syl", "tokens", "words")
 
     def __init__(self):
         self.tokens: list[str] = []
         self.words: list[str] = []
         self.syl, self.logp = 0, 0.0
+        self.favoured = 0  # words written that the subject's bias favours
         self.can_go, self.can_end = True, False  # what may follow the tokens so far: more words, the line's end
 
 
@@ -139,8 +141,10 @@ class WordLineDecoder:
         row.can_end = bool(s.end[i]) and spec.lo <= row.syl <= spec.hi
         row.can_go = row.syl <= s.room - s.min_end
 
-    def write(self, starts: list[Start], temperature: float) -> list[list[Draft]]:
-        """The finished lines of each start, drafted together as one batch (one model step a word for all of them)."""
+    def write(self, starts: list[Start], temperature: float, bias: np.ndarray | None = None) -> list[list[Draft]]:
+        """The finished lines of each start, drafted together as one batch (one model step a word for all of them);
+        `bias` (V,), where given, is added to the log-probabilities a row samples from (not to those it sums) until
+        the row holds FAVOURED_PER_LINE favoured words."""
         specs = [_Spec(st.spec, self.table) for st in starts]
         owner = np.concatenate([np.full(st.uniforms.shape[1], g) for g, st in enumerate(starts)]).astype(np.int64)
         column = np.concatenate([np.arange(st.uniforms.shape[1]) for st in starts])
@@ -158,15 +162,18 @@ class WordLineDecoder:
                 if not len(ids):
                     continue
                 sub = logp[k, ids]
+                steered = bias is not None and row.favoured < FAVOURED_PER_LINE
+                drawn = sub + bias[ids] if steered else sub
                 if temperature <= 0:
-                    j = int(sub.argmax())
+                    j = int(drawn.argmax())
                 else:
-                    p = np.exp((sub - sub.max()) * inv_t)
+                    p = np.exp((drawn - drawn.max()) * inv_t)
                     cdf = np.cumsum(p)
                     u = starts[owner[r]].uniforms[step % len(starts[owner[r]].uniforms), column[r]]
                     j = min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(ids) - 1)
                 cid = int(ids[j])
                 row.logp += float(sub[j])
+                row.favoured += bool(bias is not None and bias[cid] > 0)
                 finished = cid == self.vocab.newline
                 if not finished:
                     self._advance(row, self.vocab.tokens[cid], s)
@@ -202,6 +209,21 @@ class WordWriter:
         self.bundle = bundle
         self.cell = WordCell(bundle.model)
         self.decoder = WordLineDecoder(self.cell, bundle.vocab, lexicon, rhymeable)
+        self._neighbours: Neighbours | None = None
+
+    def neighbours(self) -> Neighbours:
+        """Related words over this writer's vocabulary, built on first use (16,000 vectors normalised, ~80 ms): known
+        content words among the commonest (the head's wider bands)."""
+        if self._neighbours is None:
+            t, model = self.decoder.table, self.bundle.model
+            # the rarest band's vectors are the narrowest (16 wide in the shipped writer): too coarse for neighbours
+            common = np.arange(len(t.known)) < model.config.cutoffs[-1]
+            self._neighbours = Neighbours(model.word_vectors().numpy(), self.bundle.vocab.tokens, t.known & ~t.function & common)
+        return self._neighbours
+
+    def subject(self, about: str) -> Subject:
+        """The subject `about` as this writer reads it (poetry_lab.compose.subject)."""
+        return self.neighbours().subject(about)
 
     def feed(self, state, logits, text: str):
         """The writer's (state, log-probabilities) after reading `text` (its words outside the vocabulary

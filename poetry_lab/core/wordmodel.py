@@ -138,6 +138,17 @@ class WordLSTM(nn.Module):
         """(N, emb) -> (N, V) log-probabilities over the whole vocabulary."""
         return self.head.log_prob(features)
 
+    @torch.no_grad()
+    def word_vectors(self) -> torch.Tensor:
+        """(V, emb): each word's output vector, the direction of the features that make the head predict it
+        (the shortlist's rows of the head; a rarer word's row of its band's two projections, composed). Words
+        the model writes in the same places point the same way: "sea" lies by "tide", "shore", "foam"
+        (the input embeddings put it by "wood", "gas" and "grape": words of its shape)."""
+        head = self.head
+        parts = [head.head.weight[: head.shortlist_size]]
+        parts += [band[1].weight @ band[0].weight for band in head.tail]  # (n, d) @ (d, emb)
+        return torch.cat(parts).float()
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

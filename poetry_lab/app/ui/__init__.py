@@ -73,6 +73,7 @@ CSS = """
 .pl-line[data-scan]::after { content: attr(data-scan); margin-left: auto; padding-left: 10px; flex-shrink: 0;
            font: 0.72rem ui-sans-serif, system-ui, sans-serif; color: var(--body-text-color-subdued);
            font-variant-numeric: tabular-nums; white-space: pre; }
+.pl-about { font-style: italic; margin: 0 0 6px 0; }
 .pl-legend { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 2px 0 10px 0; }
 .pl-ramp { display: inline-flex; justify-content: space-between; min-width: 200px; padding: 1px 8px; border-radius: 4px;
            vertical-align: middle; font-size: 0.75rem;

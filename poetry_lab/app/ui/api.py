@@ -134,13 +134,15 @@ def api_compare(session: Session, prompt: str = "", temperatures: str = temperat
 
 @api_errors
 def api_compose(session: Session, form: str = DEFAULT_FORM, lines: int | None = None, prompt: str = "", temperature: float = 0.8,
-                seed: int | None = DEFAULT_SEED, raw: bool = False, letters: bool = False) -> dict:
+                seed: int | None = DEFAULT_SEED, raw: bool = False, letters: bool = False, about: str = "") -> dict:
     """A poem in a form ({forms}), from the poet's opening
     lines if any (`prompt`, one per line): {"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word",
     "score", ...}], "seconds", "writer", ...}, as `python -m poetry_lab compose --json` prints it. Same seed, same poem.
     "writer" says what wrote it: "words" (the model's word-level writer) or "letters" (the character model;
-    `letters`: ask for it)."""
-    (poem,) = session.compose(form or DEFAULT_FORM, lines, prompt or "", [temperature], seed, bool(raw), bool(letters))
+    `letters`: ask for it). `about`: the poem's subject, a word or a short phrase ("the sea at night"); the poem's
+    "about" repeats it and "related" gives the words that steered the writer, with their weights."""
+    (poem,) = session.compose(form or DEFAULT_FORM, lines, prompt or "", [temperature], seed, bool(raw), bool(letters),
+                              str(about or ""))
     return poem.to_json()
 
 

@@ -11,6 +11,7 @@ from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import cpu_queue, optional, scratch_path
 from poetry_lab.compose.forms import DEFAULT_FORM, FORMS
+from poetry_lab.compose.subject import MAX_SUBJECT_CHARS
 from poetry_lab.core.defaults import (
     COMPOSE_TEMPERATURES,
     DEFAULT_SEED,
@@ -26,7 +27,8 @@ that keep to the form's syllables and rhymes (true rhymes by the CMU pronouncing
 words. The lines are written word by word by the model's **writer**, a word-level LSTM (the one that ships
 with Poetry Lab, or the copy your training taught your own poems); a model without one writes them letter
 by letter. Each column is the same poem at another **temperature**: low is careful, high is adventurous.
-Type your own first line if you like; then keep the lines you like and have the rest written again.
+Type your own first line, or name a **subject** ("the sea at night"), if you like; then keep the lines
+you like and have the rest written again.
 """
 
 
@@ -62,10 +64,11 @@ def _column(column) -> int:
 
 
 def write_poems(session: Session, *, form: str, lines: float | None, opening: str, temperatures: str, seed: float | None,
-                raw: bool) -> dict:
+                raw: bool, about: str = "") -> dict:
     n, seed = optional(lines, int), optional(seed, int)
-    poems = session.compose(form or DEFAULT_FORM, n, opening or "", temperatures or COMPOSE_TEMPERATURES, seed, bool(raw))
-    settings = f"{poems[0].form}, seed {poems[0].seed}" + (", raw letters" if raw else "")
+    poems = session.compose(form or DEFAULT_FORM, n, opening or "", temperatures or COMPOSE_TEMPERATURES, seed, bool(raw),
+                            about=about or "")
+    settings = f"{poems[0].form}, seed {poems[0].seed}" + (f", {poems[0].on}" if poems[0].on else "") + (", raw letters" if raw else "")
     path = scratch_path("poems_in_form.md")
     path.write_text(render.poem_markdown(poems, settings), encoding="utf-8")
     took = sum(p.seconds for p in poems)
@@ -123,6 +126,9 @@ def create_compose_tab(sessions: SessionRegistry) -> None:
                              info="Kept as you write it; the other lines rhyme and scan around it. Several lines: one per line.")
         lines = gr.Number(label="Lines", precision=0, minimum=0, scale=1,
                           info=lines_info())
+    about = gr.Textbox(label="Subject (optional)", lines=1, max_length=MAX_SUBJECT_CHARS, elem_id="compose-about",
+                       placeholder="the sea at night",
+                       info="A word or a short phrase: the writer leans to words related to it (the character model writes without it).")
     raw = gr.Checkbox(label="Raw letters: the bare model, letter by letter, with no words, metre or rhyme kept (to compare)",
                       value=False, elem_id="compose-raw")
     run = gr.Button("Write poems", variant="primary", elem_id="compose-run")
@@ -144,8 +150,9 @@ def create_compose_tab(sessions: SessionRegistry) -> None:
                                   elem_id="compose-candidates-table")
 
     work = dict(edit=edit, keep=keep, line=line, candidates=candidates, status=status)
-    gr.on([run.click, opening.submit],
-          **sessions.action(write_poems, inputs=dict(form=form, lines=lines, opening=opening, temperatures=temps, seed=seed, raw=raw),
+    gr.on([run.click, opening.submit, about.submit],
+          **sessions.action(write_poems, inputs=dict(form=form, lines=lines, opening=opening, temperatures=temps, seed=seed, raw=raw,
+                                                     about=about),
                             outputs=dict(poems=poems, download=download, column=column, **work)),
           api_name="ui_compose", api_visibility="undocumented", **cpu_queue())
     column.input(**sessions.action(choose_poem, inputs=dict(column=column), outputs=work),

@@ -311,6 +311,15 @@ def _form_numbers(poem) -> str:
     return '<table class="pl-metrics">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
+def _subject(poem) -> str:
+    """The poem's subject above it ("on: the sea at night"), the words that steered the writer on hover."""
+    if not poem.on:
+        return ""
+    near = ", ".join(list(poem.related)[:16])
+    title = f' title="{_esc("leaning to: " + near)}"' if near else ""
+    return f'<p class="pl-about"{title}>{_esc(poem.on)}</p>'
+
+
 def poems_in_form_html(poems: Sequence) -> str:
     """The poems side by side, one column per temperature."""
     if not poems:
@@ -319,7 +328,7 @@ def poems_in_form_html(poems: Sequence) -> str:
     for poem in poems:
         how = "raw letters" if poem.raw else poem.form
         cols.append(f'<div class="pl-col"><h3>temperature {poem.temperature:g} · {_esc(how)}</h3>'
-                    f"{poem_in_form_html(poem)}{_form_numbers(poem)}</div>")
+                    f"{_subject(poem)}{poem_in_form_html(poem)}{_form_numbers(poem)}</div>")
     return _columns(cols, '<div class="pl-legend">Each line\'s rhyme letter and syllables are in its margin '
                           '(~ a slant rhyme, × no rhyme fitted); your own lines are in italics. Hover a line for its numbers.</div>')
 
@@ -337,7 +346,9 @@ def poem_markdown(poems: Sequence, settings: str) -> str:
     """The poems in form as a Markdown document for download."""
     out = ["# Poetry Lab: poems in form", "", f"- settings: {settings}"]
     for poem in poems:
-        out += ["", f"## temperature {poem.temperature:g} ({'raw letters' if poem.raw else poem.form})", "", "```text", poem.text, "```"]
+        out += ["", f"## temperature {poem.temperature:g} ({'raw letters' if poem.raw else poem.form})", ""]
+        out += [poem.on, ""] if poem.on else []
+        out += ["```text", poem.text, "```"]
     return "\n".join(out) + "\n"
 
 
