@@ -14,6 +14,9 @@ log-probability under the unconstrained model (temperature 1, no bias) is summed
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 
 from poetry_lab.analysis.pronounce import FUNCTION_WORDS
@@ -23,6 +26,8 @@ from poetry_lab.compose.words import NO_END, Lexicon
 from poetry_lab.core.checkpoint import WriterBundle
 from poetry_lab.core.wordmodel import MARKS, STOPS, WordCell, WordVocab, shown, stacked_words, word_rows
 
+_NEIGHBOURS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # writer model -> its Neighbours
+_SHARED_LOCK = threading.Lock()
 MAX_LINE_TOKENS = 32  # a row still writing past this is dropped (a 14-syllable line is about 12 words)
 
 
@@ -216,9 +221,14 @@ class WordWriter:
         content words among the commonest (the head's wider bands)."""
         if self._neighbours is None:
             t, model = self.decoder.table, self.bundle.model
-            # the rarest band's vectors are the narrowest (16 wide in the shipped writer): too coarse for neighbours
-            common = np.arange(len(t.known)) < model.config.cutoffs[-1]
-            self._neighbours = Neighbours(model.word_vectors().numpy(), self.bundle.vocab.tokens, t.known & ~t.function & common)
+            with _SHARED_LOCK:  # one per writer model in the process (16 MB for the shipped writer), not one per session
+                found = _NEIGHBOURS.get(model)
+                if found is None:
+                    # the rarest band's vectors are the narrowest (16 wide in the shipped writer): too coarse for neighbours
+                    common = np.arange(len(t.known)) < model.config.cutoffs[-1]
+                    found = _NEIGHBOURS[model] = Neighbours(model.word_vectors().numpy(), self.bundle.vocab.tokens,
+                                                            t.known & ~t.function & common)
+            self._neighbours = found
         return self._neighbours
 
     def subject(self, about: str) -> Subject:
