@@ -101,7 +101,7 @@ CSS = """
 
 HEADER = """
 # Poetry Lab
-A small neural network that writes poems letter by letter. Choose a form and press **Write poems** to read
+Small neural networks that learn poems letter by letter and write them word by word. Choose a form and press **Write poems** to read
 a sonnet (or a ballad, a limerick, a haiku) in its voice; then teach it your own poems in **Your poems** and
 **Train**, and it writes in yours.
 """
