@@ -34,7 +34,10 @@ _PLAIN = re.compile(r"[a-z]+(?:'[a-z]+)*")
 # Words of one or two letters are mostly letter names and abbreviations in the dictionary ("b", "ab"): these are the real ones.
 SHORT_WORDS = frozenset("""a i o ah am an as at ay be by do eh go ha he hi ho if in is it lo ma me my no of oh on or
 ow ox pa so to up us we ye yo""".split())
-NO_END = frozenset("a an the and or nor but of to with from by at as if than thy my your our their its".split())
+# Words a line may not end on: they lean on the next word, so a line ending on one breaks off mid-phrase
+# ("...and all the ways of his / ..."). The second row: blind readers' pairs of 2026-12-02 ended lines on them.
+NO_END = frozenset("""a an the and or nor but of to with from by at as if than thy my your our their its
+his that when which whose such because unless whether i'm tis twas""".split())
 
 
 @dataclass(frozen=True)
