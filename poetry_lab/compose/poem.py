@@ -46,6 +46,9 @@ from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
 
 METRE_WEIGHT = 1.0  # score = -bits per char + METRE_WEIGHT * metre score (both about 0..3 and 0..1)
+# + BREAK_WEIGHT * the word writer's log-probability of the line's break after its last word (0 to about -6 nats):
+# a line the writer would have gone on ("the trees are / Golden") costs up to about a bit per character
+BREAK_WEIGHT = 0.2
 RHYMEABLE = 3  # the first line of a rhyme group ends on a word with at least this many true rhymes
 SHOWN_CANDIDATES = 5  # next-best candidates kept per line
 MAX_BEAM = 16
@@ -68,6 +71,7 @@ class ComposeConfig:
     letters: bool = False  # write in form with the character model even where the model has a word-level writer
     about: str = ""  # the poem's subject, a word or a short phrase ("the sea at night"); "": none
     strength: float = STRENGTH  # how hard the subject steers the word writer (poetry_lab.compose.subject)
+    break_weight: float = BREAK_WEIGHT  # how much a line break the word writer would not make costs a draft (0: nothing)
 
     def __post_init__(self) -> None:
         get_form(self.form)  # an unknown form is the first thing to say
@@ -295,7 +299,7 @@ class Composer:
                 continue
             written = writer.decoder.write([job for _, _, job in jobs], temperature, *([steer.bias] if steer else []))
             for (b, quality, _), drafts in zip(jobs, written):
-                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer)
+                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight)
                 found[b] = [self._line(ranked, k, p, quality, steer) for k in range(min(cfg.beam, len(ranked)))]
             if all(found):
                 break
@@ -311,9 +315,10 @@ class Composer:
                     _related(best.words, steer.subject.related) if steer else [])
         return line, best, cand.score - (0.0 if p.lo <= cand.syllables <= p.hi else OUT_OF_RANGE)
 
-    def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan, steer: _Steer | None = None) -> list[tuple[Draft, Candidate]]:
+    def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan, steer: _Steer | None = None,
+              break_weight: float = 0.0) -> list[tuple[Draft, Candidate]]:
         """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once; a subject's
-        related words add to a draft's score."""
+        related words add to a draft's score, and a break where the writer would not break costs it (break_weight)."""
         seen = {t.strip().lower() for t in taken}
         out = []
         for d in drafts:
@@ -322,7 +327,7 @@ class Composer:
                 continue
             seen.add(key)
             syl, m = _scan(d.text, p)
-            score = -d.bits_per_char + (METRE_WEIGHT * m if m is not None else 0.0)
+            score = -d.bits_per_char + (METRE_WEIGHT * m if m is not None else 0.0) + break_weight * d.break_logp
             if steer is not None:
                 score += steer.bonus * steer.subject.held(d.words)
             out.append((d, Candidate(d.text, round(score, 4), round(d.bits_per_char, 4), m, syl)))

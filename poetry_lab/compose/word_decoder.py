@@ -79,12 +79,13 @@ class _Spec:
 
 
 class _Row:
-    __slots__ = ("can_end", "can_go", "favoured", "logp", "syl", "tokens", "words")
+    __slots__ = ("after", "can_end", "can_go", "favoured", "logp", "syl", "tokens", "words")
 
     def __init__(self):
         self.tokens: list[str] = []
         self.words: list[str] = []
         self.syl, self.logp = 0, 0.0
+        self.after = 0.0  # log-probability of what followed the latest word (at the end: the line's break)
         self.favoured = 0  # words written that the subject's bias favours
         self.can_go, self.can_end = True, False  # what may follow the tokens so far: more words, the line's end
 
@@ -178,6 +179,11 @@ class WordLineDecoder:
                     j = min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(ids) - 1)
                 cid = int(ids[j])
                 row.logp += float(sub[j])
+                last = row.tokens[-1] if row.tokens else ""
+                if last and last not in MARKS:
+                    row.after = float(sub[j])
+                elif last and cid == self.vocab.newline:
+                    row.after += float(sub[j])
                 row.favoured += bool(bias is not None and bias[cid] > 0)
                 finished = cid == self.vocab.newline
                 if not finished:
@@ -193,7 +199,8 @@ class WordLineDecoder:
                 if finished:
                     row = rows[r]
                     text = shown(row.tokens)
-                    done[owner[r]].append(Draft(text, row.words, row.logp, len(text) + 1, word_rows(state, [n]), logp[n : n + 1].copy()))
+                    done[owner[r]].append(Draft(text, row.words, row.logp, len(text) + 1, word_rows(state, [n]), logp[n : n + 1].copy(),
+                                                row.after))
                 else:
                     next_alive.append(r)
                     rest.append(n)
