@@ -80,11 +80,11 @@ def _read_header(path: Path) -> tuple[dict, dict[str, list[int]]]:
         return f.metadata() or {}, {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
 
 
-def _check_config(config: ModelConfig, vocab: Vocab, shapes: dict[str, list[int]], name: str) -> None:
-    """The file's tensors must be exactly those that its config describes, before anything is built."""
-    # shapes only: a config claiming gigabytes allocates nothing here
-    expected = {k: list(v.shape) for k, v in CharLSTM(config, device="meta").state_dict().items()}
-    if len(vocab) != config.vocab_size:
+def _check_config(described: torch.nn.Module, vocab_size: int, vocab: int, shapes: dict[str, list[int]], name: str) -> None:
+    """The file's tensors must be exactly those its config describes (`described`: that model built on "meta",
+    shapes only, so a config claiming gigabytes allocates nothing), with `vocab` entries for its `vocab_size`."""
+    expected = {k: list(v.shape) for k, v in described.state_dict().items()}
+    if vocab != vocab_size:
         raise PoetryLabError(f"'{name}' is damaged: its vocabulary does not match its weights.")
     if sum(math.prod(s) for s in expected.values()) > MAX_FILE_PARAMETERS:
         raise PoetryLabError(f"'{name}' describes a model too large for Poetry Lab.")
@@ -114,7 +114,7 @@ def load_model(path: str | Path, device: torch.device | str | None = None, write
         facts = json.loads(meta.get("facts", "{}"))
         if not isinstance(facts, dict):
             raise ValueError("facts must be an object")
-        _check_config(config, vocab, shapes, path.name)
+        _check_config(CharLSTM(config, device="meta"), config.vocab_size, len(vocab), shapes, path.name)
         tensors = load_file(str(path), device="cpu")
         model = CharLSTM(config, device="meta")
         model.load_state_dict(tensors, strict=True, assign=True)  # the loaded tensors become the parameters
@@ -141,13 +141,7 @@ def load_writer(path: str | Path) -> WriterBundle:
         facts = json.loads(meta.get("facts", "{}"))
         if not isinstance(facts, dict):
             raise ValueError("facts must be an object")
-        expected = {k: list(v.shape) for k, v in WordLSTM(config, device="meta").state_dict().items()}
-        if len(vocab) != config.vocab_size:
-            raise PoetryLabError(f"'{path.name}' is damaged: its vocabulary does not match its weights.")
-        if sum(math.prod(s) for s in expected.values()) > MAX_FILE_PARAMETERS:
-            raise PoetryLabError(f"'{path.name}' describes a model too large for Poetry Lab.")
-        if expected != shapes:
-            raise PoetryLabError(f"'{path.name}' is damaged: its weights do not match its description.")
+        _check_config(WordLSTM(config, device="meta"), config.vocab_size, len(vocab), shapes, path.name)
         tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path), device="cpu").items()}
         model = WordLSTM(config, device="meta")
         model.load_state_dict(tensors, strict=True, assign=True)
