@@ -25,7 +25,9 @@ Training teaches a model to continue your poems one letter at a time. It runs in
 keep writing poems on the first tab meanwhile (they use the best model so far). The curve shows the
 **loss**, how surprised the model is by text it has not trained on (the validation text): lower is better.
 The left axis counts it in nats per character, the right axis in bits per character (2 bits means the
-model is as unsure as if it had to pick among 4 equally likely letters; 1 bit, among 2).
+model is as unsure as if it had to pick among 4 equally likely letters; 1 bit, among 2). When a model
+that has a poem **writer** (the pretrained one does) has learnt your letters, its writer, which writes
+the poems in form word by word, then reads your poems for a minute more, so the poems take up your words.
 """
 
 RUNS_INTRO = """
