@@ -201,7 +201,6 @@ class LineDecoder:
         rows = [_Row() for _ in range(len(owner))]
         alive = list(range(len(owner)))  # row ids still writing, in the order of st/lg
         done: list[list[Draft]] = [[] for _ in starts]
-        inv_t = 1.0 / max(temperature, 1e-6)
         for step in range(MAX_LINE_CHARS):
             picks, keep = [], []
             for k, r in enumerate(alive):
@@ -214,13 +213,7 @@ class LineDecoder:
                 top = z.max()
                 logz = top + math.log(np.exp(z - top).sum())
                 sub = z[ids]
-                if temperature <= 0:
-                    j = int(sub.argmax())
-                else:
-                    p = np.exp((sub - sub.max()) * inv_t)
-                    cdf = np.cumsum(p)
-                    u = starts[owner[r]].uniforms[step, column[r]]
-                    j = min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(ids) - 1)
+                j = draw(sub, starts[owner[r]].uniforms[step, column[r]], temperature)
                 cid = ids[j]
                 row.logp += float(sub[j] - logz)
                 row.chars.append(self.table.char[cid])
@@ -248,6 +241,15 @@ class LineDecoder:
             if not alive:
                 break
         return done
+
+
+def draw(scores: np.ndarray, u: float, temperature: float) -> int:
+    """The index drawn from `scores` (log-probabilities of what is allowed) at `temperature`: the inverse of their
+    cumulative distribution at the uniform number `u`; the largest at temperature 0. Both decoders draw with it."""
+    if temperature <= 0:
+        return int(scores.argmax())
+    cdf = np.cumsum(np.exp((scores - scores.max()) * (1.0 / max(temperature, 1e-6))))
+    return min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(scores) - 1)
 
 
 class CharWriter:

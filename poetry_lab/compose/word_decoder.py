@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from poetry_lab.analysis.pronounce import FUNCTION_WORDS
-from poetry_lab.compose.decoder import SOUND_RUN, Draft, LineSpec, Start
+from poetry_lab.compose.decoder import SOUND_RUN, Draft, LineSpec, Start, draw
 from poetry_lab.compose.subject import FAVOURED_PER_LINE, Neighbours, Subject
 from poetry_lab.compose.words import NO_END, Lexicon
 from poetry_lab.core.checkpoint import WriterBundle
@@ -159,7 +159,6 @@ class WordLineDecoder:
         rows = [_Row() for _ in range(len(owner))]
         alive = list(range(len(owner)))
         done: list[list[Draft]] = [[] for _ in starts]
-        inv_t = 1.0 / max(temperature, 1e-6)
         for step in range(MAX_LINE_TOKENS):
             picks, keep = [], []
             for k, r in enumerate(alive):
@@ -169,14 +168,7 @@ class WordLineDecoder:
                     continue
                 sub = logp[k, ids]
                 steered = bias is not None and row.favoured < FAVOURED_PER_LINE
-                drawn = sub + bias[ids] if steered else sub
-                if temperature <= 0:
-                    j = int(drawn.argmax())
-                else:
-                    p = np.exp((drawn - drawn.max()) * inv_t)
-                    cdf = np.cumsum(p)
-                    u = starts[owner[r]].uniforms[step % len(starts[owner[r]].uniforms), column[r]]
-                    j = min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(ids) - 1)
+                j = draw(sub + bias[ids] if steered else sub, starts[owner[r]].uniforms[step, column[r]], temperature)
                 cid = int(ids[j])
                 row.logp += float(sub[j])
                 last = row.tokens[-1] if row.tokens else ""
@@ -247,11 +239,8 @@ class WordWriter:
         read as <unk>) from (state, logits) (None: from the start), one row."""
         if state is None:
             state = self.cell.zero_state(1)
-        ids = self.bundle.vocab.encode(text)
-        if not len(ids):
-            return state, logits if logits is not None else self.cell.step(np.asarray([self.bundle.vocab.newline]), state)[0]
-        found, state = self.cell.feed(ids, state)
-        return state, found
+        found, state = self.cell.feed(self.bundle.vocab.encode(text), state)
+        return state, logits if found is None else found
 
     def raw(self, prompt: str, lines: int, temperature: float, seed: int) -> str:
         """Plain sampling: `prompt` and `lines` more lines from the bare writer, word by word, nothing held to form."""
