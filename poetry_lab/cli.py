@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 
 from poetry_lab.compose.forms import DEFAULT_FORM, FORMS
-from poetry_lab.core.defaults import COMPARE_TEMPERATURES, DEFAULT_SEED, SWEEP_TEMPERATURES, temperatures_text
+from poetry_lab.core.defaults import (
+    COMPARE_TEMPERATURES,
+    DEFAULT_SEED,
+    DEFAULT_THEMES,
+    SWEEP_TEMPERATURES,
+    temperatures_text,
+)
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import LN2
 
@@ -187,6 +193,11 @@ def _add_compose(sub) -> None:
     c.add_argument("--prompt", default="", help="your own opening line(s), separated by newlines or ' / '")
     c.add_argument("--about", default="", metavar="SUBJECT",
                    help="what the poem is about, a word or a short phrase ('the sea at night'): the writer leans to its related words")
+    c.add_argument("--theme", type=int, default=None, metavar="K",
+                   help="write on theme K of the poems of --corpus (as `themes CORPUS` numbers them: its default method, "
+                   "--themes themes): the theme's top words are the subject")
+    c.add_argument("--themes", type=int, default=DEFAULT_THEMES, metavar="N",
+                   help=f"with --theme: the number of themes the corpus is sorted into (default {DEFAULT_THEMES}, as `themes`)")
     c.add_argument("--temperature", type=float, default=0.8)
     c.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poem (default {DEFAULT_SEED}, as the app)")
     c.add_argument("--candidates", type=int, default=16, help="candidate lines drafted per line (per partial poem kept)")
@@ -204,7 +215,7 @@ def _add_themes(sub) -> None:
     th = sub.add_parser("themes", help="find themes in the poems of a file and compare the methods")
     th.add_argument("corpus", help="a text file (poems separated by blank lines) or a bundled corpus name")
     th.add_argument("--method", default="all", help="tfidf, lda, elmo, autoencoder, minilm or all (default)")
-    th.add_argument("--k", default="5", help="number of themes (default 5), or 'auto' (best silhouette on TF-IDF)")
+    th.add_argument("--k", default=str(DEFAULT_THEMES), help=f"number of themes (default {DEFAULT_THEMES}), or 'auto' (best silhouette on TF-IDF)")
     th.add_argument("--model", type=Path, help="forward model for the embeddings (default: the shipped Gutenberg poetry base)")
     th.add_argument("--backward", type=Path, help="its backward twin (default: X_backward.safetensors beside an "
                     "X_forward.safetensors model, else one trained on the reversed poems)")
@@ -402,10 +413,17 @@ def cmd_compose(args: argparse.Namespace) -> int:
     from poetry_lab.core.checkpoint import load_model
     from poetry_lab.settings import default_model_path
 
+    bundle = load_model(default_model_path() if args.model == "default" else Path(args.model), device="cpu")
+    about = args.about
+    if args.theme is not None:
+        if about:
+            raise PoetryLabError("Name a subject (--about) or a theme (--theme), not both.")
+        if not (args.corpus or bundle.facts.get("corpus")):
+            raise PoetryLabError("--theme needs the poems whose themes it means: give them with --corpus.")
+        about = _theme_subject(args.corpus or bundle.facts["corpus"], args.theme, args.themes)
     cfg = ComposeConfig(form=args.form, lines=args.lines, temperature=args.temperature, seed=args.seed, candidates=args.candidates,
                         beam=args.beam, prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw,
-                        letters=args.letters, about=args.about)
-    bundle = load_model(default_model_path() if args.model == "default" else Path(args.model), device="cpu")
+                        letters=args.letters, about=about)
     index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     from threadpoolctl import threadpool_limits
 
@@ -513,6 +531,20 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     print(f"saved {args.out} and {args.out.with_suffix('.json')}: validation {facts['best_val_loss']:.4f} nats/char "
           f"({facts['best_val_bits_per_char']:.4f} bits)")
     return 0
+
+
+def _theme_subject(corpus: str, theme: int, n_themes: int) -> str:
+    """Theme `theme` (1-based) of the poems of `corpus`, found by the default method as `themes` finds
+    it, as a subject (compose.subject.theme_subject: its top words)."""
+    from poetry_lab.compose.subject import theme_subject
+    from poetry_lab.data.corpus import load_corpus
+    from poetry_lab.themes.methods import DEFAULT_METHOD, compare_methods, plan_themes
+
+    plan = plan_themes(load_corpus([corpus]).poems, DEFAULT_METHOD, n_themes)
+    if not 1 <= theme <= plan.n_themes:
+        raise PoetryLabError(f"--theme must be one of 1 to {plan.n_themes}: the poems are sorted into {plan.n_themes} themes.")
+    _, fitted = compare_methods(plan.poems, plan.n_themes, methods=(DEFAULT_METHOD,))
+    return theme_subject([w for w, _ in fitted[DEFAULT_METHOD].top_words_[theme - 1]])
 
 
 def cmd_themes(args: argparse.Namespace) -> int:

@@ -141,6 +141,15 @@ def test_themes_tab_maps_the_sonnets(page):
     assert page.locator("#themes-list .pl-col").count() == 3 and page.locator("#themes-placed .pl-col").count() == 4
     page.screenshot(path=str(ARTIFACTS / "browser_themes.png"), full_page=True)
 
+    third = page.locator("#themes-pick label").nth(2)
+    words = third.inner_text().split(": ", 1)[1]  # "3: beauty, eye, ..."
+    third.click()
+    page.click("#themes-write")  # the poems are written on the Write tab, which opens, with the theme's words as the subject
+    page.wait_for_function("() => /Wrote 4 poems/.test(document.querySelector('#compose-status')?.innerText)", timeout=60_000)
+    assert page.locator("#compose-about textarea").input_value() == words
+    assert page.locator("#compose-poems .pl-about").count() == 4 and page.locator("#compose-poems .pl-about").first.inner_text() == f"on: {words}"
+    page.screenshot(path=str(ARTIFACTS / "browser_theme_poems.png"), full_page=True)
+
 
 # Every Gradio toast (info, warning, error) the page shows, recorded as it appears.
 RECORD_TOASTS = """() => { window.__toasts = [];
@@ -225,6 +234,10 @@ def test_every_button_with_the_defaults_a_new_user_sees(page, tmp_path):
     page.get_by_role("tab", name="Themes").click()
     pressed("#themes-run", "() => /Found \\d+ themes/.test(document.querySelector('#themes-status')?.innerText)", 120_000)
     page.screenshot(path=str(ARTIFACTS / "defaults_themes.png"), full_page=True)
+    pressed("#themes-write", "() => /Wrote 4 poems/.test(document.querySelector('#compose-status')?.innerText)"
+                             " && document.querySelectorAll('#compose-poems .pl-about').length === 4")
+    page.screenshot(path=str(ARTIFACTS / "defaults_theme_poems.png"), full_page=True)
+    page.get_by_role("tab", name="Themes").click()
 
     page.get_by_role("tab", name="Model file").click()
     pressed("#model-prepare", "() => /Ready/.test(document.querySelector('#model-download-status')?.innerText)")

@@ -48,8 +48,8 @@ def test_a_new_form_is_written_with_its_stanza_breaks(tercet, tiny_bundle):
 
 
 def test_a_new_form_is_offered_on_the_page_and_in_the_cli(tercet, capsys):
-    with gr.Blocks() as demo:
-        create_compose_tab(SessionRegistry())
+    with gr.Blocks() as demo, gr.Tabs() as tabs, gr.Tab("Write a poem"):
+        create_compose_tab(SessionRegistry(), tabs)
     (dropdown,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "compose-form"]
     assert ("Tercet: 3 lines of 8 syllables, ABA", "tercet") in dropdown.choices
     assert [name for _, name in dropdown.choices] == list(FORMS)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 
+import gradio as gr
 import pytest
 from apphelpers import ui
 from conftest import REPO_ROOT
 
 from poetry_lab.app.session import Session
-from poetry_lab.app.ui import api, compose_tab
+from poetry_lab.app.ui import api, compose_tab, themes_tab
 from poetry_lab.cli import main
 from poetry_lab.compose import ComposeConfig, Composer
 from poetry_lab.compose.forms import plan
-from poetry_lab.compose.subject import MAX_SUBJECT_CHARS, subject_words
+from poetry_lab.compose.subject import MAX_SUBJECT_CHARS, THEME_WORDS, subject_words, theme_subject
 from poetry_lab.core.checkpoint import load_model
 from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
@@ -123,3 +124,44 @@ def test_api_and_page_write_on_a_subject(lab):
     *_, status = ui(compose_tab.write_poems, lab, form="quatrain", lines=0, opening="", temperatures="0.5", seed=3, raw=False,
                     about="and the")
     assert status.startswith("⚠️") and "no word to write about" in status
+
+
+def test_a_theme_as_a_subject_is_its_first_content_words():
+    assert theme_subject(["fire", "thee", "mistress", "fire", "black", "cure", "fair", "bath"]) == "fire, mistress, black, cure, fair"
+    assert len(theme_subject(["w" * 30] * 1 + [f"{'v' * 30}{k}" for k in range(9)]).split(", ")) == 3  # kept under the subject's length
+    assert len(theme_subject([f"word{k}" for k in range(20)]).split(", ")) == THEME_WORDS
+    with pytest.raises(PoetryLabError, match="no word to write about"):
+        theme_subject(["thee", "and", "the"])
+
+
+def test_cli_writes_on_a_theme_of_a_corpus(capsys):
+    assert main(["themes", "sonnets", "--method", "tfidf", "--k", "4"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("theme 2 ")]
+    top = listed[0].split(": ", 1)[1].split(", ")  # "theme 2 [label] (n poems): w1, w2, ..."
+    assert main(["compose", "default", "--form", "quatrain", "--seed", "3", "--theme", "2", "--themes", "4", "--corpus", "sonnets"]) == 0
+    out = capsys.readouterr()
+    assert f"on: {theme_subject(top)}" in out.err and len(out.out.strip().splitlines()) == 4
+    assert main(["compose", "default", "--theme", "7", "--themes", "4", "--corpus", "sonnets"]) == 2
+    assert "one of 1 to 4" in capsys.readouterr().err
+    assert main(["compose", "default", "--theme", "1", "--about", "the sea", "--corpus", "sonnets"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_api_and_page_write_on_a_theme_of_the_loaded_poems(lab):
+    with pytest.raises(PoetryLabError, match="Load your poems first"):
+        lab.compose("quatrain", theme=1)
+    lab.load_corpus(bundled="sonnets")
+    out = api.api_compose(lab, "quatrain", None, "", 0.7, 3, theme=2)  # no themes shown yet: the default method's, found now
+    assert out["about"] and out["about"] == lab.theme_subject(2) and out["writer"] == "words"
+    assert set(out["about"].split(", ")) <= set(out["related"])
+    *_, status, pick = ui(themes_tab.themes, lab, method="tfidf", n_themes="3")
+    assert "⚠" not in status and [v for _, v in pick.choices] == [1, 2, 3] and pick.value == 1
+    assert pick.choices[2][0] == f"3: {lab.theme_subject(3)}"
+    poems, _, _, about, tabs, *_, status = ui(compose_tab.write_on_theme, lab, theme=3, form="quatrain", lines=0, opening="",
+                                              temperatures="0.5, 0.9", seed=3, raw=False)
+    assert about == lab.theme_subject(3) and tabs.selected == "compose" and poems.count(f"on: {about}") == 2 and "⚠" not in status
+    with pytest.raises(gr.Error, match="Choose one of themes 1 to 3"):
+        api.api_compose(lab, "quatrain", None, "", 0.7, 3, theme=9)
+    *_, status = ui(compose_tab.write_on_theme, lab, theme=None, form="quatrain", lines=0, opening="", temperatures="0.5",
+                    seed=3, raw=False)
+    assert status.startswith("⚠️") and "Find the themes" in status

@@ -28,6 +28,7 @@ from poetry_lab.core.defaults import (
     COMPARE_TEMPERATURES,
     COMPOSE_TEMPERATURES,
     DEFAULT_SEED,
+    DEFAULT_THEMES,
     MAX_TEMPERATURES,
     SWEEP_MAX_TEMPERATURES,
     SWEEP_TEMPERATURES,
@@ -318,11 +319,16 @@ class Session:
     # --- poems in form ------------------------------------------------------------------------
     def compose(self, form: str = DEFAULT_FORM, lines: int | None = None, prompt: str = "",
                 temperatures: str | list[float] = COMPOSE_TEMPERATURES, seed: int | None = DEFAULT_SEED, raw: bool = False,
-                letters: bool = False, about: str = "") -> list[Poem]:
+                letters: bool = False, about: str = "", theme: int | None = None) -> list[Poem]:
         """One poem in `form` per temperature, with one shared seed (None: a fresh one), starting from the
         poet's own opening lines (`prompt`, one per line). `raw`: plain letter-by-letter sampling instead;
         `letters`: the character model writes in form even where the model has a word-level writer;
-        `about`: the poem's subject ("the sea at night"), kept when a line or the poem is written again."""
+        `about`: the poem's subject ("the sea at night"), kept when a line or the poem is written again;
+        `theme`: theme K (1-based) of the loaded poems instead (theme_subject: its top words are the subject)."""
+        if theme is not None:
+            if (about or "").strip():
+                raise PoetryLabError("Name a subject or choose a theme, not both.")
+            about = self.theme_subject(theme)
         config = ComposeConfig(form=form, lines=lines, temperature=0.8, seed=seed, prompt=(prompt or "")[-current_limits().max_prompt_chars:],
                                raw=raw, letters=letters, about=about or "")
         poems = self.compose_slot.write(self._composer(), config, parse_temperatures(temperatures))
@@ -345,7 +351,15 @@ class Session:
         return self.compose_slot.candidates(column, line)
 
     # --- themes ------------------------------------------------------------------------------
-    def themes(self, method: str = DEFAULT_THEME_METHOD, n_themes: int | None = 5, progress: Callable[[float, str], None] | None = None,
+    def theme_subject(self, theme: int) -> str:
+        """Theme `theme` (1-based) of the loaded poems as a subject: of the themes last shown for them, or
+        else of the default method's DEFAULT_THEMES themes, found now."""
+        if self.corpus is None:
+            raise PoetryLabError("Load your poems first (tab Your poems, or a bundled corpus such as the Sonnets): "
+                                 "a theme is one of the themes of your poems.")
+        return self.themes_slot.subject(int(theme), self.corpus.poems, lambda: self.themes(DEFAULT_THEME_METHOD, DEFAULT_THEMES))
+
+    def themes(self, method: str = DEFAULT_THEME_METHOD, n_themes: int | None = DEFAULT_THEMES, progress: Callable[[float, str], None] | None = None,
                backward_steps: int = BACKWARD_STEPS) -> ThemeReport:
         """Themes in the loaded corpus (see ThemesSlot.find), and where the last comparison's poems fall."""
         if self.corpus is None:

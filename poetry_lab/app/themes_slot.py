@@ -79,6 +79,18 @@ class ThemesSlot:
         return ThemeReport(shown, n_themes, poems, table, points, pipe.summary(), pipe.top_words_, pipe.topic_words_,
                            pipe.place(texts), [f"temperature {t:g}" for t, _ in new], notes)
 
+    def subject(self, theme: int, corpus_poems: list[str], find: Callable[[], ThemeReport]) -> str:
+        """Theme `theme` (1-based) of the themes last shown for `corpus_poems`, as a subject (its top words,
+        compose.subject.theme_subject); where none were shown for these poems, `find()` finds them first."""
+        from poetry_lab.compose.subject import theme_subject
+
+        if self._shown is None or self._shown_corpus != corpus_key(corpus_poems):
+            find()
+        themes = self._shown.top_words_
+        if not 1 <= theme <= len(themes):
+            raise PoetryLabError(f"Choose one of themes 1 to {len(themes)}: your poems are sorted into {len(themes)} themes.")
+        return theme_subject([w for w, _ in themes[theme - 1]])
+
     def place(self, texts: list[str], corpus_poems: list[str]) -> list[PoemTheme] | None:
         """Each text's theme and nearest corpus poem, with the themes last shown for these corpus poems; else None."""
         if self._shown is None or self._shown_corpus != corpus_key(corpus_poems):

@@ -33,6 +33,7 @@ STRENGTH = 2.0
 FAVOURED_PER_LINE = 1  # the bias stops once a line holds this many related words: past it lines turn to lists ("the sky, the sea, the sun")
 MAX_STRENGTH = 8.0  # past this the subject's words crowd out the voice
 RANK_WEIGHT = 0.1  # a candidate's ranking gains RANK_WEIGHT * strength * the summed weights of its related words
+THEME_WORDS = 5  # a theme of the poet's poems as a subject: its top words, as many as the word-intrusion readers see
 
 
 def subject_words(about: str) -> list[str]:
@@ -45,6 +46,22 @@ def subject_words(about: str) -> list[str]:
     if about and not found:
         raise PoetryLabError(f"The subject '{about}' has no word to write about: name a thing, as in 'the sea at night'.")
     return found
+
+
+def theme_subject(theme_words) -> str:
+    """A theme of the poet's own poems as a subject: its first THEME_WORDS top words that are not function
+    words, with commas ("fire, mistress, black, cure, fair"), as short as a subject must be; a
+    PoetryLabError for a theme without such a word."""
+    chosen: list[str] = []
+    for w in theme_words:
+        if w in FUNCTION_WORDS or w in chosen or not words(w):
+            continue
+        if len(", ".join([*chosen, w])) > MAX_SUBJECT_CHARS or len(chosen) == THEME_WORDS:
+            break
+        chosen.append(w)
+    if not chosen:
+        raise PoetryLabError("This theme has no word to write about: choose another theme.")
+    return ", ".join(chosen)
 
 
 @dataclass(frozen=True)

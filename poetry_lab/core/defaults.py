@@ -20,6 +20,8 @@ SWEEP_TEMPERATURES = (0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5)  # the sweep's gri
 # Same seed, same poems. 1, not 0: on the page an emptied seed field sends 0, which there means a fresh seed.
 DEFAULT_SEED = 1
 
+DEFAULT_THEMES = 5  # the themes a corpus is sorted into when the poet does not say (Themes tab, `themes`, a poem on a theme)
+
 
 def temperatures_text(temperatures: Sequence[float]) -> str:
     """Temperatures as a text field shows them and session.parse_temperatures reads them: "0.2, 0.5, 1.0"."""

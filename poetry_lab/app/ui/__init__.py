@@ -115,9 +115,9 @@ def create_demo(sessions: SessionRegistry | None = None) -> gr.Blocks:
     with gr.Blocks(title="Poetry Lab", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
         model_md = gr.Markdown(elem_id="model-summary")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Write a poem", id="compose"):
-                create_compose_tab(sessions)
+                on_theme = create_compose_tab(sessions, tabs)
             with gr.Tab("Compare temperatures", id="compare"):
                 create_compare_tab(sessions)
             with gr.Tab("Temperature sweep", id="sweep"):
@@ -127,7 +127,7 @@ def create_demo(sessions: SessionRegistry | None = None) -> gr.Blocks:
             with gr.Tab("Train", id="train"):
                 list_runs_at_load = create_train_tab(sessions, model_md)
             with gr.Tab("Themes", id="themes"):
-                create_themes_tab(sessions)
+                create_themes_tab(sessions, on_theme)
             with gr.Tab("Model file", id="model"):
                 create_model_tab(sessions, model_md)
 

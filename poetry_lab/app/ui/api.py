@@ -134,15 +134,18 @@ def api_compare(session: Session, prompt: str = "", temperatures: str = temperat
 
 @api_errors
 def api_compose(session: Session, form: str = DEFAULT_FORM, lines: int | None = None, prompt: str = "", temperature: float = 0.8,
-                seed: int | None = DEFAULT_SEED, raw: bool = False, letters: bool = False, about: str = "") -> dict:
+                seed: int | None = DEFAULT_SEED, raw: bool = False, letters: bool = False, about: str = "",
+                theme: int | None = None) -> dict:
     """A poem in a form ({forms}), from the poet's opening
     lines if any (`prompt`, one per line): {"form", "text", "lines": [{"text", "syllables", "rhyme", "end_word",
     "score", ...}], "seconds", "writer", ...}, as `python -m poetry_lab compose --json` prints it. Same seed, same poem.
     "writer" says what wrote it: "words" (the model's word-level writer) or "letters" (the character model;
     `letters`: ask for it). `about`: the poem's subject, a word or a short phrase ("the sea at night"); the poem's
-    "about" repeats it and "related" gives the words that steered the writer, with their weights."""
+    "about" repeats it and "related" gives the words that steered the writer, with their weights. `theme`: write on
+    theme K (1 to the number of themes) of the loaded poems instead, as the Themes tab last showed them (or the
+    default method's, found now): its top words are the subject (0 or none: no theme)."""
     (poem,) = session.compose(form or DEFAULT_FORM, lines, prompt or "", [temperature], seed, bool(raw), bool(letters),
-                              str(about or ""))
+                              str(about or ""), int(theme) if theme else None)
     return poem.to_json()
 
 

@@ -4,6 +4,8 @@ edit, one line written again, the next best lines for any line."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from poetry_lab.app.session import Session
@@ -64,10 +66,10 @@ def _column(column) -> int:
 
 
 def write_poems(session: Session, *, form: str, lines: float | None, opening: str, temperatures: str, seed: float | None,
-                raw: bool, about: str = "") -> dict:
+                raw: bool, about: str = "", theme: int | None = None) -> dict:
     n, seed = optional(lines, int), optional(seed, int)
     poems = session.compose(form or DEFAULT_FORM, n, opening or "", temperatures or COMPOSE_TEMPERATURES, seed, bool(raw),
-                            about=about or "")
+                            about=about or "", theme=theme)
     settings = f"{poems[0].form}, seed {poems[0].seed}" + (f", {poems[0].on}" if poems[0].on else "") + (", raw letters" if raw else "")
     path = scratch_path("poems_in_form.md")
     path.write_text(render.poem_markdown(poems, settings), encoding="utf-8")
@@ -75,6 +77,17 @@ def write_poems(session: Session, *, form: str, lines: float | None, opening: st
     return {"poems": render.poems_in_form_html(poems), "download": gr.DownloadButton(value=str(path), visible=True),
             "column": gr.Radio(choices=[(f"temperature {p.temperature:g}", k) for k, p in enumerate(poems)], value=0),
             **_working(session, 0), "status": f"Wrote {len(poems)} poems ({settings}) in {took:.1f} s."}
+
+
+def write_on_theme(session: Session, *, theme, form: str, lines: float | None, opening: str, temperatures: str,
+                   seed: float | None, raw: bool) -> dict:
+    """From a theme card (Themes tab): poems on that theme of the poet's poems, with the tab's own settings;
+    the subject box shows the theme's words and the page turns to this tab."""
+    if theme in (None, ""):
+        raise PoetryLabError("Find the themes of your poems first, then choose the theme to write on.")
+    out = write_poems(session, form=form, lines=lines, opening=opening, temperatures=temperatures, seed=seed, raw=raw,
+                      theme=int(theme))
+    return {**out, "about": session.compose_slot.poems[0].about, "tabs": gr.Tabs(selected="compose")}
 
 
 def choose_poem(session: Session, *, column) -> dict:
@@ -112,7 +125,8 @@ def show_candidates(session: Session, *, column, line) -> dict:
     return {"candidates": render.candidates_frame(found), "status": note}
 
 
-def create_compose_tab(sessions: SessionRegistry) -> None:
+def create_compose_tab(sessions: SessionRegistry, tabs: gr.Tabs) -> Callable[[gr.Button, gr.Radio], None]:
+    """The tab; it answers how a theme card's button writes poems here (`on_theme(button, theme)`)."""
     gr.Markdown(INTRO)
     with gr.Row():
         form = gr.Dropdown(form_choices(), value=DEFAULT_FORM, label="Form", scale=2, elem_id="compose-form")
@@ -155,6 +169,13 @@ def create_compose_tab(sessions: SessionRegistry) -> None:
                                                      about=about),
                             outputs=dict(poems=poems, download=download, column=column, **work)),
           api_name="ui_compose", api_visibility="undocumented", **cpu_queue())
+
+    def on_theme(button: gr.Button, theme: gr.Radio) -> None:
+        button.click(**sessions.action(write_on_theme, inputs=dict(theme=theme, form=form, lines=lines, opening=opening, temperatures=temps,
+                                                                   seed=seed, raw=raw),
+                                       outputs=dict(poems=poems, download=download, column=column, about=about, tabs=tabs, **work)),
+                     api_name="ui_compose_theme", api_visibility="undocumented", **cpu_queue())
+
     column.input(**sessions.action(choose_poem, inputs=dict(column=column), outputs=work),
                  api_name="ui_compose_choose", api_visibility="undocumented")
     rewrite.click(**sessions.action(rewrite_poem, inputs=dict(column=column, edit=edit, keep=keep), outputs=dict(poems=poems, **work)),
@@ -163,3 +184,4 @@ def create_compose_tab(sessions: SessionRegistry) -> None:
                 api_name="ui_compose_line", api_visibility="undocumented", **cpu_queue())
     others.click(**sessions.action(show_candidates, inputs=dict(column=column, line=line), outputs=dict(candidates=candidates, status=status)),
                  api_name="ui_compose_candidates", api_visibility="undocumented")
+    return on_theme

@@ -382,6 +382,21 @@ def themes_html(report) -> str:
     return '<div class="pl-columns">' + "".join(cards) + "</div>"
 
 
+def theme_choices(report) -> list[tuple[str, int]]:
+    """The themes as a theme card's button offers them: ("2: time, beauty, live, self, life", 2), the words
+    that become the poem's subject (compose.subject.theme_subject)."""
+    from poetry_lab.compose.subject import theme_subject
+    from poetry_lab.errors import PoetryLabError
+
+    out = []
+    for k, words in enumerate(report.top_words):
+        try:
+            out.append((f"{k + 1}: {theme_subject([w for w, _ in words])}", k + 1))
+        except PoetryLabError:  # a theme without a word to write about is not offered
+            continue
+    return out
+
+
 def _mixture(mixture: Sequence[float], topic_words) -> str:
     """The three largest topic shares (of at least 5%), each with its first words."""
     top = [t for t in sorted(range(len(mixture)), key=lambda t: -mixture[t])[:3] if mixture[t] >= 0.05]

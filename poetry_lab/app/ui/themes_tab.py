@@ -9,6 +9,7 @@ session's own training runs, and caches what it fitted so re-placing new poems i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import gradio as gr
 
@@ -16,6 +17,7 @@ from poetry_lab.app.session import Session
 from poetry_lab.app.ui import render
 from poetry_lab.app.ui.sessions import SessionRegistry
 from poetry_lab.app.ui.shared import cpu_queue
+from poetry_lab.core.defaults import DEFAULT_THEMES
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.figures import themes as themes_figures
 from poetry_lab.themes.methods import DEFAULT_METHOD, DEFAULT_METHOD_REASON, METHODS
@@ -63,15 +65,17 @@ def themes(session: Session, *, method: str, n_themes: str | None, progress=gr.P
             "themes": render.themes_html(report), "placed": render.placements_html(report),
             "table": render.methods_table(report.table), "compared": themes_figures.comparison_figure(report.table),
             "words": themes_figures.top_words_figure(report.top_words, report.summary["size"].tolist(), title=f"Top words per theme ({name})"),
-            "status": render.themes_status(report, name, time.monotonic() - started)}
+            "status": render.themes_status(report, name, time.monotonic() - started),
+            "pick": gr.Radio(choices=(choices := render.theme_choices(report)), value=choices[0][1] if choices else None)}
 
 
-def create_themes_tab(sessions: SessionRegistry) -> None:
+def create_themes_tab(sessions: SessionRegistry, on_theme: Callable[[gr.Button, gr.Radio], None]) -> None:
+    """The tab; `on_theme(button, theme)` (the Write tab's) makes its button write poems on the theme chosen."""
     gr.Markdown(INTRO)
     with gr.Row():
         method = gr.Radio(METHOD_CHOICES, value=DEFAULT_METHOD, label="How to find themes", info=METHOD_HELP.strip(),
                           elem_id="themes-method", scale=3)
-        k = gr.Dropdown(K_CHOICES, value="5", label="Number of themes", elem_id="themes-k", scale=1,
+        k = gr.Dropdown(K_CHOICES, value=str(DEFAULT_THEMES), label="Number of themes", elem_id="themes-k", scale=1,
                         info="Automatic picks the number whose groups are best separated (2 to 10).")
     gr.Markdown(DEFAULT_METHOD_REASON, elem_classes="pl-muted", elem_id="themes-default-reason")
     run = gr.Button("Find themes", variant="primary", elem_id="themes-run")
@@ -81,6 +85,9 @@ def create_themes_tab(sessions: SessionRegistry) -> None:
         with gr.Column(scale=3):
             gr.Markdown("### The themes")
             themes_list = gr.HTML(render.themes_html(None), elem_id="themes-list")
+            pick = gr.Radio([], label="Write a poem on a theme", elem_id="themes-pick",
+                            info="Its top words become the subject, and the poems are written in Write a poem, with that tab's form and settings.")
+            write = gr.Button("Write a poem on this theme", elem_id="themes-write")
         with gr.Column(scale=2):
             gr.Markdown("### Your generated poems (★)")
             placed = gr.HTML(render.placements_html(None), elem_id="themes-placed")
@@ -93,5 +100,6 @@ def create_themes_tab(sessions: SessionRegistry) -> None:
 
     run.click(**sessions.action(themes, inputs=dict(method=method, n_themes=k),
                                 outputs=dict(map=themes_map, themes=themes_list, placed=placed, table=table, compared=compared,
-                                             words=words, status=status)),
+                                             words=words, status=status, pick=pick)),
               api_name="themes", **cpu_queue())
+    on_theme(write, pick)
