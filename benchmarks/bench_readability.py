@@ -15,7 +15,8 @@ the character model), or `finetune:CORPUS:SECONDS`, the
 shipped base (pretrained/base_forward.safetensors) fine-tuned SECONDS on a bundled corpus (as
 benchmarks/bench_compose fine-tunes, and its Composer checks copies against that corpus). The
 key=value pairs set poetry_lab.compose.ComposeConfig fields, each parsed by its field's type
-(`raw=true`, `candidates=32`, `temperature=1.0`, `form=quatrain`); the seed is the pair's. Each writer
+(`raw=true`, `candidates=32`, `temperature=1.0`, `form=quatrain`; `about=@named` puts each pair's poem on
+its own subject, the pair's seed's line of benchmarks/data/subjects.txt); the seed is the pair's. Each writer
 writes `--pairs` poems (ComposeConfig(form=--form, temperature=--temperature, seed=s), s = 1..N, a sonnet
 at 0.8 by default) and its quatrain is the poem's first four lines, shown exactly as written.
 
@@ -81,6 +82,7 @@ ANSWER_FORMAT = (f"a CSV with the header `{','.join(COLUMNS)}` and one row per p
 # An elided word ('tis, 'gainst) starts with an apostrophe too; a speech mark opens before a word or closes after punctuation.
 ELIDED = re.compile(r"'(tis|twas|twere|twill|gainst|twixt|tween|mongst|scape|t)\b", re.IGNORECASE)
 SPEECH_MARK = re.compile(r"(^|\s)'[A-Za-z]|[.,;:!?-]'(\s|$)")
+NAMED_SUBJECTS = "@named"  # about=@named: pair k's poem is on named subject k (benchmarks/data/subjects.txt)
 PER_PAIR_SEED = "seed"  # the ComposeConfig field each pair sets itself (1..N), so a writer cannot set it
 
 
@@ -221,7 +223,12 @@ def _path(name: str) -> Path:
 
 def compose_quatrain(writer: Writer, form: str, temperature: float, seed: int) -> tuple[Poem, Poem]:
     """(the whole poem, its first four lines as a Poem) for one pair; the writer's options override form and temperature."""
-    config = ComposeConfig(**{"form": form, "temperature": temperature, **writer.spec.options, PER_PAIR_SEED: seed})
+    options = dict(writer.spec.options)
+    if options.get("about") == NAMED_SUBJECTS:  # each pair's poem on its own named subject (bench_subject's list)
+        from benchmarks.bench_subject import named_subject
+
+        options["about"] = named_subject(seed)
+    config = ComposeConfig(**{"form": form, "temperature": temperature, **options, PER_PAIR_SEED: seed})
     poem = writer.composer.compose(config)
     if len(poem.lines) < QUATRAIN:
         raise PoetryLabError(f"Writer {writer.spec.name} wrote {len(poem.lines)} lines for seed {seed}; a quatrain needs {QUATRAIN}.")

@@ -37,7 +37,7 @@ from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.analysis.poetics import scan_line, word_readings
 from poetry_lab.compose.decoder import MAX_LINE_CHARS, CharWriter, Draft, LineSpec, Start
 from poetry_lab.compose.forms import DEFAULT_FORM, LinePlan, get_form, plan
-from poetry_lab.compose.subject import MAX_STRENGTH, RANK_WEIGHT, STRENGTH, Subject, subject_words
+from poetry_lab.compose.subject import MAX_STRENGTH, RANK_WEIGHT, REUSE, STRENGTH, Subject, subject_words
 from poetry_lab.compose.word_decoder import WordWriter
 from poetry_lab.compose.words import Lexicon, load_lexicon
 from poetry_lab.core.checkpoint import ModelBundle
@@ -73,6 +73,7 @@ class ComposeConfig:
     letters: bool = False  # write in form with the character model even where the model has a word-level writer
     about: str = ""  # the poem's subject, a word or a short phrase ("the sea at night"); "": none
     strength: float = STRENGTH  # how hard the subject steers the word writer (poetry_lab.compose.subject)
+    reuse: float = REUSE  # how much of its pull a related word keeps once the poem holds it (1: all, 0: none)
     break_weight: float = BREAK_WEIGHT  # how much a line break the word writer would not make costs a draft (0: nothing)
 
     def __post_init__(self) -> None:
@@ -85,6 +86,8 @@ class ComposeConfig:
             raise PoetryLabError(f"The poems kept while writing (beam) must be between 1 and {MAX_BEAM}.")
         if not 0.0 <= float(self.strength) <= MAX_STRENGTH:
             raise PoetryLabError(f"The subject's strength must be between 0 and {MAX_STRENGTH:g}.")
+        if not 0.0 <= float(self.reuse) <= 1.0:
+            raise PoetryLabError("How much a related word keeps of its pull once used (reuse) must be between 0 and 1.")
         self.about = " ".join((self.about or "").split())
         subject_words(self.about)  # too long, or no word to write about, is said before anything is written
         if self.seed is None:
@@ -238,7 +241,9 @@ class Composer:
         subject = writer.subject(cfg.about)
         table = writer.decoder.table
         ends = frozenset(w for w in subject.related if table.rhymeable[table.vocab.stoi[w]])
-        return _Steer(subject, writer.neighbours().bias(subject, cfg.strength), ends, RANK_WEIGHT * cfg.strength)
+        stoi = table.vocab.stoi
+        return _Steer(subject, writer.neighbours().bias(subject, cfg.strength), ends, RANK_WEIGHT * cfg.strength, cfg.reuse,
+                      {w: stoi[w] for w in subject.related})
 
     def _given_line(self, text: str, p: LinePlan, related: dict[str, float]) -> Line:
         syl, score = _scan(text, p)
@@ -299,9 +304,11 @@ class Composer:
                 jobs.append((b, quality, Start(h.state, h.logits, spec, rng.random((MAX_LINE_CHARS, cfg.candidates)))))
             if not jobs:
                 continue
-            written = writer.decoder.write([job for _, _, job in jobs], temperature, *([steer.bias] if steer else []))
+            bias = np.stack([steer.bias_after(beam[b].fixed.values()) for b, _, _ in jobs]) if steer else None
+            written = writer.decoder.write([job for _, _, job in jobs], temperature, *([bias] if steer else []))
             for (b, quality, _), drafts in zip(jobs, written):
-                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight)
+                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight,
+                                    steer.subject.used(beam[b].fixed.values()) if steer else frozenset())
                 found[b] = [self._line(ranked, k, p, quality, steer) for k in range(min(cfg.beam, len(ranked)))]
             if all(found):
                 break
@@ -318,9 +325,10 @@ class Composer:
         return line, best, cand.score - (0.0 if p.lo <= cand.syllables <= p.hi else OUT_OF_RANGE)
 
     def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan, steer: _Steer | None = None,
-              break_weight: float = 0.0) -> list[tuple[Draft, Candidate]]:
+              break_weight: float = 0.0, used: frozenset[str] = frozenset()) -> list[tuple[Draft, Candidate]]:
         """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once; a subject's
-        related words add to a draft's score, and a break where the writer would not break costs it (break_weight)."""
+        related words add to a draft's score (those the poem holds, `used`, only their reuse share), and a break
+        where the writer would not break costs it (break_weight)."""
         seen = {t.strip().lower() for t in taken}
         out = []
         for d in drafts:
@@ -331,7 +339,7 @@ class Composer:
             syl, m = _scan(d.text, p)
             score = -d.bits_per_char + (METRE_WEIGHT * m if m is not None else 0.0) + break_weight * d.break_logp
             if steer is not None:
-                score += steer.bonus * steer.subject.held(d.words)
+                score += steer.bonus * steer.subject.held(d.words, used, steer.reuse)
             out.append((d, Candidate(d.text, round(score, 4), round(d.bits_per_char, 4), m, syl)))
         # a draft whose count, read as the checks read it (against the metre), is out of range comes last
         out.sort(key=lambda dc: (not p.lo <= dc[1].syllables <= p.hi, -dc[1].score))
@@ -359,6 +367,17 @@ class _Steer:
     bias: np.ndarray  # (V,) added to the writer's log-probabilities where it samples
     ends: frozenset[str]  # related words with rhymes enough to end the first line of a rhyme group
     bonus: float  # ranking score per unit of related weight a line holds
+    reuse: float  # the share of its pull a related word keeps once the poem holds it
+    ids: dict[str, int]  # each related word's id in the writer's vocabulary
+
+    def bias_after(self, texts) -> np.ndarray:
+        """The bias for a line after these lines: each related word they hold keeps `reuse` of its pull."""
+        used = self.subject.used(texts)
+        if not used or self.reuse == 1.0:
+            return self.bias
+        out = self.bias.copy()
+        out[[self.ids[w] for w in used]] *= self.reuse
+        return out
 
 
 @dataclass

@@ -31,6 +31,7 @@ RELATED = 40  # neighbours kept beside the subject's own words
 # 0.21, 0.84, 0.94, 0.98, 1.00; related words a line 0.31, 1.27, 1.72, 2.06, 2.53 (past 2: lists of them).
 STRENGTH = 2.0
 FAVOURED_PER_LINE = 1  # the bias stops once a line holds this many related words: past it lines turn to lists ("the sky, the sea, the sun")
+REUSE = 0.0  # how much of its pull (bias and ranking) a related word keeps once the poem holds it: the pull moves on to the others
 MAX_STRENGTH = 8.0  # past this the subject's words crowd out the voice
 RANK_WEIGHT = 0.1  # a candidate's ranking gains RANK_WEIGHT * strength * the summed weights of its related words
 THEME_WORDS = 5  # a theme of the poet's poems as a subject: its top words, as many as the word-intrusion readers see
@@ -72,9 +73,13 @@ class Subject:
     words: tuple[str, ...]  # the subject's content words the writer knows
     related: dict[str, float]  # word -> weight (cosine similarity to the subject; its own words 1.0), heaviest first
 
-    def held(self, line_words) -> float:
-        """The summed weights of the related words a line holds, each once."""
-        return sum(self.related.get(w, 0.0) for w in set(line_words))
+    def held(self, line_words, used: frozenset[str] = frozenset(), reuse: float = REUSE) -> float:
+        """The summed weights of the related words a line holds, each once; those the poem already holds (`used`) count `reuse` of theirs."""
+        return sum(self.related.get(w, 0.0) * (reuse if w in used else 1.0) for w in set(line_words))
+
+    def used(self, texts) -> frozenset[str]:
+        """The related words these lines hold."""
+        return frozenset(w for t in texts for w in words(t.replace("’", "'")) if w in self.related)
 
 
 class Neighbours:

@@ -149,8 +149,8 @@ class WordLineDecoder:
 
     def write(self, starts: list[Start], temperature: float, bias: np.ndarray | None = None) -> list[list[Draft]]:
         """The finished lines of each start, drafted together as one batch (one model step a word for all of them);
-        `bias` (V,), where given, is added to the log-probabilities a row samples from (not to those it sums) until
-        the row holds FAVOURED_PER_LINE favoured words."""
+        `bias` (V,), or (len(starts), V) for each start its own, where given, is added to the log-probabilities a row
+        samples from (not to those it sums) until the row holds FAVOURED_PER_LINE favoured words."""
         specs = [_Spec(st.spec, self.table) for st in starts]
         owner = np.concatenate([np.full(st.uniforms.shape[1], g) for g, st in enumerate(starts)]).astype(np.int64)
         column = np.concatenate([np.arange(st.uniforms.shape[1]) for st in starts])
@@ -167,8 +167,9 @@ class WordLineDecoder:
                 if not len(ids):
                     continue
                 sub = logp[k, ids]
-                steered = bias is not None and row.favoured < FAVOURED_PER_LINE
-                j = draw(sub + bias[ids] if steered else sub, starts[owner[r]].uniforms[step, column[r]], temperature)
+                pull = None if bias is None else bias if bias.ndim == 1 else bias[owner[r]]
+                steered = pull is not None and row.favoured < FAVOURED_PER_LINE
+                j = draw(sub + pull[ids] if steered else sub, starts[owner[r]].uniforms[step, column[r]], temperature)
                 cid = int(ids[j])
                 row.logp += float(sub[j])
                 last = row.tokens[-1] if row.tokens else ""
@@ -176,7 +177,7 @@ class WordLineDecoder:
                     row.after = float(sub[j])
                 elif last and cid == self.vocab.newline:
                     row.after += float(sub[j])
-                row.favoured += bool(bias is not None and bias[cid] > 0)
+                row.favoured += bool(pull is not None and pull[cid] > 0)
                 finished = cid == self.vocab.newline
                 if not finished:
                     self._advance(row, self.vocab.tokens[cid], s)
