@@ -165,3 +165,17 @@ def test_api_and_page_write_on_a_theme_of_the_loaded_poems(lab):
     *_, status = ui(compose_tab.write_on_theme, lab, theme=None, form="quatrain", lines=0, opening="", temperatures="0.5",
                     seed=3, raw=False)
     assert status.startswith("⚠️") and "Find the themes" in status
+
+
+def test_a_related_word_once_used_leaves_its_pull_to_the_others(composer):
+    def most_repeated(reuse: float) -> int:
+        total = 0
+        for seed, about in enumerate(("the sea", "life and time", "a battle"), 1):
+            poem = composer.compose(ComposeConfig(form="sonnet", seed=seed, about=about, reuse=reuse))
+            counts = [w for line in poem.lines for w in line.related]
+            total += max(counts.count(w) for w in set(counts))
+        return total
+
+    assert most_repeated(0.0) < most_repeated(1.0)  # measured over 12 subjects: 2.3 against 4.4 uses of the most used word
+    with pytest.raises(PoetryLabError, match="between 0 and 1"):
+        ComposeConfig(about="the sea", reuse=1.5)
