@@ -43,7 +43,7 @@ def test_view_api_lists_the_json_endpoints(app_url):
             "prompt", "temperatures", "chars", "seed", "top_k", "top_p"]
         assert [p["parameter_name"] for p in named["/load_corpus"]["parameters"]] == ["files", "text", "bundled"]
         assert [p["parameter_name"] for p in named["/compose"]["parameters"]] == ["form", "lines", "prompt", "temperature", "seed", "raw",
-                                                                                     "letters", "about"]
+                                                                                     "letters", "about", "theme"]
         poem = c.predict(form="limerick", seed=5, api_name="/compose")
         assert poem["form"] == "limerick" and [ln["rhyme"] for ln in poem["lines"]] == list("AABBA") and poem["writer"] == "words"
         assert c.predict(form="limerick", seed=5, letters=True, api_name="/compose")["writer"] == "letters"

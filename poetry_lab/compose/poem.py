@@ -13,9 +13,10 @@ so. The poet's lines (`given`) are kept as written and the form's checks work ar
 given anywhere is the rhyme its partners must meet.
 
 A subject (`about`, "the sea at night") steers the word writer (poetry_lab.compose.subject): its related
-words are favoured where the writer samples, the first line of a rhyme group ends on one of them where
-one has rhymes enough, and a candidate gains in the ranking for each it holds. The likelihood the
-ranking reads stays the model's own. The character model writes without steering (the poem says so:
+words are favoured where the writer samples and a candidate gains in the ranking for each it holds (once
+the poem holds a related word, it leaves its pull to the others). Its rhyme words are not chosen for it:
+ending rhyme groups on related words (Hafez's way) measured less readable. The likelihood the ranking
+reads stays the model's own. The character model writes without steering (the poem says so:
 its `related` is empty).
 
 Randomness: the draws of line i come from numpy's generator seeded with (seed, i, attempt), the
@@ -239,19 +240,16 @@ class Composer:
         if not cfg.about or not isinstance(writer, WordWriter):
             return None
         subject = writer.subject(cfg.about)
-        table = writer.decoder.table
-        ends = frozenset(w for w in subject.related if table.rhymeable[table.vocab.stoi[w]])
-        stoi = table.vocab.stoi
-        return _Steer(subject, writer.neighbours().bias(subject, cfg.strength), ends, RANK_WEIGHT * cfg.strength, cfg.reuse,
+        stoi = writer.decoder.table.vocab.stoi
+        return _Steer(subject, writer.neighbours().bias(subject, cfg.strength), RANK_WEIGHT * cfg.strength, cfg.reuse,
                       {w: stoi[w] for w in subject.related})
 
     def _given_line(self, text: str, p: LinePlan, related: dict[str, float]) -> Line:
         syl, score = _scan(text, p)
         return Line(text, syl, p.letter, _end_word(text), 0.0, None, score, "", True, related=_related(words(text), related))
 
-    def _spec(self, i: int, plans: list[LinePlan], fixed: dict[int, str], relax: int, steer: _Steer | None = None) -> tuple[LineSpec, str]:
-        """The decoder's constraints for line i and the rhyme it aims at ("true", "slant", "none" or ""). A subject's
-        rhymeable related words end the first line of a group first (relax 0), then any rhymeable word (relax 1)."""
+    def _spec(self, i: int, plans: list[LinePlan], fixed: dict[int, str], relax: int) -> tuple[LineSpec, str]:
+        """The decoder's constraints for line i and the rhyme it aims at ("true", "slant", "none" or "")."""
         p = plans[i]
         ends = {k: _end_word(t) for k, t in fixed.items()}
         pairs = frozenset(pair for k in sorted(fixed) for pair in _pairs(fixed, k))
@@ -262,10 +260,7 @@ class Composer:
             return LineSpec(**base), ""
         anchors = [ends[k] for k, q in enumerate(plans) if q.group == p.group and k in ends and ends[k]]
         if not anchors:
-            subject_ends = steer.ends - base["used_ends"] if steer else frozenset()
-            if subject_ends and relax == 0:
-                return LineSpec(**base, end_words=subject_ends), "true"
-            return LineSpec(**base, rhymeable=RHYMEABLE if relax <= (1 if subject_ends else 0) else 0), "true"
+            return LineSpec(**base, rhymeable=RHYMEABLE if relax == 0 else 0), "true"
         if relax >= 2:
             return LineSpec(**base), "none"
         pool = set.intersection(*(self.lexicon.rhymes_of(a.lower()) for a in anchors)) if relax == 0 else \
@@ -296,7 +291,7 @@ class Composer:
             for b, h in enumerate(beam):
                 if found[b]:
                     continue
-                spec, quality = self._spec(i, plans, h.fixed, relax, steer)
+                spec, quality = self._spec(i, plans, h.fixed, relax)
                 if spec.end_words is not None and not spec.end_words:
                     continue
                 # each partial poem its own draws; the first the greedy poem's, so beam 1 writes what it always did
@@ -365,7 +360,6 @@ class _Steer:
 
     subject: Subject
     bias: np.ndarray  # (V,) added to the writer's log-probabilities where it samples
-    ends: frozenset[str]  # related words with rhymes enough to end the first line of a rhyme group
     bonus: float  # ranking score per unit of related weight a line holds
     reuse: float  # the share of its pull a related word keeps once the poem holds it
     ids: dict[str, int]  # each related word's id in the writer's vocabulary
