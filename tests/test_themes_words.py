@@ -181,8 +181,11 @@ def test_minilm_reads_its_encoder_and_vectors_from_the_active_store(monkeypatch)
     pipe = make_theme_pipeline("minilm", 3, random_state=0)
     with store.active():
         first = pipe.fit(POEMS)
+        calls = fake.calls  # the poems once, then the theme words (and the chance level's) in a batch per call
         again = clone(pipe).fit(POEMS)
-    assert fake.calls == 1 and np.array_equal(first.X_, again.X_) and np.array_equal(first.labels_, again.labels_)
+    assert fake.calls == calls  # the refit found the poems' vectors and every word's in the store
+    assert np.array_equal(first.X_, again.X_) and np.array_equal(first.labels_, again.labels_)
+    assert again.top_words_ == first.top_words_
     assert sentence_encoder.encoder_ready(store) and not sentence_encoder.encoder_ready(Store())
 
 

@@ -80,7 +80,7 @@ from poetry_lab.themes.embeddings import (
     LMEmbeddings,
     default_models,
 )
-from poetry_lab.themes.encoder import SentenceEmbeddings, encoder_missing
+from poetry_lab.themes.encoder import SentenceEmbeddings, encoder_missing, word_space
 from poetry_lab.themes.passages import theme_passages
 from poetry_lab.themes.words import (
     DominantTopic,
@@ -96,6 +96,7 @@ from poetry_lab.themes.words import (
     make_topic_model,
     poem_body,
     theme_labels,
+    theme_terms,
     top_terms,
     word_counter,
 )
@@ -238,17 +239,18 @@ class ThemePipeline(BaseEstimator):
         drop = len(bodies) >= 10  # leave out one-poem words, and words too common to name a theme, once there are enough poems
         share = common_share(self.n_themes) if drop else 1.0
         weights = class_tfidf(counts, self.labels_, self.n_themes, drop, share)
-        # each theme's heaviest words, as ctfidf_words picks them for chance_npmi. Not own_terms (a word only for the theme
-        # where it weighs most): that swapped 1-1.5 of the top five for words from down to rank 18, and its themes scored
-        # lower in the blind word-intrusion test (benchmarks/bench_intrusion.py; LDA on Milton 0.27 -> 0.08)
-        words = top_terms(weights, vocab, self.n_top_words)
+        # each theme's heaviest c-TF-IDF words re-ranked by sense (theme_terms; the chance level picks by the same rule).
+        # Not own_terms (a word only for the theme where it weighs most): that swapped 1-1.5 of the top five for words from
+        # down to rank 18, and its themes scored lower in the blind word-intrusion test (benchmarks/bench_intrusion.py)
+        vectors = word_space(active_store())
+        words = theme_terms(weights, vocab, self.n_top_words, vectors)
         self.top_words_ = self.topic_words_ if self.top_words == "lda" and topics is not None else words
-        self.theme_labels_ = theme_labels(weights, vocab)
+        self.theme_labels_ = theme_labels(weights, vocab, top_words=words)
         distinct = [w for ws in self.top_words_ for w, _ in ws]
         self.diversity_ = len(set(distinct)) / len(distinct) if distinct else float("nan")
         self.coherence_ = coherence([[w for w, _ in ws] for ws in self.top_words_], counts, vocab)
         self.coherence_["npmi_chance"] = chance_npmi(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop,
-                                                     self.random_state, max_share=share)
+                                                     self.random_state, max_share=share, vectors=vectors)
 
     def transform(self, poems) -> np.ndarray:
         return self.representation_.transform([poem_body(p) for p in poems])
