@@ -34,7 +34,7 @@ from poetry_lab.themes.embeddings import (
     pool_poems,
     train_backward,
 )
-from poetry_lab.themes.encoder import SentenceEmbeddings
+from poetry_lab.themes.encoder import SentenceEmbeddings, word_space
 from poetry_lab.themes.methods import (
     METHODS,
     auto_n_themes,
@@ -42,7 +42,6 @@ from poetry_lab.themes.methods import (
     make_theme_pipeline,
     suggest_k,
 )
-from poetry_lab.themes.encoder import word_space
 from poetry_lab.themes.words import (
     class_tfidf,
     coherence,

@@ -38,16 +38,18 @@ forward/backward are ModelBundles; None: the shipped pretrained model and its sh
 or one trained on the reversed poems (embeddings.py). Themes are numbered from 0 here (the CLI and
 figures show 1..k). Headings (Roman numerals, titles in capitals) and speakers' names are removed before
 modelling; plan_themes reads only poems (theme_passages: no title pages, prose notes or other languages;
-long blocks as passages). A theme's top words are its heaviest by c-TF-IDF (a word may be among those of
-two themes); its short label uses words of its own (theme_labels).
+long blocks as passages). A theme's top words, for every method, are its 30 heaviest by c-TF-IDF re-ranked by
+sense (words.theme_terms: closeness in the sentence encoder's word space to the theme's sense, BERTopic's
+KeyBERTInspired; c-TF-IDF order alone where the encoder is not installed, with PLAIN_WORDS_NOTE); a word may
+be among those of two themes; its short label uses words of its own (theme_labels).
 Silhouette is measured in each method's own space, so it compares poorly across methods (LDA's
 near one-hot mixtures score high whatever the themes); compare_methods adds it in one space shared
 by all (silhouette_words). Coherence (NPMI, UMass) uses the corpus's own document co-occurrences
 over each theme's top words, next to its chance level (random themes of the same sizes, words
 chosen by the same rules). User errors (too few poems, poems without words, a missing encoder
 package) raise PoetryLabError. Every step takes random_state; equal settings give equal themes
-(torch draws come from explicit generators). Tokenising, lemmas, c-TF-IDF, labels and coherence
-live in poetry_lab.themes.words.
+(torch draws come from explicit generators). Tokenising, lemmas, c-TF-IDF, the words' ranking, labels and
+coherence live in poetry_lab.themes.words; the word vectors (encoder.word_space) come from the active Store.
 
 Every estimator here follows scikit-learn's rules (`clone` gives an unfitted copy with the same
 parameters, and fits to the same themes). Caches are never parameters: the models, the encoder and
@@ -114,6 +116,8 @@ ENCODER_METHODS = ("minilm",)  # the methods that need the sentence-transformers
 # mean NPMI above chance tfidf +0.045 / -0.116 / +0.069, elmo +0.057 / -0.101 / +0.026, minilm +0.046 /
 # -0.170 / -0.029, lda +0.007 / -0.072 / -0.012, autoencoder -0.007 / -0.095 / -0.038; tfidf fits in
 # 0.2-0.5 s, the embedding methods in 1-30 s. See README, "Themes: which method".
+PLAIN_WORDS_NOTE = ("Without the sentence encoder each theme's words are its heaviest by class-based TF-IDF, not re-ranked "
+                    "by sense: they may be rare words of one or two poems.")
 DEFAULT_METHOD = "tfidf"
 DEFAULT_METHOD_REASON = ("Shared words (TF-IDF) is the default: on the Sonnets, Milton and 600 Gutenberg excerpts its "
                          "themes' words go together above chance more than any other method's on average, in under a second.")
@@ -327,8 +331,9 @@ def plan_themes(poems, method: str = "all", n_themes: int | None = 5, max_poems:
     """Check a themes request against the poems: unknown methods and a missing encoder package are
     plain errors (with "all", the encoder is left out with a note); blocks that are no poems (no words,
     prose, titles, another language) are left out and long ones read as passages (theme_passages),
-    a large corpus is thinned evenly to max_poems, fewer poems than themes gives fewer themes, and
-    poems that do not look English get a note that the word lists are English-only."""
+    a large corpus is thinned evenly to max_poems, fewer poems than themes gives fewer themes,
+    poems that do not look English get a note that the word lists are English-only, and a missing
+    encoder a note that the theme words keep their c-TF-IDF order (PLAIN_WORDS_NOTE)."""
     if method not in (*METHODS, "all"):
         raise PoetryLabError(f"Unknown method '{method}': choose from {', '.join(METHODS)} or all.")
     methods, notes, missing = (list(METHODS) if method == "all" else [method]), [], encoder_missing()
@@ -337,6 +342,8 @@ def plan_themes(poems, method: str = "all", n_themes: int | None = 5, max_poems:
     if missing and method == "all":
         methods = [m for m in methods if m not in ENCODER_METHODS]
         notes.append(missing)
+    if missing:  # the words of every method are re-ranked in the encoder's word space (words.theme_terms)
+        notes.append(PLAIN_WORDS_NOTE)
     if isinstance(poems, str):
         raise PoetryLabError("Give the poems as a list of texts.")
     reading = theme_passages(list(poems))
