@@ -169,8 +169,10 @@ OFFLINE_LOAD = textwrap.dedent("""
         raise OSError("network is off in this test")
     socket.socket.connect = refuse
     socket.create_connection = refuse
-    from poetry_lab.themes.encoder import encode_poems, load_encoder
+    from poetry_lab.themes.encoder import encode_poems, load_encoder, word_space
     X = encode_poems(["The sea is grey and the ship rides the wave.", "A rose in the garden."], load_encoder())
+    W = word_space()(["sea", "wave", "rose"])  # the theme words' space, loaded the same way
+    assert W.shape == (3, 384) and W[0] @ W[1] > W[0] @ W[2], W @ W.T  # sea is nearer wave than rose
     print(X.shape, round(float((X * X).sum(axis=1).min()), 4))
 """)
 
