@@ -115,12 +115,13 @@ ENCODER_METHODS = ("minilm",)  # the methods that need the sentence-transformers
 # From benchmarks/bench_themes.py --compare (Sonnets, Milton, 600 Gutenberg excerpts; k=5, seeds 0-2):
 # mean NPMI above chance tfidf +0.045 / -0.116 / +0.069, elmo +0.057 / -0.101 / +0.026, minilm +0.046 /
 # -0.170 / -0.029, lda +0.007 / -0.072 / -0.012, autoencoder -0.007 / -0.095 / -0.038; tfidf fits in
-# 0.2-0.5 s, the embedding methods in 1-30 s. See README, "Themes: which method".
+# 0.2-0.5 s, the embedding methods in 1-30 s (words in c-TF-IDF order then; re-ranked by sense since, tfidf
+# fits in 1-4 s). See README, "Themes: which method".
 PLAIN_WORDS_NOTE = ("Without the sentence encoder each theme's words are its heaviest by class-based TF-IDF, not re-ranked "
                     "by sense: they may be rare words of one or two poems.")
 DEFAULT_METHOD = "tfidf"
 DEFAULT_METHOD_REASON = ("Shared words (TF-IDF) is the default: on the Sonnets, Milton and 600 Gutenberg excerpts its "
-                         "themes' words go together above chance more than any other method's on average, in under a second.")
+                         "themes' words go together above chance more than any other method's on average, in a second or two.")
 
 
 def make_theme_pipeline(method: str, n_themes: int = 5, random_state=0, forward=None, backward=None,
