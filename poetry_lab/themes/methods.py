@@ -38,16 +38,18 @@ forward/backward are ModelBundles; None: the shipped pretrained model and its sh
 or one trained on the reversed poems (embeddings.py). Themes are numbered from 0 here (the CLI and
 figures show 1..k). Headings (Roman numerals, titles in capitals) and speakers' names are removed before
 modelling; plan_themes reads only poems (theme_passages: no title pages, prose notes or other languages;
-long blocks as passages). A theme's top words are its heaviest by c-TF-IDF (a word may be among those of
-two themes); its short label uses words of its own (theme_labels).
+long blocks as passages). A theme's top words, for every method, are its 30 heaviest by c-TF-IDF re-ranked by
+sense (words.theme_terms: closeness in the sentence encoder's word space to the theme's sense, BERTopic's
+KeyBERTInspired; c-TF-IDF order alone where the encoder is not installed, with PLAIN_WORDS_NOTE); a word may
+be among those of two themes; its short label uses words of its own (theme_labels).
 Silhouette is measured in each method's own space, so it compares poorly across methods (LDA's
 near one-hot mixtures score high whatever the themes); compare_methods adds it in one space shared
 by all (silhouette_words). Coherence (NPMI, UMass) uses the corpus's own document co-occurrences
 over each theme's top words, next to its chance level (random themes of the same sizes, words
 chosen by the same rules). User errors (too few poems, poems without words, a missing encoder
 package) raise PoetryLabError. Every step takes random_state; equal settings give equal themes
-(torch draws come from explicit generators). Tokenising, lemmas, c-TF-IDF, labels and coherence
-live in poetry_lab.themes.words.
+(torch draws come from explicit generators). Tokenising, lemmas, c-TF-IDF, the words' ranking, labels and
+coherence live in poetry_lab.themes.words; the word vectors (encoder.word_space) come from the active Store.
 
 Every estimator here follows scikit-learn's rules (`clone` gives an unfitted copy with the same
 parameters, and fits to the same themes). Caches are never parameters: the models, the encoder and
@@ -80,7 +82,7 @@ from poetry_lab.themes.embeddings import (
     LMEmbeddings,
     default_models,
 )
-from poetry_lab.themes.encoder import SentenceEmbeddings, encoder_missing
+from poetry_lab.themes.encoder import SentenceEmbeddings, encoder_missing, word_space
 from poetry_lab.themes.passages import theme_passages
 from poetry_lab.themes.words import (
     DominantTopic,
@@ -96,6 +98,7 @@ from poetry_lab.themes.words import (
     make_topic_model,
     poem_body,
     theme_labels,
+    theme_terms,
     top_terms,
     word_counter,
 )
@@ -112,10 +115,13 @@ ENCODER_METHODS = ("minilm",)  # the methods that need the sentence-transformers
 # From benchmarks/bench_themes.py --compare (Sonnets, Milton, 600 Gutenberg excerpts; k=5, seeds 0-2):
 # mean NPMI above chance tfidf +0.045 / -0.116 / +0.069, elmo +0.057 / -0.101 / +0.026, minilm +0.046 /
 # -0.170 / -0.029, lda +0.007 / -0.072 / -0.012, autoencoder -0.007 / -0.095 / -0.038; tfidf fits in
-# 0.2-0.5 s, the embedding methods in 1-30 s. See README, "Themes: which method".
+# 0.2-0.5 s, the embedding methods in 1-30 s (words in c-TF-IDF order then; re-ranked by sense since, tfidf
+# fits in 1-4 s). See README, "Themes: which method".
+PLAIN_WORDS_NOTE = ("Without the sentence encoder each theme's words are its heaviest by class-based TF-IDF, not re-ranked "
+                    "by sense: they may be rare words of one or two poems.")
 DEFAULT_METHOD = "tfidf"
 DEFAULT_METHOD_REASON = ("Shared words (TF-IDF) is the default: on the Sonnets, Milton and 600 Gutenberg excerpts its "
-                         "themes' words go together above chance more than any other method's on average, in under a second.")
+                         "themes' words go together above chance more than any other method's on average, in a second or two.")
 
 
 def make_theme_pipeline(method: str, n_themes: int = 5, random_state=0, forward=None, backward=None,
@@ -238,17 +244,18 @@ class ThemePipeline(BaseEstimator):
         drop = len(bodies) >= 10  # leave out one-poem words, and words too common to name a theme, once there are enough poems
         share = common_share(self.n_themes) if drop else 1.0
         weights = class_tfidf(counts, self.labels_, self.n_themes, drop, share)
-        # each theme's heaviest words, as ctfidf_words picks them for chance_npmi. Not own_terms (a word only for the theme
-        # where it weighs most): that swapped 1-1.5 of the top five for words from down to rank 18, and its themes scored
-        # lower in the blind word-intrusion test (benchmarks/bench_intrusion.py; LDA on Milton 0.27 -> 0.08)
-        words = top_terms(weights, vocab, self.n_top_words)
+        # each theme's heaviest c-TF-IDF words re-ranked by sense (theme_terms; the chance level picks by the same rule).
+        # Not own_terms (a word only for the theme where it weighs most): that swapped 1-1.5 of the top five for words from
+        # down to rank 18, and its themes scored lower in the blind word-intrusion test (benchmarks/bench_intrusion.py)
+        vectors = word_space(active_store())
+        words = theme_terms(weights, vocab, self.n_top_words, vectors)
         self.top_words_ = self.topic_words_ if self.top_words == "lda" and topics is not None else words
-        self.theme_labels_ = theme_labels(weights, vocab)
+        self.theme_labels_ = theme_labels(weights, vocab, top_words=words)
         distinct = [w for ws in self.top_words_ for w, _ in ws]
         self.diversity_ = len(set(distinct)) / len(distinct) if distinct else float("nan")
         self.coherence_ = coherence([[w for w, _ in ws] for ws in self.top_words_], counts, vocab)
         self.coherence_["npmi_chance"] = chance_npmi(counts, vocab, self.labels_, self.n_themes, self.n_top_words, drop,
-                                                     self.random_state, max_share=share)
+                                                     self.random_state, max_share=share, vectors=vectors)
 
     def transform(self, poems) -> np.ndarray:
         return self.representation_.transform([poem_body(p) for p in poems])
@@ -325,8 +332,9 @@ def plan_themes(poems, method: str = "all", n_themes: int | None = 5, max_poems:
     """Check a themes request against the poems: unknown methods and a missing encoder package are
     plain errors (with "all", the encoder is left out with a note); blocks that are no poems (no words,
     prose, titles, another language) are left out and long ones read as passages (theme_passages),
-    a large corpus is thinned evenly to max_poems, fewer poems than themes gives fewer themes, and
-    poems that do not look English get a note that the word lists are English-only."""
+    a large corpus is thinned evenly to max_poems, fewer poems than themes gives fewer themes,
+    poems that do not look English get a note that the word lists are English-only, and a missing
+    encoder a note that the theme words keep their c-TF-IDF order (PLAIN_WORDS_NOTE)."""
     if method not in (*METHODS, "all"):
         raise PoetryLabError(f"Unknown method '{method}': choose from {', '.join(METHODS)} or all.")
     methods, notes, missing = (list(METHODS) if method == "all" else [method]), [], encoder_missing()
@@ -335,6 +343,8 @@ def plan_themes(poems, method: str = "all", n_themes: int | None = 5, max_poems:
     if missing and method == "all":
         methods = [m for m in methods if m not in ENCODER_METHODS]
         notes.append(missing)
+    if missing:  # the words of every method are re-ranked in the encoder's word space (words.theme_terms)
+        notes.append(PLAIN_WORDS_NOTE)
     if isinstance(poems, str):
         raise PoetryLabError("Give the poems as a list of texts.")
     reading = theme_passages(list(poems))

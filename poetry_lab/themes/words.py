@@ -9,11 +9,14 @@
     class_tfidf(counts, labels, k)          BERTopic's c-TF-IDF: (k, V) word weights per theme
     common_share(k)                         above this share of poems a word is too common to name a theme
     top_terms(weights, vocab, n)            the heaviest words of each row
+    sense_terms(weights, vocab, n, vectors) each theme's heaviest words re-ranked by closeness to its sense in a word
+                                            space (BERTopic's KeyBERTInspired; vectors: encoder.word_vectors)
+    theme_terms(weights, vocab, n, vectors) the one rule for a theme's top words: sense_terms, or top_terms without vectors
     own_terms(weights, vocab, n)            each theme's heaviest words among those most its own (no word in two themes)
-    theme_labels(weights, vocab)            a short label per theme: its three first own_terms
+    theme_labels(weights, vocab, top_words) a short label per theme: its three first words of its own
     surface_words(text), lemma_map(words)   content words with elisions spelt out; inflections -> base forms
     language_note(poems)                    a plain note when the poems do not look English (the lists are English-only)
-    ctfidf_words(counts, vocab, labels, k, n)  each theme's n top words by c-TF-IDF (top_terms)
+    ctfidf_words(counts, vocab, labels, k, n, vectors)  each theme's n top words by c-TF-IDF (theme_terms)
     coherence(top_words, counts, vocab)     NPMI and UMass from document co-occurrence in the corpus itself
     chance_npmi(counts, vocab, labels, k, n)   the NPMI to beat: random themes of the same sizes
 
@@ -21,6 +24,9 @@ Pure functions over texts and scikit-learn count matrices; poetry_lab.themes.met
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -38,9 +44,14 @@ ARCHAIC = ("thou thee thy thine thyself ye hath doth dost hast art shalt shall w
            "oh ah nay yea ne thus unto o'er e'er ne'er e'en th gainst mongst twixt betwixt whilst wherefore hither thither "
            "yon yonder thro tho wouldst couldst shouldst mayst mightst hadst doeth doest saith quoth lo alas aye ay "
            "let did does make makes say says said come comes came goes went like upon whose").split()
+# Function words in older spellings (Milton's thir, som, els; Middle English and Scots) that c-TF-IDF would take for a
+# theme's own words, since one poet or one book spells them so.
+OLD_SPELLINGS = ("thir hir som els com goe hee shee mee wher ther thare whan eek noght nat "
+                 "eny bot nae na wha sae frae tae wi ain awa gae ane canna dinna winna didna").split()
+ROMAN = re.compile(r"(?:x{0,3})(?:ix|iv|v?i{0,3})")  # section numbers (ii, xiv) read as words
 # Words scikit-learn's list drops that are content words in poems.
 POETIC = {"fire", "cry", "thick", "thin", "empty", "full", "name", "bottom"}
-STOP_WORDS = sorted((ENGLISH_STOP_WORDS - POETIC) | set(ARCHAIC))
+STOP_WORDS = sorted((ENGLISH_STOP_WORDS - POETIC) | set(ARCHAIC) | set(OLD_SPELLINGS))
 _STOP = frozenset(STOP_WORDS)
 # Words of two letters or more, but not the tail of an elision: "feed'st", "o'er", "I'll" give no "st", "er", "ll".
 TOKEN = r"(?u)(?<![^\W\d_]['’])\b[^\W\d_]{2,}\b"
@@ -83,7 +94,7 @@ def _elided(token: str) -> str | None:
 def surface_words(text: str) -> list[str]:
     """The content words of a text as written (lower case, elisions spelt out), stop words left out."""
     words = (_elided(t) for t in WORD.findall(text.lower().replace("’", "'")) if t.strip("'") not in _STOP)
-    return [w for w in words if w is not None and len(w) >= 2 and w not in _STOP]
+    return [w for w in words if w is not None and len(w) >= 2 and w not in _STOP and not ROMAN.fullmatch(w)]
 
 
 def _candidates(w: str) -> list[str]:
@@ -264,6 +275,53 @@ def top_terms(weights: np.ndarray, vocab, n: int) -> list[list[tuple[str, float]
     return [[(str(vocab[j]), float(row[j])) for j in np.argsort(-row, kind="stable")[:n] if row[j] > 0] for row in weights]
 
 
+# Re-ranking by sense (BERTopic's KeyBERTInspired, over words): the blind word-intrusion proxies of
+# benchmarks/bench_intrusion.py (see the README) rose on every corpus with these; fewer candidates let rare
+# words of one or two poems lead again, more let words common to every theme in.
+CANDIDATES = 30  # a theme's heaviest c-TF-IDF words re-ranked
+CORE = 10  # the theme's sense: the mean of the candidates nearest its c-TF-IDF-weighted mean (names, odd spellings fall out)
+DISTINCT = 0.5  # a candidate loses this much of its closeness to the nearest other theme's sense (themes stay apart)
+
+WordVectors = Callable[[list[str]], np.ndarray]  # words -> (m, d) unit vectors, one row per word
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def sense_terms(weights: np.ndarray, vocab, n: int, vectors: WordVectors, candidates: int = CANDIDATES,
+                core: int = CORE, distinct: float = DISTINCT) -> list[list[tuple[str, float]]]:
+    """Each theme's n words among its `candidates` heaviest by c-TF-IDF, closest to the theme's sense first.
+
+    A theme's sense is the mean word vector of its candidates weighted by c-TF-IDF, moved once to the mean of the
+    `core` candidates nearest it; a candidate scores its cosine to its theme's sense less `distinct` times its
+    cosine to the nearest other theme's. The weight given with each word is that score (heaviest first)."""
+    cands = [[j for j in np.argsort(-row, kind="stable")[:candidates] if row[j] > 0] for row in weights]
+    words = sorted({str(vocab[j]) for c in cands for j in c})
+    if not words:
+        return [[] for _ in cands]
+    index, V = {w: i for i, w in enumerate(words)}, _unit(np.asarray(vectors(words), dtype=np.float64))  # (m, d)
+    rows = [V[[index[str(vocab[j])] for j in c]] for c in cands]  # (c_t, d) per theme
+    centres = np.zeros((len(cands), V.shape[1]))  # (k, d); a theme without candidates has none
+    for t, (c, M) in enumerate(zip(cands, rows)):
+        if c:
+            first = _unit(weights[t, c] @ M)
+            centres[t] = _unit(M[np.argsort(-(M @ first), kind="stable")[:core]].mean(axis=0))
+    out = []
+    for t, (c, M) in enumerate(zip(cands, rows)):
+        sims = M @ centres.T  # (c_t, k)
+        other = np.delete(sims, t, axis=1).max(axis=1) if len(cands) > 1 else np.zeros(len(c))
+        score = sims[:, t] - distinct * other
+        out.append([(str(vocab[c[i]]), float(score[i])) for i in np.argsort(-score, kind="stable")[:n]])
+    return out
+
+
+def theme_terms(weights: np.ndarray, vocab, n: int, vectors: WordVectors | None = None) -> list[list[tuple[str, float]]]:
+    """The one rule for a theme's top words, for every method and for the chance level: by sense
+    (sense_terms) where there are word vectors, else its heaviest by c-TF-IDF (top_terms)."""
+    return top_terms(weights, vocab, n) if vectors is None else sense_terms(weights, vocab, n, vectors)
+
+
 def own_terms(weights: np.ndarray, vocab, n: int, fill: bool = True) -> list[list[tuple[str, float]]]:
     """Each theme's n words, heaviest first, among the words that weigh most in this theme of all (so
     "love", heavy everywhere, is a word of the one theme it is most typical of, and no two themes share
@@ -279,10 +337,17 @@ def own_terms(weights: np.ndarray, vocab, n: int, fill: bool = True) -> list[lis
     return out
 
 
-def theme_labels(weights: np.ndarray, vocab, n: int = 3) -> list[str]:
-    """A short label per theme: its n heaviest words of its own (own_terms; fewer if it has fewer), or its
-    n heaviest words where it has fewer than two of its own."""
-    own, heaviest = own_terms(weights, vocab, n, fill=False), top_terms(weights, vocab, n)
+def theme_labels(weights: np.ndarray, vocab, n: int = 3, top_words: list[list[tuple[str, float]]] | None = None) -> list[str]:
+    """A short label per theme: its n first words of its own (those it weighs most of all themes, as own_terms
+    takes them: no word in two labels; fewer if it has fewer), or its n first words where it has fewer than two of
+    its own. First in the order of top_words (each theme's words as shown), then by c-TF-IDF weight."""
+    heaviest, own = top_terms(weights, vocab, n), own_terms(weights, vocab, n, fill=False)
+    if top_words is not None:
+        index = {str(w): j for j, w in enumerate(vocab)}
+        best = weights.argmax(axis=0)  # (V,): the theme each word weighs most in
+        shown = [[w for w, _ in ws if best[index[w]] == t] for t, ws in enumerate(top_words)]
+        own = [[(w, 0.0) for w in dict.fromkeys(first + [w for w, _ in rest])][:n] for first, rest in zip(shown, own)]
+        heaviest = [ws[:n] for ws in top_words]
     return [", ".join(w for w, _ in (mine if len(mine) >= 2 else top)) for mine, top in zip(own, heaviest)]
 
 
@@ -312,16 +377,17 @@ def coherence(top_words: list[list[str]], counts, vocab) -> dict[str, float]:
 
 
 def ctfidf_words(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False,
-                 max_share: float = 1.0) -> list[list[tuple[str, float]]]:
-    """Each theme's n top words (with weights) by class-based TF-IDF (its heaviest: top_terms)."""
-    return top_terms(class_tfidf(counts, labels, k, drop_hapax, max_share), vocab, n)
+                 max_share: float = 1.0, vectors: WordVectors | None = None) -> list[list[tuple[str, float]]]:
+    """Each theme's n top words (with weights) by class-based TF-IDF, chosen by theme_terms."""
+    return theme_terms(class_tfidf(counts, labels, k, drop_hapax, max_share), vocab, n, vectors)
 
 
 def chance_npmi(counts, vocab, labels: np.ndarray, k: int, n: int, drop_hapax: bool = False, random_state=0,
-                shuffles: int = 10, max_share: float = 1.0) -> float:
-    """The level to beat: the mean NPMI of the c-TF-IDF top words of random themes of the same sizes
-    (chosen by the same rules as the themes' own words)."""
+                shuffles: int = 10, max_share: float = 1.0, vectors: WordVectors | None = None) -> float:
+    """The level to beat: the mean NPMI of the top words of random themes of the same sizes
+    (chosen by the same rules as the themes' own words: ctfidf_words with the same vectors)."""
     rng = check_random_state(random_state)
     chance = [coherence([[w for w, _ in ws] for ws in ctfidf_words(counts, vocab, rng.permutation(labels), k, n, drop_hapax,
-                                                                    max_share)], counts, vocab)["npmi"] for _ in range(shuffles)]
+                                                                    max_share, vectors)], counts, vocab)["npmi"]
+              for _ in range(shuffles)]
     return float(np.nanmean(chance)) if np.isfinite(chance).any() else float("nan")
