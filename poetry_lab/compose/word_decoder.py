@@ -4,9 +4,7 @@ to the same LineSpec as the character decoder (poetry_lab.compose.decoder) keeps
 At each step a row may write a known word whose syllables leave room for the line's last word, or a
 word that ends the line (an allowed end word bringing the syllables into range), a mark after a word
 (not after "the", "and", "of"...: a line never breaks off on them), and the newline after an end word
-(after . ! or ? where the line ends a sentence). A line's last word never stands alone after a mark
-("..., october." "...: kiss." "... I, hot": a rhyme word dropped in to fill the line, the commonest
-tell of a forced rhyme in the blind readers' pairs). A content word once in a line, the same word twice
+(after . ! or ? where the line ends a sentence). A content word once in a line, the same word twice
 in a row, a word pair already in the poem and a third content word on the same two letters are
 banned. The allowed words are masks over the whole vocabulary, built with NumPy, so a step costs a
 few vector operations a row. The model's own distribution picks among what is allowed, at the asked
@@ -92,11 +90,6 @@ class _Row:
         self.can_go, self.can_end = True, False  # what may follow the tokens so far: more words, the line's end
 
 
-def _after_mark(row: _Row) -> bool:
-    """Whether the next word follows a mark inside the line (so it would stand alone if it ended the line)."""
-    return bool(row.words) and row.tokens[-1] in MARKS
-
-
 class WordLineDecoder:
     """Constrained batch decoding of one line at a time over a WordCell; the same write() as LineDecoder."""
 
@@ -123,14 +116,11 @@ class WordLineDecoder:
         """The ids of the words that may come next: those that go on and those that end the line."""
         t, spec = self.table, s.spec
         go = t.known & (t.syl <= s.room - row.syl - s.min_end)
-        if _after_mark(row):  # the line's last word may not stand alone after a mark
-            ok = go
-        else:
-            a, b = max(spec.lo - row.syl, 1), spec.hi - row.syl
-            end = s.end & (t.syl >= a) & (t.syl <= b)
-            if s.weak_last:
-                end &= (t.syl < b) | t.weak_last
-            ok = go | end
+        a, b = max(spec.lo - row.syl, 1), spec.hi - row.syl
+        end = s.end & (t.syl >= a) & (t.syl <= b)
+        if s.weak_last:
+            end &= (t.syl < b) | t.weak_last
+        ok = go | end
         content = [w for w in row.words if w not in FUNCTION_WORDS]
         if content:
             ok[t.ids(content)] = False
@@ -147,7 +137,6 @@ class WordLineDecoder:
 
     def _advance(self, row: _Row, token: str, s: _Spec) -> None:
         t = self.table
-        alone = _after_mark(row)
         row.tokens.append(token)
         if token in MARKS:
             return
@@ -155,7 +144,7 @@ class WordLineDecoder:
         row.words.append(token)
         row.syl += int(t.syl[i])
         spec = s.spec
-        row.can_end = bool(s.end[i]) and spec.lo <= row.syl <= spec.hi and not alone
+        row.can_end = bool(s.end[i]) and spec.lo <= row.syl <= spec.hi
         row.can_go = row.syl <= s.room - s.min_end
 
     def write(self, starts: list[Start], temperature: float, bias: np.ndarray | None = None) -> list[list[Draft]]:
