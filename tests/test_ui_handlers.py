@@ -326,8 +326,8 @@ def test_emptied_number_fields_mean_what_their_help_says(lab, poem_text):
 
 # --- themes ---------------------------------------------------------------------------------
 def test_themes_without_a_corpus_ask_for_one(lab):
-    *outputs, status = ui(themes_tab.themes, lab, method="tfidf", n_themes="3")
-    assert status.startswith("⚠️") and "Load your poems first" in status and outputs == [SKIP] * 6
+    *outputs, status, pick = ui(themes_tab.themes, lab, method="tfidf", n_themes="3")
+    assert status.startswith("⚠️") and "Load your poems first" in status and outputs == [SKIP] * 6 and pick == SKIP
     assert "a whole number, or auto" in ui(themes_tab.themes, lab, method="tfidf", n_themes="many")[6]
 
 
@@ -336,7 +336,8 @@ def test_themes_map_holds_the_corpus_and_the_compared_poems(lab):
 
     ui(corpus_tab.load_corpus, lab, files=None, text="\n\n".join(POEMS), bundled=None)
     ui(compare_tab.compare, lab, prompt="The <ship>", temperatures="0.5, 1.0", length=60, unit="characters", seed=1, top_k=None, top_p=None)
-    fig, themes_html, placed, table, compared, words, status = ui(themes_tab.themes, lab, method="tfidf", n_themes="3")
+    fig, themes_html, placed, table, compared, words, status, pick = ui(themes_tab.themes, lab, method="tfidf", n_themes="3")
+    assert [value for _, value in pick.choices] == [1, 2, 3] and pick.value == 1
     corpus = [t for t in fig.data if t.name.startswith("theme ")]
     assert len(corpus) == 3 and sum(len(t.x) for t in corpus) == 12
     (new,) = [t for t in fig.data if t.name == "new poems"]
