@@ -29,12 +29,12 @@ import argparse
 import json
 import random
 import re
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.bench_readability import add_score_command, reader_names, require_files, run_command
+from benchmarks.choices import Answers, mean_over_readers, problem_lines, read_choices, tally
 
 SHOWN = 5  # a theme's own words in an item
 NOT_OWN = 10  # the intruder is none of the theme's top words down to this rank
@@ -127,47 +127,16 @@ def build(corpora: list[str], methods: list[str], n_themes: int, out: Path, seed
 
 # ---- scoring -------------------------------------------------------------------------------------
 
-@dataclass
-class Answers:
-    picks: dict[int, str]  # item -> the word the reader picked (lower case)
-    problems: list[str]  # rows that could not be read, items not in the key, repeats
-
-
 def read_answers(text: str, items: dict[int, list[str]]) -> Answers:
     """One reader's CSV `item,intruder` (items: number -> its six words); see the module doc for what is tolerated."""
-    out = Answers({}, [])
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip().strip("|").strip()
-        if not line or line.startswith("```") or re.fullmatch(r"item\s*,\s*intruder\s*,?", line, re.IGNORECASE):
-            continue
-        row = re.fullmatch(r"(?:item\s*)?(\d+)\s*[,;:|\t]\s*[\"'`]?([^\"'`,]*?)[\"'`]?\s*,?", line, re.IGNORECASE)
-        if row is None:
-            out.problems.append(f"line {number}: not `item,intruder`: {raw!r}")
-            continue
-        item, word = int(row.group(1)), row.group(2).strip().lower()
-        if item not in items:
-            out.problems.append(f"line {number}: there is no item {item}")
-        elif word not in items[item]:
-            out.problems.append(f"line {number}: {word!r} is not one of item {item}'s words")
-        elif item in out.picks:
-            out.problems.append(f"line {number}: item {item} again (the first answer is kept)")
-        else:
-            out.picks[item] = word
-    return out
+    return read_choices(text, "intruder", r"(?:item\s*)?(\d+)\s*[,;:|\t]\s*[\"'`]?([^\"'`,]*?)[\"'`]?\s*,?", items, str.lower,
+                        lambda item, word: None if word in items[item] else f"{word!r} is not one of item {item}'s words",
+                        re.IGNORECASE)
 
 
 def precision_table(key: list[dict], answers: Answers) -> dict[str, dict]:
     """Per "corpus/method": items, answered, correct and precision (correct / items)."""
-    cells: dict[str, dict] = {}
-    for entry in key:
-        cell = cells.setdefault(f"{entry['corpus']}/{entry['method']}", {"items": 0, "answered": 0, "correct": 0})
-        pick = answers.picks.get(entry["item"])
-        cell["items"] += 1
-        cell["answered"] += pick is not None
-        cell["correct"] += pick == entry["intruder"]
-    for cell in cells.values():
-        cell["precision"] = round(cell["correct"] / cell["items"], 3)
-    return cells
+    return tally(key, answers, lambda e: [f"{e['corpus']}/{e['method']}"], "intruder", "precision")
 
 
 def score(run: Path, answer_paths: list[Path]) -> dict:
@@ -180,10 +149,7 @@ def score(run: Path, answer_paths: list[Path]) -> dict:
         answers = read_answers(path.read_text(encoding="utf-8", errors="replace"), words)
         readers[name] = {"file": str(path), "cells": precision_table(key, answers), "problems": answers.problems,
                          "bad_rows": len(answers.problems), "missing_items": sorted(set(words) - set(answers.picks))}
-    cells = sorted({c for r in readers.values() for c in r["cells"]})
-    mean = {c: round(statistics.mean(r["cells"][c]["correct"] / r["cells"][c]["items"] for r in readers.values()), 3)
-            for c in cells}
-    report = {"run": str(run), "chance": round(CHANCE, 3), "readers": readers, "mean": mean}
+    report = {"run": str(run), "chance": round(CHANCE, 3), "readers": readers, "mean": mean_over_readers(readers)}
     (run / "score.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     (run / "score.md").write_text(score_table(report) + "\n", encoding="utf-8")
     return report
@@ -199,11 +165,7 @@ def score_table(report: dict) -> str:
         per = [report["readers"][n]["cells"][cell] for n in names]
         out.append(f"| {corpus} | {method} | {per[0]['items']} | {mean:.3f} | "
                    + " | ".join(f"{p['precision']:.3f} ({p['answered']} answered)" for p in per) + " |")
-    for name, r in report["readers"].items():
-        if r["problems"] or r["missing_items"]:
-            out += ["", f"{name}: {r['bad_rows']} bad rows; items not answered: {r['missing_items'] or 'none'}",
-                    *[f"- {p}" for p in r["problems"]]]
-    return "\n".join(out)
+    return "\n".join(out + problem_lines(report["readers"]))
 
 
 # ---- command line --------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from benchmarks.bench_readability import (
     require_files,
     run_command,
 )
+from benchmarks.choices import Answers, mean_over_readers, problem_lines, read_choices, tally
 
 SUBJECTS = REPO / "benchmarks" / "data" / "subjects.txt"
 DEFAULT_WRITER = "base=pretrained/base_forward.safetensors"
@@ -156,46 +156,18 @@ def build(writer_specs: list[str], named: int, theme_corpora: list[str], n_theme
 
 # ---- scoring -------------------------------------------------------------------------------------
 
-@dataclass
-class Answers:
-    picks: dict[int, str]  # item -> the letter picked
-    problems: list[str]
-
-
 def read_answers(text: str, items: set[int]) -> Answers:
     """One reader's CSV `item,subject` (a letter; a header, code fences, spaces and any case are tolerated)."""
-    out = Answers({}, [])
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip().strip("|").strip()
-        if not line or line.startswith("```") or re.fullmatch(r"item\s*,\s*subject\s*,?", line, re.IGNORECASE):
-            continue
-        row = re.fullmatch(r"(?:item\s*)?(\d+)\s*[,;:|\t]\s*[\"'`(]?([A-Da-d])[\"'`).]?(?:\s.*)?,?", line)
-        if row is None:
-            out.problems.append(f"line {number}: not `item,subject` with a letter A-D: {raw!r}")
-            continue
-        item, letter = int(row.group(1)), row.group(2).upper()
-        if item not in items:
-            out.problems.append(f"line {number}: there is no item {item}")
-        elif item in out.picks:
-            out.problems.append(f"line {number}: item {item} again (the first answer is kept)")
-        else:
-            out.picks[item] = letter
-    return out
+    return read_choices(text, "subject", r"(?:item\s*)?(\d+)\s*[,;:|\t]\s*[\"'`(]?([A-Da-d])[\"'`).]?(?:\s.*)?,?", items, str.upper,
+                        what=" with a letter A-D")
 
 
 def accuracy_table(key: list[dict], answers: Answers) -> dict[str, dict]:
     """Per "writer/kind" (and "writer/theme:corpus"): items, answered, correct, accuracy."""
-    cells: dict[str, dict] = {}
-    for e in key:
-        pick = answers.picks.get(e["item"])
-        for name in {f"{e['writer']}/{e['kind']}", f"{e['writer']}/{e['kind']}:{e['corpus']}" if e["corpus"] else ""} - {""}:
-            cell = cells.setdefault(name, {"items": 0, "answered": 0, "correct": 0})
-            cell["items"] += 1
-            cell["answered"] += pick is not None
-            cell["correct"] += pick == e["answer"]
-    for cell in cells.values():
-        cell["accuracy"] = round(cell["correct"] / cell["items"], 3)
-    return cells
+    def cells(e: dict) -> list[str]:
+        return [f"{e['writer']}/{e['kind']}"] + ([f"{e['writer']}/{e['kind']}:{e['corpus']}"] if e["corpus"] else [])
+
+    return tally(key, answers, cells, "answer", "accuracy")
 
 
 def score(run: Path, answer_paths: list[Path]) -> dict:
@@ -208,8 +180,7 @@ def score(run: Path, answer_paths: list[Path]) -> dict:
         answers = read_answers(path.read_text(encoding="utf-8", errors="replace"), numbers)
         readers[name] = {"file": str(path), "cells": accuracy_table(key, answers), "problems": answers.problems,
                          "missing_items": sorted(numbers - set(answers.picks))}
-    cells = sorted({c for r in readers.values() for c in r["cells"]})
-    mean = {c: round(statistics.mean(r["cells"][c]["accuracy"] for r in readers.values()), 3) for c in cells}
+    mean = mean_over_readers(readers)
     held: dict[str, list[float]] = {}
     for e in key:
         held.setdefault(f"{e['writer']}/{e['kind']}", []).append(e["lines_with_related"])
@@ -231,11 +202,7 @@ def score_table(report: dict) -> str:
                    + " | ".join(f"{p['accuracy']:.3f} ({p['answered']} answered)" for p in per) + " |")
     out += ["", "lines holding a word related to the subject: "
             + ", ".join(f"{c} {v:.2f}" for c, v in report["lines_with_related"].items())]
-    for name, r in report["readers"].items():
-        if r["problems"] or r["missing_items"]:
-            out += ["", f"{name}: {len(r['problems'])} bad rows; items not answered: {r['missing_items'] or 'none'}",
-                    *[f"- {p}" for p in r["problems"]]]
-    return "\n".join(out)
+    return "\n".join(out + problem_lines(report["readers"]))
 
 
 # ---- command line --------------------------------------------------------------------------------
