@@ -299,11 +299,11 @@ class Composer:
                 jobs.append((b, quality, Start(h.state, h.logits, spec, rng.random((MAX_LINE_CHARS, cfg.candidates)))))
             if not jobs:
                 continue
-            bias = np.stack([steer.bias_after(beam[b].fixed.values()) for b, _, _ in jobs]) if steer else None
+            used = {b: steer.subject.used(beam[b].fixed.values()) if steer else frozenset() for b, _, _ in jobs}
+            bias = np.stack([steer.bias_after(used[b]) for b, _, _ in jobs]) if steer else None
             written = writer.decoder.write([job for _, _, job in jobs], temperature, *([bias] if steer else []))
             for (b, quality, _), drafts in zip(jobs, written):
-                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight,
-                                    steer.subject.used(beam[b].fixed.values()) if steer else frozenset())
+                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight, used[b])
                 found[b] = [self._line(ranked, k, p, quality, steer) for k in range(min(cfg.beam, len(ranked)))]
             if all(found):
                 break
@@ -364,9 +364,8 @@ class _Steer:
     reuse: float  # the share of its pull a related word keeps once the poem holds it
     ids: dict[str, int]  # each related word's id in the writer's vocabulary
 
-    def bias_after(self, texts) -> np.ndarray:
-        """The bias for a line after these lines: each related word they hold keeps `reuse` of its pull."""
-        used = self.subject.used(texts)
+    def bias_after(self, used: frozenset[str]) -> np.ndarray:
+        """The bias for a line once the poem holds the related words `used`: each keeps `reuse` of its pull."""
         if not used or self.reuse == 1.0:
             return self.bias
         out = self.bias.copy()
