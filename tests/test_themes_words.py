@@ -78,14 +78,29 @@ def test_sense_terms_put_the_words_that_share_a_themes_sense_first():
     vocab = list(VECTORS)
     weights = np.array([[0.3, 0.2, 0.2, 0.1, 0.5, 0.0, 0.0, 0.1],  # a sea theme led by a name of one poem
                         [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.4, 0.2]])
-    sea, garden = sense_terms(weights, vocab, 10, hand_vectors)
+    sea, garden = sense_terms(weights, vocab, 10, hand_vectors, group=False)
     assert [w for w, _ in sea] == ["wave", "sea", "tide", "salt", "green", "sabrina"]  # the name last, not first
     assert [x for _, x in sea] == sorted((x for _, x in sea), reverse=True) and [w for w, _ in garden][-1] == "green"
     # salt leans towards the garden: first by closeness alone, after the words that are only the sea's by default
-    assert [w for w, _ in sense_terms(weights, vocab, 10, hand_vectors, distinct=0.0)[0]][:2] == ["salt", "tide"]
-    only_three = sense_terms(weights, vocab, 10, hand_vectors, candidates=3)[0]  # sabrina, sea, wave by c-TF-IDF
+    assert [w for w, _ in sense_terms(weights, vocab, 10, hand_vectors, distinct=0.0, group=False)[0]][:2] == ["salt", "tide"]
+    only_three = sense_terms(weights, vocab, 10, hand_vectors, candidates=3, group=False)[0]  # sabrina, sea, wave by c-TF-IDF
     assert [w for w, _ in only_three] == ["wave", "sea", "sabrina"]
     assert sense_terms(np.zeros((2, 8)), vocab, 10, hand_vectors) == [[], []]
+
+
+def test_a_themes_words_grow_into_one_group_and_no_word_leads_two_themes():
+    vocab = list(VECTORS)
+    weights = np.array([[0.3, 0.2, 0.2, 0.1, 0.5, 0.0, 0.0, 0.1],
+                        [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.4, 0.2]])
+    sea, garden = sense_terms(weights, vocab, 10, hand_vectors)
+    assert [w for w, _ in sea][:4] == ["wave", "sea", "tide", "salt"] and [w for w, _ in sea][-1] == "sabrina"
+    assert [w for w, _ in garden] == ["rose", "bloom"]  # green is among the sea's first five: not the garden's too
+    assert all(a >= b for (_, a), (_, b) in zip(sea, sea[1:]))  # weights to draw, never rising
+    lone = sense_terms(weights[:, :5] * [1, 1, 1, 1, 0], vocab[:5], 10, hand_vectors)[0]  # sea words only, one theme ...
+    assert sorted(w for w, _ in lone) == ["salt", "sea", "tide", "wave"]
+    few = sense_terms(np.array([[0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.4, 0.0]]),
+                      vocab, 10, hand_vectors)  # one candidate each: no neighbours to weigh
+    assert few == [[("rose", 0.0)], [("bloom", 0.0)]]
 
 
 def test_word_vectors_are_encoded_once_per_store():

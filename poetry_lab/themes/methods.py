@@ -38,10 +38,10 @@ forward/backward are ModelBundles; None: the shipped pretrained model and its sh
 or one trained on the reversed poems (embeddings.py). Themes are numbered from 0 here (the CLI and
 figures show 1..k). Headings (Roman numerals, titles in capitals) and speakers' names are removed before
 modelling; plan_themes reads only poems (theme_passages: no title pages, prose notes or other languages;
-long blocks as passages). A theme's top words, for every method, are its 30 heaviest by c-TF-IDF re-ranked by
-sense (words.theme_terms: closeness in the sentence encoder's word space to the theme's sense, BERTopic's
-KeyBERTInspired; c-TF-IDF order alone where the encoder is not installed, with PLAIN_WORDS_NOTE); a word may
-be among those of two themes; its short label uses words of its own (theme_labels).
+long blocks as passages). A theme's top words, for every method, are chosen among its 50 heaviest by c-TF-IDF by
+sense (words.theme_terms: in the sentence encoder's word space, grown from the theme's sense into one group of words
+that go together, BERTopic's KeyBERTInspired and more; c-TF-IDF order alone where the encoder is not installed, with
+PLAIN_WORDS_NOTE); no word is among the first five of two themes; its short label uses words of its own (theme_labels).
 Silhouette is measured in each method's own space, so it compares poorly across methods (LDA's
 near one-hot mixtures score high whatever the themes); compare_methods adds it in one space shared
 by all (silhouette_words). Coherence (NPMI, UMass) uses the corpus's own document co-occurrences
