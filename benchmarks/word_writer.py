@@ -6,6 +6,7 @@ precision, with its card pretrained/writer.json), which the composer uses beside
 
     python -m benchmarks.word_writer prep --data /tmp/wordlm                     # tokenise (~20 s)
     python -m benchmarks.word_writer train --data /tmp/wordlm --minutes 95       # one thread; resumable
+    python -m benchmarks.word_writer train --data /tmp/wordlm --init pretrained/writer.safetensors --lr 4e-4  # on from the shipped one
     python -m benchmarks.word_writer ship /tmp/wordlm/word.safetensors --out pretrained/writer.safetensors
     python -m benchmarks.word_writer finetune --data /tmp/wordlm --corpus sonnets --seconds 60 --out FT.safetensors
     python -m benchmarks.word_writer transfer --data /tmp/wordlm --corpus sonnets   # fine-tune 1 min against scratch 3 min
@@ -143,9 +144,11 @@ def prep(data: Path, vocab_size: int, corpus: str = "gutenberg_poetry", val_char
 
 
 def train(data: Path, emb: int, hidden: int, minutes: float, lr: float, batch: int, bptt: int, eval_every_s: float,
-          val_tokens: int, max_steps: int | None = None) -> dict:
+          val_tokens: int, max_steps: int | None = None, init: Path | None = None) -> dict:
     """AdamW, 200 warm-up steps, cosine to 0.1x over the minutes, clip 1.0; carried state. The best model by
-    held-out perplexity goes to data/word.safetensors; data/word.resume.pt resumes a killed run."""
+    held-out perplexity goes to data/word.safetensors; data/word.resume.pt resumes a killed run.
+    init: where there is no resume checkpoint, start from this writer file (the shipped one: its weights, a fresh
+    optimizer and schedule, reading on from where its training stopped); its vocabulary must be prep's."""
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     meta = json.loads((data / "vocab.json").read_text())
@@ -160,13 +163,21 @@ def train(data: Path, emb: int, hidden: int, minutes: float, lr: float, batch: i
     n = (len(tr) - 1) // batch
     X, Y = tr[: n * batch].view(batch, n), tr[1 : n * batch + 1].view(batch, n)
     resume = data / "word.resume.pt"
-    pos, step, elapsed, best = 0, 0, 0.0, math.inf
+    pos, step, elapsed, best, before = 0, 0, 0.0, math.inf, {}
     if resume.is_file():
         ck = torch.load(resume, weights_only=True, map_location=device)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        pos, step, elapsed, best = ck["pos"], ck["step"], ck["elapsed"], ck["best"]
+        pos, step, elapsed, best, before = ck["pos"], ck["step"], ck["elapsed"], ck["best"], json.loads(ck.get("before", "{}"))
         print(f"resumed at step {step}", flush=True)
+    elif init is not None:
+        start, tokens, start_facts = load(init)
+        if tokens != vocab or start.config.to_dict() != cfg.to_dict():
+            raise SystemExit(f"{init} has another vocabulary or shape than {data}'s prep and --emb/--hidden")
+        model.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
+        pos = start_facts.get("step", 0) * start_facts.get("bptt", bptt) % max(n - bptt, 1)  # on into text it has not read
+        before = {"continued_from": {k: start_facts.get(k) for k in ("step", "seconds", "val_ppl", "epochs", "lr")}}
+        print(f"from {init} (step {start_facts.get('step')}, perplexity {start_facts.get('val_ppl')}), reading on at {pos * batch:,}", flush=True)
 
     @torch.no_grad()
     def evaluate() -> float:
@@ -191,13 +202,14 @@ def train(data: Path, emb: int, hidden: int, minutes: float, lr: float, batch: i
             facts = {"step": step, "seconds": round(now, 1), "val_nats_per_token": round(v, 4), "val_ppl": round(math.exp(v), 1),
                      "epochs": round(step * batch * bptt / len(tr), 4), "tokens_per_s": round(step * batch * bptt / max(now, 1e-9)),
                      "config": cfg.to_dict(), "lr": lr, "batch": batch, "bptt": bptt, "threads": torch.get_num_threads(),
-                     "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
+                     "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", **before}
             print(f"EVAL {json.dumps(facts)}", flush=True)
             if v < best:
                 best = v
                 save(data / "word.safetensors", model.cpu(), vocab, facts)
                 model.to(device)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "pos": pos, "step": step, "elapsed": now, "best": best}, resume)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "pos": pos, "step": step, "elapsed": now, "best": best,
+                        "before": json.dumps(before)}, resume)
             if done:
                 return facts
         frac = min(now / total, 1.0)
@@ -281,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--bptt", type=int, default=64)
     t.add_argument("--eval-every", type=float, default=900)
     t.add_argument("--val-tokens", type=int, default=50000)
+    t.add_argument("--init", type=Path, default=None, help="start from this writer file (e.g. pretrained/writer.safetensors)")
     f = sub.add_parser("finetune", help="the base trained SECONDS more on a poet's file")
     f.add_argument("--model", type=Path, default=None, help="default: DATA/word.safetensors")
     f.add_argument("--corpus", required=True)
@@ -316,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         prep(args.data, args.vocab, args.corpus, args.val_chars)
     elif args.command == "train":
         train(args.data, args.emb, args.hidden, args.minutes, args.lr, args.batch, args.bptt,
-              args.eval_every, args.val_tokens, args.max_steps)
+              args.eval_every, args.val_tokens, args.max_steps, args.init)
     elif args.command == "transfer":
         transfer(args.model or args.data / "word.safetensors", args.corpus, args.finetune_s, args.scratch_s, args.lr)
     else:

@@ -88,6 +88,21 @@ def test_tfidf_kmeans_recovers_the_three_topics():
     assert pipe.coherence_["npmi"] > pipe.coherence_["npmi_chance"] + 0.2
 
 
+def test_every_theme_has_words_when_the_poems_share_most_of_them():
+    """24 poems of one template with three words changed (the browser test's new user's file): the themes' words
+    overlap, and a theme whose words the themes before it took still shows them rather than none."""
+    import itertools
+
+    names = ["river", "lantern", "orchard", "winter", "sparrow", "harbour", "meadow", "ember", "willow", "thunder",
+             "candle", "mountain"]
+    poems = [f"The {a} keeps a quiet light,\nthe {b} hums along the night;\nI walk where {c}s used to be\nand count the hours left to me."
+             for a, b, c in list(itertools.combinations(names, 3))[::9][:24]]
+    with Store().active():
+        pipe = make_theme_pipeline("tfidf", 5, random_state=0).fit(poems)
+    assert all(len(ws) >= 3 for ws in pipe.top_words_), pipe.top_words_
+    assert all(label for label in pipe.theme_labels_)
+
+
 def test_suggest_k_finds_three_topics():
     X = make_theme_pipeline("tfidf", 2).fit(POEMS).X_
     assert suggest_k(X, range(2, 8)) == 3

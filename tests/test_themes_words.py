@@ -94,7 +94,10 @@ def test_a_themes_words_grow_into_one_group_and_no_word_leads_two_themes():
                         [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.4, 0.2]])
     sea, garden = sense_terms(weights, vocab, 10, hand_vectors)
     assert [w for w, _ in sea][:4] == ["wave", "sea", "tide", "salt"] and [w for w, _ in sea][-1] == "sabrina"
-    assert [w for w, _ in garden] == ["rose", "bloom"]  # green is among the sea's first five: not the garden's too
+    assert [w for w, _ in garden] == ["rose", "bloom", "green"]  # green, among the sea's first five, only after its own
+    assert [w for w, _ in sense_terms(weights, vocab, 3, hand_vectors)[1]] == ["rose", "bloom", "green"]
+    same = sense_terms(np.vstack([weights[1], weights[1]]), vocab, 10, hand_vectors)  # two themes of the same words
+    assert [w for w, _ in same[1]] == [w for w, _ in same[0]]  # the second shares them rather than shows none
     assert all(a >= b for (_, a), (_, b) in zip(sea, sea[1:]))  # weights to draw, never rising
     lone = sense_terms(weights[:, :5] * [1, 1, 1, 1, 0], vocab[:5], 10, hand_vectors)[0]  # sea words only, one theme ...
     assert sorted(w for w, _ in lone) == ["salt", "sea", "tide", "wave"]

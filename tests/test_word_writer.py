@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks.word_writer import load, main
 from poetry_lab.analysis.poetics import scan_line
 from poetry_lab.compose import ComposeConfig, Composer
@@ -28,6 +30,17 @@ def test_a_tiny_word_writer_trains_resumes_ships_and_writes_in_form(tmp_path, ca
     card = json.loads(shipped.with_suffix(".json").read_text())
     assert card["training"]["step"] in (30, 40) and card["bytes"] == shipped.stat().st_size
     save_model(shipped.parent / "model.safetensors", tiny_bundle)
+    again = tmp_path / "w2"  # a fresh folder (no resume checkpoint): training goes on from the shipped writer
+    main(["prep", "--data", str(again), "--corpus", "sonnets", "--vocab", "3000", "--val-chars", "5000"])
+    main(["train", "--data", str(again), "--hidden", "48", "--emb", "32", "--max-steps", "5", "--minutes", "5", "--lr", "1e-3",
+          "--bptt", "16", "--batch", "8", "--val-tokens", "500", "--init", str(shipped)])
+    out = capsys.readouterr().out
+    assert f"from {shipped}" in out and "reading on at" in out
+    went_on = load(again / "word.safetensors")[2]
+    assert went_on["continued_from"]["step"] == card["training"]["step"] and went_on["val_ppl"] < 1.5 * card["training"]["val_ppl"]
+    (again / "word.resume.pt").unlink()
+    with pytest.raises(SystemExit, match="another vocabulary or shape"):  # a writer of another shape is refused
+        main(["train", "--data", str(again), "--hidden", "64", "--emb", "32", "--max-steps", "1", "--init", str(shipped)])
     poem = Composer(load_model(shipped.parent / "model.safetensors", device="cpu")).compose(
         ComposeConfig(form="quatrain", seed=1, candidates=8))
     assert poem.writer == "words" and poem.lines[3].text[-1] in ".!?"

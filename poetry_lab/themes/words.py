@@ -285,7 +285,8 @@ DISTINCT = 0.5  # a candidate loses this much of its closeness to the nearest ot
 LEAD = 10  # the group's first word is one of the theme's LEAD words closest to its sense: the one with the closest neighbours
 NEIGHBOURS = 4  # ... its NEIGHBOURS nearest fellow candidates
 SENSE = 0.5  # a word joins the group by its mean closeness to the group's words plus SENSE x its closeness to the sense
-APART = 5  # no word is among the first APART words of two themes (the first theme to reach it keeps it)
+APART = 5  # no word is among the first APART words of two themes (the first theme to reach it keeps it), while a theme
+# has words of its own left: one with too few shares them, rather than show fewer
 
 WordVectors = Callable[[list[str]], np.ndarray]  # words -> (m, d) unit vectors, one row per word
 
@@ -294,19 +295,22 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-def _group(S: np.ndarray, own: np.ndarray, other: np.ndarray, n: int, distinct: float) -> tuple[list[int], list[float]]:
-    """Candidates (rows of S, their cosines; in sense order) grown into a group of n: the first of the LEAD best whose
-    NEIGHBOURS nearest are closest (less distinct x other), then each time the word closest to the group on average
-    plus SENSE x own, less distinct x other. The indices, and each word's mean cosine to the group's other words
-    (never rising down the list: a weight to draw)."""
-    m = len(S)
-    near = np.sort(np.where(np.eye(m, dtype=bool), -np.inf, S), axis=1)[:, ::-1][:, :min(NEIGHBOURS, m - 1)]
-    lead = near.mean(axis=1) if m > 1 else np.zeros(m)
-    chosen = [int(np.argmax((lead - distinct * other)[:LEAD]))]
+def _group(S: np.ndarray, own: np.ndarray, other: np.ndarray, n: int, distinct: float, free: int) -> tuple[list[int], list[float]]:
+    """Candidates (rows of S, their cosines; in sense order, the first `free` not taken by another theme) grown into a
+    group of n: the first of the LEAD best free ones whose NEIGHBOURS nearest are closest (less distinct x other), then
+    each time the word closest to the group on average plus SENSE x own, less distinct x other; the taken words only
+    once no free one is left. The indices, and each word's mean cosine to the group's other words (never rising down the
+    list: a weight to draw)."""
+    m, k = len(S), free or len(S)  # the lead and its neighbours are free words where there are any
+    near = np.sort(np.where(np.eye(k, dtype=bool), -np.inf, S[:k, :k]), axis=1)[:, ::-1][:, :min(NEIGHBOURS, k - 1)]
+    lead = near.mean(axis=1) if k > 1 else np.zeros(k)
+    chosen = [int(np.argmax((lead - distinct * other[:k])[:LEAD]))]
     rest = [i for i in range(m) if i != chosen[0]]
     while rest and len(chosen) < n:
-        fit = S[np.ix_(rest, chosen)].mean(axis=1) + SENSE * own[rest] - distinct * other[rest]
-        chosen.append(rest.pop(int(np.argmax(fit))))
+        pool = [i for i in rest if i < free] or rest
+        fit = S[np.ix_(pool, chosen)].mean(axis=1) + SENSE * own[pool] - distinct * other[pool]
+        chosen.append(pool[int(np.argmax(fit))])
+        rest.remove(chosen[-1])
     G = S[np.ix_(chosen, chosen)]
     close = (G.sum(axis=1) - np.diag(G)) / max(len(chosen) - 1, 1)
     return chosen, np.minimum.accumulate(close).tolist()
@@ -319,8 +323,9 @@ def sense_terms(weights: np.ndarray, vocab, n: int, vectors: WordVectors, candid
     A theme's sense is the mean word vector of its candidates weighted by c-TF-IDF, moved once to the mean of the
     `core` candidates nearest it; a candidate scores its cosine to its theme's sense less `distinct` times its
     cosine to the nearest other theme's. group False: the n best by that score (the weight given). group True (the
-    rule): those candidates grown into one group of words that go together (_group), theme after theme, leaving out
-    the first APART words of the themes before; the weight given is the word's closeness to its group (_group)."""
+    rule): those candidates grown into one group of words that go together (_group), theme after theme, the first
+    APART words of the themes before only once the theme has no other left; the weight given is the word's closeness
+    to its group (_group)."""
     cands = [[j for j in np.argsort(-row, kind="stable")[:candidates] if row[j] > 0] for row in weights]
     words = sorted({str(vocab[j]) for c in cands for j in c})
     if not words:
@@ -337,11 +342,13 @@ def sense_terms(weights: np.ndarray, vocab, n: int, vectors: WordVectors, candid
         sims = M @ centres.T  # (c_t, k)
         other = np.delete(sims, t, axis=1).max(axis=1) if len(cands) > 1 else np.zeros(len(c))
         score = sims[:, t] - distinct * other
-        order = [i for i in np.argsort(-score, kind="stable") if not (group and str(vocab[c[i]]) in taken)]
+        order = [int(i) for i in np.argsort(-score, kind="stable")]
         if not group or not order:
             out.append([(str(vocab[c[i]]), float(score[i])) for i in order[:n]])
             continue
-        picked, scores = _group(M[order] @ M[order].T, sims[order, t], other[order], n, distinct)
+        free = [i for i in order if str(vocab[c[i]]) not in taken]
+        order = free + [i for i in order if str(vocab[c[i]]) in taken]  # a theme with too few words of its own shares
+        picked, scores = _group(M[order] @ M[order].T, sims[order, t], other[order], n, distinct, len(free))
         out.append([(str(vocab[c[order[i]]]), x) for i, x in zip(picked, scores)])
         taken.update(w for w, _ in out[-1][:APART])
     return out
