@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from itertools import combinations
 
+import numpy as np
 import pronouncing
 import pytest
 from conftest import POEM_TEXT, REPO_ROOT
@@ -154,9 +155,23 @@ def test_a_tiny_model_writes_a_quatrain_and_no_line_of_its_corpus(tiny_bundle):
     assert set(words(POEM_TEXT)) <= set(composer.lexicon.info) | {"ii", "iii", "iv"}
 
 
+def test_min_p_never_draws_what_is_far_less_likely_than_the_likeliest():
+    from poetry_lab.compose.decoder import draw
+
+    scores = np.log(np.array([0.04, 0.5, 0.01, 0.45]))
+    us = np.linspace(0.0, 0.999, 500)
+    assert {draw(scores, u, 1.0) for u in us} == {0, 1, 2, 3}  # off: every one has its share of the draws
+    assert {draw(scores, u, 1.0, min_p=0.1) for u in us} == {1, 3}  # 0.04 and 0.01 are under a tenth of 0.5
+    assert {draw(scores, u, 2.0, min_p=0.05) for u in us} == {0, 1, 3}  # the cut reads the model, not the temperature
+    assert draw(scores, 0.99, 0.0, min_p=0.5) == 1
+
+
 def test_bad_settings_are_user_errors():
     with pytest.raises(PoetryLabError):
         ComposeConfig(temperature=9)
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(PoetryLabError, match="min-p"):
+            ComposeConfig(min_p=bad)
     with pytest.raises(PoetryLabError, match="lines 1 to 14"):
         ComposeConfig(form="sonnet", given={20: "a line"})
 

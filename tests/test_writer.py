@@ -4,6 +4,7 @@ vocabulary (every rule is a hard constraint, so even random weights must keep th
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -51,6 +52,7 @@ def words_composer(tiny_bundle, small_writer) -> Composer:
 def test_tokens_and_how_a_line_is_shown():
     assert tokenize("O’er the Sea, I said: “go!”\n") == ["o'er", "the", "sea", ",", "i", "said", ":", "go", "!", "\n"]
     assert shown(["o", "the", "sea", ",", "i", "said", ".", "and", "i'll", "go", "!"]) == "O the sea, I said. And I'll go!"
+    assert shown(["to", "troy", "and", "the", "sea"], names={"troy", "sea"}) == "To Troy and the Sea"
     with pytest.raises(ValueError):
         WordVocab(["the", "\n"])  # <unk> must come first
 
@@ -179,3 +181,49 @@ def test_the_model_summary_names_the_writer_and_what_it_was_taught(tiny_bundle, 
         ModelBundle(tiny_bundle.model, tiny_bundle.vocab, tiny_bundle.facts, writer=small_writer))
     taught = WriterBundle(small_writer.model, small_writer.vocab, {"base": {}, "corpus": "my poems"})
     assert "fine-tuned on my poems" in model_summary(ModelBundle(tiny_bundle.model, tiny_bundle.vocab, {}, writer=taught))
+
+
+def test_names_are_found_by_how_the_corpus_writes_them(tmp_path):
+    from poetry_lab.compose.words import build_table, mid_line_case
+
+    assert mid_line_case("They sailed to Troy, and Troy was fair") == [  # not "They" (the first) nor "and" (after a mark)
+        ("sailed", False), ("to", False), ("troy", True), ("troy", True), ("was", False), ("fair", False)]
+    assert mid_line_case("THE SIEGE OF TROY") == []  # a heading in capitals says nothing of case
+    corpus = tmp_path / "c.txt.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as f:
+        f.write("They sailed to Troy and home again\nAnd Home is where the heart is, said the sea\n" * 30)
+    table = tmp_path / "w.tsv.gz"
+    build_table(corpus, table)
+    lex = load_lexicon(table)
+    assert "troy" in lex.proper and "home" not in lex.proper and "sea" not in lex.proper  # "home" is capitalised half the time
+    assert "troy" in lex.info and not lex.ends_line("troy")
+    assert lex.with_corpus("the word quixotic").proper == lex.proper
+
+
+def test_the_shipped_writer_writes_names_capitalised_and_ends_no_line_on_one():
+    lex = load_lexicon()
+    assert {"troy", "rome", "april", "god", "england"} <= lex.proper
+    assert not {"sea", "love", "heaven", "night", "i", "o", "i'll"} & lex.proper
+    assert not any(lex.ends_line(w) for w in lex.proper)
+    composer = Composer(load_model(shipped("pretrained", "base_forward.safetensors"), device="cpu"), lexicon=lex)
+    for seed in range(6):
+        for line in composer.compose(ComposeConfig(form="quatrain", seed=seed, candidates=8)).lines:
+            assert line.end_word.lower() not in lex.proper, line.text
+
+
+def test_a_line_lists_no_more_than_one_item_after_its_first(monkeypatch):
+    """ "The sun, the stars, the clouds, the sky": the catalogue the ranking liked, and readers rated 1 of 5."""
+    import re
+
+    import poetry_lab.compose.word_decoder as word_decoder
+
+    listed = re.compile(r", (?:" + "|".join(sorted(word_decoder.DETERMINERS)) + r")\b")
+    composer = Composer(load_model(shipped("pretrained", "base_forward.safetensors"), device="cpu"), lexicon=load_lexicon())
+
+    def most_listed() -> int:
+        poems = [composer.compose(ComposeConfig(form="quatrain", seed=s, min_p=0.2, candidates=8)) for s in range(1, 7)]
+        return max(len(listed.findall(line.text.lower())) for p in poems for line in p.lines)
+
+    assert most_listed() <= word_decoder.MAX_LISTED == 1
+    monkeypatch.setattr(word_decoder, "MAX_LISTED", 99)
+    assert most_listed() >= 2  # without the rule these seeds write lists

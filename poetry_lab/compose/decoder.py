@@ -187,9 +187,9 @@ class LineDecoder:
         row.prefix += ch.lower()
         return False
 
-    def write(self, starts: list[Start], temperature: float) -> list[list[Draft]]:
+    def write(self, starts: list[Start], temperature: float, min_p: float = 0.0) -> list[list[Draft]]:
         """The finished lines of each start, drafted together as one batch (one model step a letter for all
-        of them): start g's rows begin from its state and logits and keep to its spec."""
+        of them): start g's rows begin from its state and logits and keep to its spec; min_p as draw() takes it."""
         groups = []  # per start: (spec, its look-up cache, the shortest end word's syllables)
         for start in starts:
             end_lens = [self.lex.info[w].syllables for w in start.spec.end_words or () if w in self.lex.info]
@@ -213,7 +213,7 @@ class LineDecoder:
                 top = z.max()
                 logz = top + math.log(np.exp(z - top).sum())
                 sub = z[ids]
-                j = draw(sub, starts[owner[r]].uniforms[step, column[r]], temperature)
+                j = draw(sub, starts[owner[r]].uniforms[step, column[r]], temperature, min_p)
                 cid = ids[j]
                 row.logp += float(sub[j] - logz)
                 row.chars.append(self.table.char[cid])
@@ -243,12 +243,18 @@ class LineDecoder:
         return done
 
 
-def draw(scores: np.ndarray, u: float, temperature: float) -> int:
+def draw(scores: np.ndarray, u: float, temperature: float, min_p: float = 0.0) -> int:
     """The index drawn from `scores` (log-probabilities of what is allowed) at `temperature`: the inverse of their
-    cumulative distribution at the uniform number `u`; the largest at temperature 0. Both decoders draw with it."""
+    cumulative distribution at the uniform number `u`; the largest at temperature 0. Both decoders draw with it.
+    min_p (min-p sampling, Nguyen et al. 2024): what is less than min_p times as likely as the likeliest (by
+    `scores`, before the temperature) is not drawn."""
     if temperature <= 0:
         return int(scores.argmax())
-    cdf = np.cumsum(np.exp((scores - scores.max()) * (1.0 / max(temperature, 1e-6))))
+    shifted = scores - scores.max()
+    weights = np.exp(shifted * (1.0 / max(temperature, 1e-6)))
+    if min_p > 0:
+        weights[shifted < math.log(min_p)] = 0.0
+    cdf = np.cumsum(weights)
     return min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(scores) - 1)
 
 

@@ -52,6 +52,7 @@ METRE_WEIGHT = 1.0  # score = -bits per char + METRE_WEIGHT * metre score (both 
 # (README, runs 5-6) rated 16 candidates with it 2.27 against 2.50 without; 32 candidates with it 2.79 and 2.65
 # against 2.60 for 32 without and 2.50 for 16 without: within the noise between passes (0.25), at 1.4x the time.
 BREAK_WEIGHT = 0.0
+MIN_P = 0.0  # min-p sampling in the decoders (poetry_lab.compose.decoder.draw)
 RHYMEABLE = 3  # the first line of a rhyme group ends on a word with at least this many true rhymes
 SHOWN_CANDIDATES = 5  # next-best candidates kept per line
 MAX_BEAM = 16
@@ -76,6 +77,7 @@ class ComposeConfig:
     strength: float = STRENGTH  # how hard the subject steers the word writer (poetry_lab.compose.subject)
     reuse: float = REUSE  # how much of its pull a related word keeps once the poem holds it (1: all, 0: none)
     break_weight: float = BREAK_WEIGHT  # how much a line break the word writer would not make costs a draft (0: nothing)
+    min_p: float = MIN_P  # a word (or letter) less than this share as likely as the likeliest allowed is not drawn (0: off)
 
     def __post_init__(self) -> None:
         get_form(self.form)  # an unknown form is the first thing to say
@@ -87,6 +89,8 @@ class ComposeConfig:
             raise PoetryLabError(f"The poems kept while writing (beam) must be between 1 and {MAX_BEAM}.")
         if not 0.0 <= float(self.strength) <= MAX_STRENGTH:
             raise PoetryLabError(f"The subject's strength must be between 0 and {MAX_STRENGTH:g}.")
+        if not 0.0 <= float(self.min_p) < 1.0 or math.isnan(self.min_p):
+            raise PoetryLabError(f"min-p {self.min_p:g} is out of range: use 0 (off) up to below 1.")
         if not 0.0 <= float(self.reuse) <= 1.0:
             raise PoetryLabError("How much a related word keeps of its pull once used (reuse) must be between 0 and 1.")
         self.about = " ".join((self.about or "").split())
@@ -301,7 +305,7 @@ class Composer:
                 continue
             used = {b: steer.subject.used(beam[b].fixed.values()) if steer else frozenset() for b, _, _ in jobs}
             bias = np.stack([steer.bias_after(used[b]) for b, _, _ in jobs]) if steer else None
-            written = writer.decoder.write([job for _, _, job in jobs], temperature, *([bias] if steer else []))
+            written = writer.decoder.write([job for _, _, job in jobs], temperature, **({"bias": bias} if steer else {}), min_p=cfg.min_p)
             for (b, quality, _), drafts in zip(jobs, written):
                 ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight, used[b])
                 found[b] = [self._line(ranked, k, p, quality, steer) for k in range(min(cfg.beam, len(ranked)))]

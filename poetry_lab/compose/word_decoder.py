@@ -4,7 +4,8 @@ to the same LineSpec as the character decoder (poetry_lab.compose.decoder) keeps
 At each step a row may write a known word whose syllables leave room for the line's last word, or a
 word that ends the line (an allowed end word bringing the syllables into range), a mark after a word
 (not after "the", "and", "of"...: a line never breaks off on them), and the newline after an end word
-(after . ! or ? where the line ends a sentence). A content word once in a line, the same word twice
+(after . ! or ? where the line ends a sentence). A list of more than MAX_LISTED items after its first (a
+determiner after a comma: "the sun, the stars, the sky"), a content word once in a line, the same word twice
 in a row, a word pair already in the poem and a third content word on the same two letters are
 banned. The allowed words are masks over the whole vocabulary, built with NumPy, so a step costs a
 few vector operations a row. The model's own distribution picks among what is allowed, at the asked
@@ -29,6 +30,10 @@ from poetry_lab.core.wordmodel import MARKS, STOPS, WordCell, WordVocab, shown, 
 _NEIGHBOURS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # writer model -> its Neighbours
 _SHARED_LOCK = threading.Lock()
 MAX_LINE_TOKENS = 32  # a row still writing past this is dropped (a 14-syllable line is about 12 words)
+# A line lists at most this many items after its first, each a determiner after a comma: blind readers rated the
+# catalogues the ranking liked ("The sun, the stars, the clouds, the sky, the blue") 1.0-1.7 of 5 (2026-12-03).
+MAX_LISTED = 1
+DETERMINERS = frozenset("the a an my thy his her its our your their this these those".split())
 
 
 class WordTable:
@@ -46,6 +51,7 @@ class WordTable:
         self.stop = np.array([w in STOPS for w in tokens])
         self.function = np.array([w in FUNCTION_WORDS for w in tokens])
         self.no_mark_after = np.array([w in NO_END for w in tokens])
+        self.determiner = np.array([w in DETERMINERS for w in tokens])
         self.head_code: dict[str, int] = {}  # a word's first two letters, as a number (the sound-run ban)
         self.head = np.array([self.head_code.setdefault(w[:2], len(self.head_code)) if k else -1 for w, k in zip(tokens, self.known)])
         self.mark_ids = np.flatnonzero(self.mark)
@@ -79,7 +85,7 @@ class _Spec:
 
 
 class _Row:
-    __slots__ = ("after", "can_end", "can_go", "favoured", "logp", "syl", "tokens", "words")
+    __slots__ = ("after", "can_end", "can_go", "favoured", "listed", "logp", "syl", "tokens", "words")
 
     def __init__(self):
         self.tokens: list[str] = []
@@ -87,6 +93,7 @@ class _Row:
         self.syl, self.logp = 0, 0.0
         self.after = 0.0  # log-probability of what followed the latest word (at the end: the line's break)
         self.favoured = 0  # words written that the subject's bias favours
+        self.listed = 0  # determiners written after a comma ("the sun, the stars, the sky": a list)
         self.can_go, self.can_end = True, False  # what may follow the tokens so far: more words, the line's end
 
 
@@ -130,6 +137,8 @@ class WordLineDecoder:
         prev = row.words[-1] if row.words else spec.prev_word
         if row.tokens:
             ok[self.vocab.stoi.get(row.tokens[-1], 0)] = False
+            if row.tokens[-1] == "," and row.listed >= MAX_LISTED:
+                ok[t.determiner] = False
         banned = s.pairs.get(prev)
         if banned is not None:
             ok[banned] = False
@@ -137,6 +146,7 @@ class WordLineDecoder:
 
     def _advance(self, row: _Row, token: str, s: _Spec) -> None:
         t = self.table
+        row.listed += token in DETERMINERS and bool(row.tokens) and row.tokens[-1] == ","
         row.tokens.append(token)
         if token in MARKS:
             return
@@ -147,10 +157,10 @@ class WordLineDecoder:
         row.can_end = bool(s.end[i]) and spec.lo <= row.syl <= spec.hi
         row.can_go = row.syl <= s.room - s.min_end
 
-    def write(self, starts: list[Start], temperature: float, bias: np.ndarray | None = None) -> list[list[Draft]]:
+    def write(self, starts: list[Start], temperature: float, bias: np.ndarray | None = None, min_p: float = 0.0) -> list[list[Draft]]:
         """The finished lines of each start, drafted together as one batch (one model step a word for all of them);
         `bias` (V,), or (len(starts), V) for each start its own, where given, is added to the log-probabilities a row
-        samples from (not to those it sums) until the row holds FAVOURED_PER_LINE favoured words."""
+        samples from (not to those it sums) until the row holds FAVOURED_PER_LINE favoured words; min_p as draw() takes it."""
         specs = [_Spec(st.spec, self.table) for st in starts]
         owner = np.concatenate([np.full(st.uniforms.shape[1], g) for g, st in enumerate(starts)]).astype(np.int64)
         column = np.concatenate([np.arange(st.uniforms.shape[1]) for st in starts])
@@ -169,7 +179,7 @@ class WordLineDecoder:
                 sub = logp[k, ids]
                 pull = None if bias is None else bias if bias.ndim == 1 else bias[owner[r]]
                 steered = pull is not None and row.favoured < FAVOURED_PER_LINE
-                j = draw(sub + pull[ids] if steered else sub, starts[owner[r]].uniforms[step, column[r]], temperature)
+                j = draw(sub + pull[ids] if steered else sub, starts[owner[r]].uniforms[step, column[r]], temperature, min_p)
                 cid = int(ids[j])
                 row.logp += float(sub[j])
                 last = row.tokens[-1] if row.tokens else ""
@@ -191,7 +201,7 @@ class WordLineDecoder:
             for n, (_, r, finished) in enumerate(keep):
                 if finished:
                     row = rows[r]
-                    text = shown(row.tokens)
+                    text = shown(row.tokens, self.table.lex.proper)
                     done[owner[r]].append(Draft(text, row.words, row.logp, len(text) + 1, word_rows(state, [n]), logp[n : n + 1].copy(),
                                                 row.after))
                 else:
@@ -265,5 +275,5 @@ class WordWriter:
             else:
                 out[-1].append(vocab.tokens[j])
             logp, state = self.cell.step(np.asarray([j]), state)
-        written = [shown(line) for line in out if line][:lines]
+        written = [shown(line, self.decoder.table.lex.proper) for line in out if line][:lines]
         return "".join(ln.strip() + "\n" for ln in prompt.splitlines() if ln.strip()) + "\n".join(written)

@@ -6,7 +6,9 @@ MIN_COUNT times (so "doutt" and "krout", which the dictionary also holds, are le
 archaic contractions the corpus uses often ("turn'd", "o'er", read through poetry_lab.analysis.pronounce),
 plus, when a corpus is given, every word of that corpus that can be pronounced. The table ships as
 `words.tsv.gz` (word, count, stress digits, rhyming parts); `python -m poetry_lab.compose.words
-CORPUS.txt.gz` rebuilds it.
+CORPUS.txt.gz` rebuilds it. A name is spelled there as it is written ("Troy", "Rome", "April": a word the
+corpus capitalises inside a line at least PROPER_SHARE of the times); the word writer writes it so, and no
+line ends on one (a name brought in for its rhyme, "the day was over, Paul", was a blind reader's complaint).
 
 A word set is a sorted list; "which letters can follow this prefix" is a few bisections, cached, so
 the decoder never builds a node-per-letter trie for 30,000 words.
@@ -30,14 +32,21 @@ TABLE = Path(__file__).with_name("words.tsv.gz")
 MIN_COUNT = 10  # uses in the Gutenberg Poetry Corpus for a dictionary word to count as known
 MIN_COUNT_DERIVED = 20  # the same for an apostrophe form the dictionary lacks ("turn'd")
 MIN_COUNT_END = 200  # the same for a word to end a line on (a rhyme the reader knows: not "gal", "shay", "haus")
+PROPER_SHARE = 0.8  # a word capitalised inside a line this share of its uses there is a name ("God" 0.81, "Mars" 0.90)
+PROPER_MIN_USES = 20  # ... where it has at least this many such uses
 _PLAIN = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_CASED = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 # Words of one or two letters are mostly letter names and abbreviations in the dictionary ("b", "ab"): these are the real ones.
 SHORT_WORDS = frozenset("""a i o ah am an as at ay be by do eh go ha he hi ho if in is it lo ma me my no of oh on or
 ow ox pa so to up us we ye yo""".split())
 # Words a line may not end on: they lean on the next word, so a line ending on one breaks off mid-phrase
 # ("...and all the ways of his / ..."). The second row: blind readers' pairs of 2026-12-02 ended lines on them.
+# The third: the prepositions the Gutenberg Poetry Corpus ends a line on less than 0.15 times as often as it ends
+# one on words at large ("in" 0.14, "like" 0.11, "for" 0.09, "unto" 0.08; "the" 0.10), not "upon" (0.22), "through"
+# (0.49) or "no" (0.14, but "No, ..." opens lines).
 NO_END = frozenset("""a an the and or nor but of to with from by at as if than thy my your our their its
-his that when which whose such because unless whether i'm tis twas""".split())
+his that when which whose such because unless whether i'm tis twas
+for in into unto like toward towards amid""".split())
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class Lexicon:
 
     info: dict[str, WordInfo]
     by_rhyme: dict[str, list[str]] = field(default_factory=dict)  # rhyming part -> words
+    proper: frozenset[str] = frozenset()  # the names, lower-case ("troy"): written capitalised, never a line's end
     _sets: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -138,7 +148,7 @@ class Lexicon:
         """Whether a line may end on `word`: a word of the poet's corpus or one the poetry corpus uses
         often, and not a word that leans on the next ("the", "and", "their")."""
         inf = self.info.get(word)
-        return inf is not None and (inf.count == 0 or inf.count >= MIN_COUNT_END) and word not in NO_END
+        return inf is not None and (inf.count == 0 or inf.count >= MIN_COUNT_END) and word not in NO_END and word not in self.proper
 
     def rhymes_of(self, word: str) -> set[str]:
         """Line-ending words that truly rhyme with `word` (the same phones from the stressed vowel on), itself excluded."""
@@ -159,7 +169,7 @@ class Lexicon:
         """A copy that also knows every pronounceable word of the poet's corpus."""
         extra = {w: inf for w in set(text_words(text.replace("’", "'"))) - self.info.keys()
                  if _PLAIN.fullmatch(w) and (inf := word_info(w)) is not None}
-        return Lexicon({**self.info, **extra}) if extra else self
+        return Lexicon({**self.info, **extra}, proper=self.proper) if extra else self
 
 
 def _same_stem(a: str, b: str) -> bool:
@@ -170,28 +180,51 @@ def _same_stem(a: str, b: str) -> bool:
 
 def load_lexicon(path: Path = TABLE) -> Lexicon:
     """The shipped table of known words."""
-    info = {}
+    info, proper = {}, set()
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for line in f:
-            word, count, digits, rhymes = line.rstrip("\n").split("\t")
+            written, count, digits, rhymes = line.rstrip("\n").split("\t")
+            word = written.lower()
             info[word] = WordInfo(digits, tuple(rhymes.split("|")), int(count))
-    return Lexicon(info)
+            if written != word:
+                proper.add(word)
+    return Lexicon(info, proper=frozenset(proper))
+
+
+def mid_line_case(line: str) -> list[tuple[str, bool]]:
+    """(word lower-cased, written with a capital) for each word of a line of verse that is neither its first nor
+    after a mark (. , ; " ( and the like: where any word may take a capital); none from a line in capitals."""
+    letters = [c for c in line if c.isalpha()]
+    if not letters or all(c.isupper() for c in letters):
+        return []
+    out, end = [], None
+    for m in _CASED.finditer(line):
+        w, between = m.group(), line[end : m.start()] if end is not None else None
+        end = m.end()
+        if between is not None and between.isspace() and not (w.isupper() and len(w) > 1):
+            out.append((w.lower(), w[0].isupper()))
+    return out
 
 
 def build_table(corpus_gz: Path, out: Path = TABLE) -> int:
     """Count the words of a gzipped poetry corpus and write the table of known words; returns its size."""
     counts: Counter = Counter()
+    cased: Counter = Counter()  # (word, capitalised) inside lines
     with gzip.open(corpus_gz, "rt", encoding="utf-8") as f:
         while chunk := f.read(8_000_000):
-            counts.update(text_words(chunk.replace("’", "'")))
+            chunk = chunk.replace("’", "'")
+            counts.update(text_words(chunk))
+            cased.update(pair for line in chunk.splitlines() for pair in mid_line_case(line))
     rows = []
     for w, n in counts.most_common():
         keep = n >= MIN_COUNT and in_dictionary(w) or n >= MIN_COUNT_DERIVED and "'" in w.strip("'")
         keep = keep and (len(w) > 2 or w in SHORT_WORDS)
         if keep and _PLAIN.fullmatch(w) and (inf := word_info(w)) is not None:
-            rows.append(f"{w}\t{n}\t{inf.stress}\t{'|'.join(inf.rhymes)}\n")
+            up, uses = cased[w, True], cased[w, True] + cased[w, False]
+            written = w.capitalize() if uses >= PROPER_MIN_USES and up >= PROPER_SHARE * uses and w not in SHORT_WORDS and not w.startswith("i'") else w
+            rows.append(f"{written}\t{n}\t{inf.stress}\t{'|'.join(inf.rhymes)}\n")
     with gzip.open(out, "wt", encoding="utf-8", compresslevel=9) as f:
-        f.writelines(sorted(rows))
+        f.writelines(sorted(rows, key=str.lower))
     return len(rows)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -60,16 +60,16 @@ class WordVocab:
         return np.fromiter((self.stoi.get(w, 0) for w in tokenize(text)), dtype=np.int64)
 
 
-def shown(tokens: Sequence[str]) -> str:
+def shown(tokens: Sequence[str], names: Collection[str] = ()) -> str:
     """Tokens as a line of verse: words spaced, marks against the word before, "I" and "O" upper-case,
-    the line's first word and each word after . ! ? capitalised."""
+    the line's first word, each word after . ! ? and the `names` ("troy": a Lexicon's proper) capitalised."""
     out = ""
     for k, w in enumerate(tokens):
         if w == "i" or w.startswith("i'"):
             w = "I" + w[1:]
         elif w == "o":
             w = "O"
-        if k == 0 or tokens[k - 1] in STOPS:
+        if k == 0 or tokens[k - 1] in STOPS or w in names:
             w = w[:1].upper() + w[1:]
         out += w if w in MARKS else (" " + w if out else w)
     return out
