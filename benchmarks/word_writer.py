@@ -7,7 +7,10 @@ precision, with its card pretrained/writer.json), which the composer uses beside
     python -m benchmarks.word_writer prep --data /tmp/wordlm                     # tokenise (~20 s)
     python -m benchmarks.word_writer train --data /tmp/wordlm --minutes 95       # one thread; resumable
     python -m benchmarks.word_writer train --data /tmp/wordlm --init pretrained/writer.safetensors --lr 4e-4  # on from the shipped one
-    python -m benchmarks.word_writer ship /tmp/wordlm/word.safetensors --out pretrained/writer.safetensors
+    python -m benchmarks.word_writer metred --out /tmp/metred.txt.gz                 # verse in measure (~40 s)
+    python -m benchmarks.word_writer finetune --model /tmp/wordlm/word.safetensors --corpus /tmp/metred.txt.gz \
+        --seconds 1200 --lr 2e-4 --out /tmp/wordlm/metred.safetensors                   # what ships (README)
+    python -m benchmarks.word_writer ship /tmp/wordlm/metred.safetensors --out pretrained/writer.safetensors
     python -m benchmarks.word_writer finetune --data /tmp/wordlm --corpus sonnets --seconds 60 --out FT.safetensors
     python -m benchmarks.word_writer transfer --data /tmp/wordlm --corpus sonnets   # fine-tune 1 min against scratch 3 min
     python -m benchmarks.bench_readability build --writer words=pretrained/base_forward.safetensors@writer=FT.safetensors ...
@@ -232,6 +235,39 @@ def train(data: Path, emb: int, hidden: int, minutes: float, lr: float, batch: i
             print(f"step {step} {now:.0f}s loss {loss.item():.3f}", flush=True)
 
 
+def metred(out: Path, corpus: str = "gutenberg_poetry", lo: int = 9, hi: int = 11, min_lines: int = 4,
+           val_chars: int = VAL_CHARS) -> dict:
+    """The verse in measure of the training part (the held-out tail left out): every run of at least `min_lines`
+    lines of lo..hi syllables, each word a known one (poetry_lab.compose.words), runs a blank line apart; gzipped
+    to `out`. The shipped writer is fine-tuned on it (`finetune --corpus OUT`): blind readers rated its sonnet
+    quatrains 2.81 against 2.42 for the writer before (2026-12-03, four readers; README)."""
+    from poetry_lab.compose.words import load_lexicon
+
+    t0 = time.perf_counter()
+    info = load_lexicon().info
+    lines = read_corpus(corpus)[:-val_chars].split("\n")
+
+    def measured(line: str) -> bool:
+        found = TOKEN.findall(line.lower())
+        syl = [info[w].syllables if w in info else -99 for w in found if w[0].isalpha()]
+        return lo <= sum(syl) <= hi and min(syl, default=-99) > 0
+
+    blocks, run = [], []
+    for line in [*lines, ""]:
+        if line.strip() and measured(line):
+            run.append(line)
+            continue
+        if len(run) >= min_lines:
+            blocks.append("\n".join(run))
+        run = []
+    text = "\n\n".join(blocks) + "\n"
+    with gzip.open(out, "wt", encoding="utf-8") as f:
+        f.write(text)
+    facts = {"out": str(out), "lines": len(lines), "blocks": len(blocks), "chars": len(text), "seconds": round(time.perf_counter() - t0, 1)}
+    print(json.dumps(facts))
+    return facts
+
+
 def poet_ids(vocab: list[str], corpus: str) -> torch.Tensor:
     stoi = {w: i for i, w in enumerate(vocab)}
     return torch.tensor([stoi.get(w, 0) for w in tokenize(read_corpus(corpus))], dtype=torch.long)
@@ -306,6 +342,11 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--scratch-s", type=float, default=180)
     for s in (f, tr):
         s.add_argument("--lr", type=float, default=FINETUNE_LR, help="the fine-tune's learning rate")
+    me = sub.add_parser("metred", help="the training part's runs of lines in measure (9-11 syllables), for a fine-tune")
+    me.add_argument("--out", type=Path, required=True)
+    me.add_argument("--corpus", default="gutenberg_poetry")
+    me.add_argument("--min-lines", type=int, default=4)
+    me.add_argument("--val-chars", type=int, default=VAL_CHARS)
     j = sub.add_parser("join", help="one model file from the parts split() wrote (a GPU run's result)")
     j.add_argument("parts", type=Path, nargs="+")
     j.add_argument("--out", type=Path, required=True)
@@ -320,6 +361,9 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--data", type=Path, default=Path("/tmp/wordlm"))
         s.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.command == "metred":
+        metred(args.out, args.corpus, min_lines=args.min_lines, val_chars=args.val_chars)
+        return
     if args.command in ("join", "split", "ship"):
         {"join": lambda: join(args.parts, args.out), "split": lambda: split(args.model, args.out),
          "ship": lambda: ship(args.model, args.out)}[args.command]()

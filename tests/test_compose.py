@@ -172,6 +172,9 @@ def test_bad_settings_are_user_errors():
     for bad in (-0.1, 1.0, float("nan")):
         with pytest.raises(PoetryLabError, match="min-p"):
             ComposeConfig(min_p=bad)
+    for bad in (-1.0, 11.0, float("nan")):
+        with pytest.raises(PoetryLabError, match="metre's weight"):
+            ComposeConfig(metre_weight=bad)
     with pytest.raises(PoetryLabError, match="lines 1 to 14"):
         ComposeConfig(form="sonnet", given={20: "a line"})
 

@@ -58,3 +58,21 @@ def test_a_tiny_word_writer_trains_resumes_ships_and_writes_in_form(tmp_path, ca
     assert joined_facts == facts or joined_facts["step"] in (30, 40)
     for a, b in zip(load(data / "word.safetensors")[0].state_dict().values(), joined.state_dict().values()):
         assert (a - b).abs().max() < 1e-2  # half precision on the way
+
+
+def test_the_verse_in_measure_is_runs_of_lines_of_nine_to_eleven_syllables(tmp_path):
+    import gzip
+
+    from poetry_lab.compose import load_lexicon
+    from poetry_lab.data.text import words
+
+    out = tmp_path / "m.txt.gz"
+    main(["metred", "--out", str(out), "--corpus", "milton", "--val-chars", "20000"])
+    blocks = gzip.open(out, "rt", encoding="utf-8").read().strip().split("\n\n")
+    info = load_lexicon().info
+    assert len(blocks) > 20
+    for block in blocks:
+        lines = block.split("\n")
+        assert len(lines) >= 4
+        for line in lines:
+            assert 9 <= sum(info[w].syllables for w in words(line.replace("’", "'"))) <= 11, line

@@ -227,3 +227,13 @@ def test_a_line_lists_no_more_than_one_item_after_its_first(monkeypatch):
     assert most_listed() <= word_decoder.MAX_LISTED == 1
     monkeypatch.setattr(word_decoder, "MAX_LISTED", 99)
     assert most_listed() >= 2  # without the rule these seeds write lists
+
+
+def test_the_metres_weight_and_min_p_reach_the_ranking_and_the_draws(words_composer):
+    plain = words_composer.compose(ComposeConfig(form="sonnet", seed=5, candidates=8, metre_weight=0.0))
+    for line in plain.lines:  # no metre in the score: the line's likelihood alone
+        assert line.score == pytest.approx(-line.bits_per_char, abs=1e-3)
+    metred = words_composer.compose(ComposeConfig(form="sonnet", seed=5, candidates=8, metre_weight=3.0))
+    assert any(line.score != pytest.approx(-line.bits_per_char, abs=1e-3) for line in metred.lines)
+    cut = words_composer.compose(ComposeConfig(form="sonnet", seed=5, candidates=8, min_p=0.99))  # about the likeliest only
+    assert cut.text != words_composer.compose(ComposeConfig(form="sonnet", seed=5, candidates=8)).text

@@ -76,6 +76,7 @@ class ComposeConfig:
     about: str = ""  # the poem's subject, a word or a short phrase ("the sea at night"); "": none
     strength: float = STRENGTH  # how hard the subject steers the word writer (poetry_lab.compose.subject)
     reuse: float = REUSE  # how much of its pull a related word keeps once the poem holds it (1: all, 0: none)
+    metre_weight: float = METRE_WEIGHT  # how much the fit to the form's metre counts beside the line's likelihood
     break_weight: float = BREAK_WEIGHT  # how much a line break the word writer would not make costs a draft (0: nothing)
     min_p: float = MIN_P  # a word (or letter) less than this share as likely as the likeliest allowed is not drawn (0: off)
 
@@ -89,6 +90,8 @@ class ComposeConfig:
             raise PoetryLabError(f"The poems kept while writing (beam) must be between 1 and {MAX_BEAM}.")
         if not 0.0 <= float(self.strength) <= MAX_STRENGTH:
             raise PoetryLabError(f"The subject's strength must be between 0 and {MAX_STRENGTH:g}.")
+        if not 0.0 <= float(self.metre_weight) <= 10.0 or math.isnan(self.metre_weight):
+            raise PoetryLabError(f"The metre's weight {self.metre_weight:g} is out of range: use 0 up to 10.")
         if not 0.0 <= float(self.min_p) < 1.0 or math.isnan(self.min_p):
             raise PoetryLabError(f"min-p {self.min_p:g} is out of range: use 0 (off) up to below 1.")
         if not 0.0 <= float(self.reuse) <= 1.0:
@@ -307,7 +310,8 @@ class Composer:
             bias = np.stack([steer.bias_after(used[b]) for b, _, _ in jobs]) if steer else None
             written = writer.decoder.write([job for _, _, job in jobs], temperature, **({"bias": bias} if steer else {}), min_p=cfg.min_p)
             for (b, quality, _), drafts in zip(jobs, written):
-                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight, used[b])
+                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight, used[b],
+                                    cfg.metre_weight)
                 found[b] = [self._line(ranked, k, p, quality, steer) for k in range(min(cfg.beam, len(ranked)))]
             if all(found):
                 break
@@ -324,7 +328,7 @@ class Composer:
         return line, best, cand.score - (0.0 if p.lo <= cand.syllables <= p.hi else OUT_OF_RANGE)
 
     def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan, steer: _Steer | None = None,
-              break_weight: float = 0.0, used: frozenset[str] = frozenset()) -> list[tuple[Draft, Candidate]]:
+              break_weight: float = 0.0, used: frozenset[str] = frozenset(), metre_weight: float = METRE_WEIGHT) -> list[tuple[Draft, Candidate]]:
         """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once; a subject's
         related words add to a draft's score (those the poem holds, `used`, only their reuse share), and a break
         where the writer would not break costs it (break_weight)."""
@@ -336,7 +340,7 @@ class Composer:
                 continue
             seen.add(key)
             syl, m = _scan(d.text, p)
-            score = -d.bits_per_char + (METRE_WEIGHT * m if m is not None else 0.0) + break_weight * d.break_logp
+            score = -d.bits_per_char + (metre_weight * m if m is not None else 0.0) + break_weight * d.break_logp
             if steer is not None:
                 score += steer.bonus * steer.subject.held(d.words, used, steer.reuse)
             out.append((d, Candidate(d.text, round(score, 4), round(d.bits_per_char, 4), m, syl)))
