@@ -221,7 +221,8 @@ def test_a_line_lists_no_more_than_one_item_after_its_first(monkeypatch):
     composer = Composer(load_model(shipped("pretrained", "base_forward.safetensors"), device="cpu"), lexicon=load_lexicon())
 
     def most_listed() -> int:
-        poems = [composer.compose(ComposeConfig(form="quatrain", seed=s, min_p=0.2, candidates=8)) for s in range(1, 7)]
+        # seeds where the shipped writer, cut to its likeliest words (min_p 0.2), lists without the rule
+        poems = [composer.compose(ComposeConfig(form="quatrain", seed=s, min_p=0.2, candidates=8)) for s in (10, 15, 18, 23)]
         return max(len(listed.findall(line.text.lower())) for p in poems for line in p.lines)
 
     assert most_listed() <= word_decoder.MAX_LISTED == 1
