@@ -221,7 +221,8 @@ def build_table(corpus_gz: Path, out: Path = TABLE) -> int:
         keep = keep and (len(w) > 2 or w in SHORT_WORDS)
         if keep and _PLAIN.fullmatch(w) and (inf := word_info(w)) is not None:
             up, uses = cased[w, True], cased[w, True] + cased[w, False]
-            written = w.capitalize() if uses >= PROPER_MIN_USES and up >= PROPER_SHARE * uses and w not in SHORT_WORDS and not w.startswith("i'") else w
+            name = uses >= PROPER_MIN_USES and up >= PROPER_SHARE * uses and w not in SHORT_WORDS and not w.startswith("i'")
+            written = w.capitalize() if name else w
             rows.append(f"{written}\t{n}\t{inf.stress}\t{'|'.join(inf.rhymes)}\n")
     with gzip.open(out, "wt", encoding="utf-8", compresslevel=9) as f:
         f.writelines(sorted(rows, key=str.lower))
