@@ -89,8 +89,9 @@ def test_items_show_both_quatrains_and_nothing_that_tells_them_apart(run):
     out, key = run
     text = (out / "items.md").read_text(encoding="utf-8")
     lowered = text.lower()
-    assert not [w for w in (*WRITERS, "poetry lab", "model", "machine", "writer", "generated", "seed", "lucrece", "complaint", "stanza")
+    assert not [w for w in (*WRITERS, "poetry lab", "model", "machine", "writer", "generated", "lucrece", "complaint", "stanza")
                 if w in lowered]
+    assert not re.search(r"\bseeds?\W{0,3}\d", lowered)  # no seed number ("seed" itself is a word poems use)
     assert not re.search(r"human\W*[:=]\W*[ab]\b", lowered)  # no answer in the file
     assert HEADER in text and "1 = word salad, 2 = local phrases make sense but the lines do not" in text
     items = _items(text)
