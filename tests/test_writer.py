@@ -238,3 +238,18 @@ def test_the_metres_weight_and_min_p_reach_the_ranking_and_the_draws(words_compo
     assert any(line.score != pytest.approx(-line.bits_per_char, abs=1e-3) for line in metred.lines)
     cut = words_composer.compose(ComposeConfig(form="sonnet", seed=5, candidates=8, min_p=0.99))  # about the likeliest only
     assert cut.text != words_composer.compose(ComposeConfig(form="sonnet", seed=5, candidates=8)).text
+
+
+def test_each_rhyme_group_has_a_sound_of_its_own():
+    """ABAB with A = B reads as AAAA: seeds 1, 7 and 9 once rhymed night / light, men / then and sky / die across groups."""
+    lex = load_lexicon()
+    composer = Composer(load_model(shipped("pretrained", "base_forward.safetensors"), device="cpu"), lexicon=lex)
+    for seed in (1, 7, 9):
+        poem = composer.compose(ComposeConfig(form="sonnet", seed=seed))
+        firsts: dict[str, str] = {}
+        for line in poem.lines:
+            firsts.setdefault(line.rhyme, line.end_word.lower())
+        ends = list(firsts.values())
+        assert len(ends) == 7
+        assert not [(a, b) for i, a in enumerate(ends) for b in ends[i + 1:] if b == a or b in lex.rhymes_of(a)], poem.text
+        assert all(line.rhyme_quality == "true" for line in poem.lines)

@@ -7,7 +7,8 @@ ranking is the same for both: the model's own likelihood of the line (bits per c
 temperature 1) plus its fit to the form's metre, among the candidates that are not copied from the
 training text and do not repeat an earlier line. A line in a rhyme group ends on a true rhyme of
 the group's first end word (the same phones from the stressed vowel on, by the CMU dictionary); the
-first line of a group ends on a word with several true rhymes, so its partners have room. Where no
+first line of a group ends on a word with several true rhymes, so its partners have room, and on none that
+rhymes with another group's (ABAB, not AAAA). Where no
 candidate manages a true rhyme the line settles for a slant rhyme (the same stressed vowel) and says
 so. The poet's lines (`given`) are kept as written and the form's checks work around them: a line
 given anywhere is the rhyme its partners must meet.
@@ -267,6 +268,9 @@ class Composer:
             return LineSpec(**base), ""
         anchors = [ends[k] for k, q in enumerate(plans) if q.group == p.group and k in ends and ends[k]]
         if not anchors:
+            if relax == 0:  # a new rhyme, not another group's sound again (ABAB with A = B reads as AAAA)
+                others = {ends[k].lower() for k, q in enumerate(plans) if q.group not in (None, p.group) and ends.get(k)}
+                base["used_ends"] |= {w for a in others for w in (self.lexicon.rhymes_of(a) | {a})}
             return LineSpec(**base, rhymeable=RHYMEABLE if relax == 0 else 0), "true"
         if relax >= 2:
             return LineSpec(**base), "none"
