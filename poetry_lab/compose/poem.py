@@ -314,8 +314,7 @@ class Composer:
             bias = np.stack([steer.bias_after(used[b]) for b, _, _ in jobs]) if steer else None
             written = writer.decoder.write([job for _, _, job in jobs], temperature, **({"bias": bias} if steer else {}), min_p=cfg.min_p)
             for (b, quality, _), drafts in zip(jobs, written):
-                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, steer, cfg.break_weight, used[b],
-                                    cfg.metre_weight)
+                ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, cfg, steer, used[b])
                 found[b] = [self._line(ranked, k, p, quality, steer) for k in range(min(cfg.beam, len(ranked)))]
             if all(found):
                 break
@@ -331,11 +330,11 @@ class Composer:
                     _related(best.words, steer.subject.related) if steer else [])
         return line, best, cand.score - (0.0 if p.lo <= cand.syllables <= p.hi else OUT_OF_RANGE)
 
-    def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan, steer: _Steer | None = None,
-              break_weight: float = 0.0, used: frozenset[str] = frozenset(), metre_weight: float = METRE_WEIGHT) -> list[tuple[Draft, Candidate]]:
+    def _rank(self, drafts: list[Draft], taken: list[str], p: LinePlan, cfg: ComposeConfig, steer: _Steer | None = None,
+              used: frozenset[str] = frozenset()) -> list[tuple[Draft, Candidate]]:
         """Drafts worth keeping, best first: not copied, not one of the `taken` lines, each text once; a subject's
         related words add to a draft's score (those the poem holds, `used`, only their reuse share), and a break
-        where the writer would not break costs it (break_weight)."""
+        where the writer would not break costs it (cfg.break_weight); the metre counts cfg.metre_weight."""
         seen = {t.strip().lower() for t in taken}
         out = []
         for d in drafts:
@@ -344,7 +343,7 @@ class Composer:
                 continue
             seen.add(key)
             syl, m = _scan(d.text, p)
-            score = -d.bits_per_char + (metre_weight * m if m is not None else 0.0) + break_weight * d.break_logp
+            score = -d.bits_per_char + (cfg.metre_weight * m if m is not None else 0.0) + cfg.break_weight * d.break_logp
             if steer is not None:
                 score += steer.bonus * steer.subject.held(d.words, used, steer.reuse)
             out.append((d, Candidate(d.text, round(score, 4), round(d.bits_per_char, 4), m, syl)))

@@ -26,6 +26,7 @@ from pathlib import Path
 from pronouncing import rhyming_part
 
 from poetry_lab.analysis.pronounce import in_dictionary, pronunciations, stress
+from poetry_lab.data.text import is_heading
 from poetry_lab.data.text import words as text_words
 
 TABLE = Path(__file__).with_name("words.tsv.gz")
@@ -146,7 +147,7 @@ class Lexicon:
 
     def ends_line(self, word: str) -> bool:
         """Whether a line may end on `word`: a word of the poet's corpus or one the poetry corpus uses
-        often, and not a word that leans on the next ("the", "and", "their")."""
+        often, and neither a word that leans on the next ("the", "and", "their") nor a name ("Troy")."""
         inf = self.info.get(word)
         return inf is not None and (inf.count == 0 or inf.count >= MIN_COUNT_END) and word not in NO_END and word not in self.proper
 
@@ -193,9 +194,8 @@ def load_lexicon(path: Path = TABLE) -> Lexicon:
 
 def mid_line_case(line: str) -> list[tuple[str, bool]]:
     """(word lower-cased, written with a capital) for each word of a line of verse that is neither its first nor
-    after a mark (. , ; " ( and the like: where any word may take a capital); none from a line in capitals."""
-    letters = [c for c in line if c.isalpha()]
-    if not letters or all(c.isupper() for c in letters):
+    after a mark (. , ; " ( and the like: where any word may take a capital); none from a heading in capitals."""
+    if is_heading(line):
         return []
     out, end = [], None
     for m in _CASED.finditer(line):
