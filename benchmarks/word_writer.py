@@ -58,6 +58,7 @@ from poetry_lab.data.corpus import normalise
 
 VAL_CHARS = 1_000_000  # the char base's held-out tail
 CUTOFFS = (2000, 6000)
+FULL_RHYME = 4  # poetry_lab.analysis.poetics.rhyme_strength's
 
 
 def small_cutoffs(vocab_size: int) -> tuple[int, ...]:
@@ -236,28 +237,48 @@ def train(data: Path, emb: int, hidden: int, minutes: float, lr: float, batch: i
 
 
 def metred(out: Path, corpus: str = "gutenberg_poetry", lo: int = 9, hi: int = 11, min_lines: int = 4,
-           val_chars: int = VAL_CHARS) -> dict:
+           val_chars: int = VAL_CHARS, rhymed: bool = False) -> dict:
     """The verse in measure of the training part (the held-out tail left out): every run of at least `min_lines`
     lines of lo..hi syllables, each word a known one (poetry_lab.compose.words), runs a blank line apart; gzipped
     to `out`. The shipped writer was fine-tuned an hour on it (`finetune --corpus OUT`, pretrained/README.md): four
-    blind readers rated its sonnet quatrains 2.71 against 2.31 for the writer before, in one pass (2026-12-03; README)."""
+    blind readers rated its sonnet quatrains 2.71 against 2.31 for the writer before, in one pass (2026-12-03; README).
+    With `rhymed`, only lines whose last word truly rhymes with the last word of a line one or two before or
+    after (couplets, alternate rhymes) are kept, in runs of at least `min_lines`."""
+    from poetry_lab.analysis.poetics import rhyme_strength
     from poetry_lab.compose.words import load_lexicon
 
     t0 = time.perf_counter()
     info = load_lexicon().info
     lines = read_corpus(corpus)[:-val_chars].split("\n")
 
+    def words(line: str) -> list[str]:
+        return [w for w in TOKEN.findall(line.lower()) if w[0].isalpha()]
+
     def measured(line: str) -> bool:
-        found = [w for w in TOKEN.findall(line.lower()) if w[0].isalpha()]
+        found = words(line)
         return all(w in info for w in found) and lo <= sum(info[w].syllables for w in found) <= hi
+
+    def rhyming(run: list[str]) -> list[list[str]]:
+        ends = [words(line)[-1] for line in run]  # a measured line has a word
+        keep = [any(0 <= j < len(run) and ends[i] != ends[j] and rhyme_strength(ends[i], ends[j]) == FULL_RHYME for j in (i - 2, i - 1, i + 1, i + 2))
+                for i in range(len(run))]
+        runs, cur = [], []
+        for line, k in zip([*run, ""], [*keep, False]):
+            if k:
+                cur.append(line)
+            else:
+                runs.append(cur)
+                cur = []
+        return runs
 
     blocks, run = [], []
     for line in [*lines, ""]:
         if line.strip() and measured(line):
             run.append(line)
             continue
-        if len(run) >= min_lines:
-            blocks.append("\n".join(run))
+        for part in rhyming(run) if rhymed and len(run) >= min_lines else [run]:
+            if len(part) >= min_lines:
+                blocks.append("\n".join(part))
         run = []
     text = "\n\n".join(blocks) + "\n"
     with gzip.open(out, "wt", encoding="utf-8") as f:
@@ -346,6 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     me.add_argument("--corpus", default="gutenberg_poetry")
     me.add_argument("--min-lines", type=int, default=4)
     me.add_argument("--val-chars", type=int, default=VAL_CHARS)
+    me.add_argument("--rhymed", action="store_true", help="only lines that rhyme with a neighbour (couplets, alternate rhymes)")
     j = sub.add_parser("join", help="one model file from the parts split() wrote (a GPU run's result)")
     j.add_argument("parts", type=Path, nargs="+")
     j.add_argument("--out", type=Path, required=True)
@@ -361,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if args.command == "metred":
-        metred(args.out, args.corpus, min_lines=args.min_lines, val_chars=args.val_chars)
+        metred(args.out, args.corpus, min_lines=args.min_lines, val_chars=args.val_chars, rhymed=args.rhymed)
         return
     if args.command in ("join", "split", "ship"):
         {"join": lambda: join(args.parts, args.out), "split": lambda: split(args.model, args.out),

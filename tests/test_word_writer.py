@@ -76,3 +76,30 @@ def test_the_verse_in_measure_is_runs_of_lines_of_nine_to_eleven_syllables(tmp_p
         assert len(lines) >= 4
         for line in lines:
             assert 9 <= sum(info[w].syllables for w in words(line.replace("’", "'"))) <= 11, line
+
+
+def test_rhymed_verse_in_measure_keeps_only_lines_that_rhyme_with_a_neighbour(tmp_path):
+    import gzip
+
+    from poetry_lab.analysis.poetics import rhyme_strength
+    from poetry_lab.data.text import words
+
+    main(["metred", "--out", str(tmp_path / "all.txt.gz"), "--corpus", "sonnets", "--val-chars", "20000"])
+    main(["metred", "--rhymed", "--out", str(tmp_path / "r.txt.gz"), "--corpus", "sonnets", "--val-chars", "20000"])
+    runs = [b.split("\n") for b in gzip.open(tmp_path / "all.txt.gz", "rt", encoding="utf-8").read().strip().split("\n\n")]
+    blocks = [b.split("\n") for b in gzip.open(tmp_path / "r.txt.gz", "rt", encoding="utf-8").read().strip().split("\n\n")]
+    neighbours = {}  # each line in measure -> the lines one or two away in its run
+    for run in runs:
+        for i, line in enumerate(run):
+            neighbours[line] = [run[j] for j in (i - 2, i - 1, i + 1, i + 2) if 0 <= j < len(run)]
+    kept = [line for block in blocks for line in block]
+    # the runs in measure break where a line is not (one known word short of it, "thy self thy foe, to thy sweet self too
+    # cruel"), so a rhyme's partner is often gone: about 40% of the lines stay
+    assert set(kept) < set(neighbours) and len(kept) > 0.25 * len(neighbours)
+    assert all(len(block) >= 4 for block in blocks)
+
+    def end(line):
+        return words(line.replace("’", "'"))[-1]
+
+    for line in kept:
+        assert any(end(n) != end(line) and rhyme_strength(end(n), end(line)) == 4 for n in neighbours[line]), line
