@@ -222,7 +222,7 @@ def test_a_line_lists_no_more_than_one_item_after_its_first(monkeypatch):
 
     def most_listed() -> int:
         # seeds where the shipped writer, cut to its likeliest words (min_p 0.2), lists without the rule
-        poems = [composer.compose(ComposeConfig(form="quatrain", seed=s, min_p=0.2, candidates=8)) for s in (10, 15, 18, 23)]
+        poems = [composer.compose(ComposeConfig(form="quatrain", seed=s, min_p=0.2, candidates=8)) for s in (6, 13, 34, 36)]
         return max(len(listed.findall(line.text.lower())) for p in poems for line in p.lines)
 
     assert most_listed() <= word_decoder.MAX_LISTED == 1
