@@ -81,7 +81,7 @@ def test_the_verse_in_measure_is_runs_of_lines_of_nine_to_eleven_syllables(tmp_p
 def test_rhymed_verse_in_measure_keeps_only_lines_that_rhyme_with_a_neighbour(tmp_path):
     import gzip
 
-    from poetry_lab.analysis.poetics import rhyme_strength
+    from poetry_lab.analysis.poetics import FULL_RHYME, rhyme_strength
     from poetry_lab.data.text import words
 
     main(["metred", "--out", str(tmp_path / "all.txt.gz"), "--corpus", "sonnets", "--val-chars", "20000"])
@@ -102,4 +102,4 @@ def test_rhymed_verse_in_measure_keeps_only_lines_that_rhyme_with_a_neighbour(tm
         return words(line.replace("’", "'"))[-1]
 
     for line in kept:
-        assert any(end(n) != end(line) and rhyme_strength(end(n), end(line)) == 4 for n in neighbours[line]), line
+        assert any(end(n) != end(line) and rhyme_strength(end(n), end(line)) == FULL_RHYME for n in neighbours[line]), line

@@ -187,15 +187,18 @@ def _spelling_key(w: str) -> str:
     return key if len(key) >= 2 else ""
 
 
+FULL_RHYME = 4  # rhyme_strength of a full rhyme (or the same word)
+
+
 def rhyme_strength(a: str, b: str) -> int:
     """4 a full rhyme or the same word, 3 the last syllables match, 2 the spellings, 1 the final consonants."""
     if not a or not b:
         return 0
     if a.lower() == b.lower():
-        return 4
+        return FULL_RHYME
     (pa, wa, ca, sa), (pb, wb, cb, sb) = _rhyme_keys(a), _rhyme_keys(b)
     if pa & pb:
-        return 4
+        return FULL_RHYME
     if wa & wb:
         return 3
     return 2 if sa and sa == sb else 1 if ca & cb else 0
