@@ -35,6 +35,7 @@ import gzip
 import json
 import math
 import time
+from dataclasses import replace
 from collections import Counter
 from itertools import groupby
 from operator import itemgetter
@@ -289,19 +290,22 @@ def metred(out: Path, corpus: str = "gutenberg_poetry", lo: int = 9, hi: int = 1
     return facts
 
 
-def poet_ids(vocab: list[str], corpus: str) -> torch.Tensor:
-    stoi = {w: i for i, w in enumerate(vocab)}
-    return torch.tensor([stoi.get(w, 0) for w in tokenize(read_corpus(corpus))], dtype=torch.long)
+def poet_ids(model: WordLSTM, vocab: list[str], corpus: str) -> torch.Tensor:
+    """A corpus as `model` reads it (each line led by its end word for a planning writer)."""
+    return torch.as_tensor(WordVocab(vocab).encode(read_corpus(corpus), plans=model.config.plans))
 
 
-def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = FINETUNE_LR) -> dict:
+def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = FINETUNE_LR, plan: bool = False) -> dict:
     """The base word model trained `seconds` more on a poet's file (its words in the base's vocabulary,
-    the rest <unk>); written to `out`."""
+    the rest <unk>); written to `out`. With `plan`, the model becomes a planning writer (WordConfig.plans)
+    and learns the file with each line led by its end word."""
     torch.manual_seed(0)
     model, vocab, facts = load(model_path)
-    ids = poet_ids(vocab, corpus)
+    if plan:
+        model.config = replace(model.config, plans=True)
+    ids = poet_ids(model, vocab, corpus)
     step = fit_words(model, ids, seconds, lr)
-    done = {**facts, "finetuned_on": corpus, "finetune_seconds": seconds, "finetune_steps": step,
+    done = {**facts, "finetuned_on": corpus, "finetune_seconds": seconds, "finetune_steps": step, "plans": model.config.plans,
             "unk_share": round(float((ids == 0).float().mean()), 4)}
     save(out, model.eval(), vocab, done)
     print(f"fine-tuned {step} steps on {corpus}; {done['unk_share']:.1%} of its tokens unknown")
@@ -314,9 +318,14 @@ def transfer(model_path: Path, corpus: str, finetune_s: float = 60, scratch_s: f
     `finetune_s` on the first 90%, and a model of the same shape and vocabulary trained `scratch_s` from scratch."""
     torch.manual_seed(0)
     base, vocab, facts = load(model_path)
-    ids = poet_ids(vocab, corpus)
-    cut = int(len(ids) * 0.9)
-    train_ids, val_ids = ids[:cut], ids[cut:]
+    text = read_corpus(corpus)
+    spans = list(TOKEN.finditer(text.lower().replace("’", "'")))
+    cut = int(len(spans) * 0.9)
+    while cut < len(spans) - 1 and spans[cut - 1].group() != "\n":  # the held-out part starts a line (a planning writer's plans)
+        cut += 1
+    words = WordVocab(vocab)
+    train_ids, val_ids = (torch.as_tensor(words.encode(part, plans=base.config.plans))
+                          for part in (text[: spans[cut].start()], text[spans[cut].start():]))
     out = {"corpus": corpus, "val_tokens": len(val_ids), "base": round(held_out_nats(base, val_ids), 4)}
     out["finetune_steps"] = fit_words(base, train_ids, finetune_s, lr)
     out[f"finetuned_{finetune_s:g}s"] = round(held_out_nats(base, val_ids), 4)
@@ -325,8 +334,7 @@ def transfer(model_path: Path, corpus: str, finetune_s: float = 60, scratch_s: f
     out["scratch_steps"] = fit_words(scratch, train_ids, scratch_s, scratch_lr)
     out[f"scratch_{scratch_s:g}s"] = round(held_out_nats(scratch, val_ids), 4)
     # per character of the held-out text (as the char model counts; the writer drops case, quotes and dashes)
-    text = read_corpus(corpus)
-    val_chars = len(text) - list(TOKEN.finditer(text.lower().replace("’", "'")))[cut].start()
+    val_chars = len(text) - spans[cut].start()
     out["val_chars"] = val_chars
     for key in ("base", f"finetuned_{finetune_s:g}s", f"scratch_{scratch_s:g}s"):
         out[f"{key}_nats_per_char"] = round(nats_per_char(out[key], len(val_ids), val_chars), 4)
@@ -356,6 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--corpus", required=True)
     f.add_argument("--seconds", type=float, default=60)
     f.add_argument("--out", type=Path, required=True)
+    f.add_argument("--plan", action="store_true", help="make it a planning writer: each line led by its end word")
     tr = sub.add_parser("transfer", help="fine-tune 1 minute against scratch 3 minutes, held-out 10%% of a poet's file")
     tr.add_argument("--model", type=Path, default=None, help="default: DATA/word.safetensors")
     tr.add_argument("--corpus", default="sonnets")
@@ -399,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "transfer":
         transfer(args.model or args.data / "word.safetensors", args.corpus, args.finetune_s, args.scratch_s, args.lr)
     else:
-        finetune(args.model or args.data / "word.safetensors", args.corpus, args.seconds, args.out, args.lr)
+        finetune(args.model or args.data / "word.safetensors", args.corpus, args.seconds, args.out, args.lr, args.plan)
 
 
 if __name__ == "__main__":

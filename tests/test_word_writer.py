@@ -50,6 +50,13 @@ def test_a_tiny_word_writer_trains_resumes_ships_and_writes_in_form(tmp_path, ca
     main(["transfer", "--data", str(data), "--corpus", "sonnets", "--finetune-s", "1", "--scratch-s", "1"])
     numbers = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"base", "finetuned_1s", "scratch_1s"} <= numbers.keys() and numbers["finetune_steps"] > 0
+    main(["finetune", "--data", str(data), "--corpus", "sonnets", "--seconds", "1", "--plan", "--out", str(tmp_path / "plan.safetensors")])
+    planner, _, planner_facts = load(tmp_path / "plan.safetensors")
+    assert planner.config.plans and planner_facts["plans"] and not load(tmp_path / "ft.safetensors")[0].config.plans
+    main(["transfer", "--data", str(data), "--model", str(tmp_path / "plan.safetensors"), "--corpus", "sonnets", "--finetune-s", "1",
+          "--scratch-s", "1"])
+    planned_numbers = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert planned_numbers["val_chars"] == numbers["val_chars"] and planned_numbers["val_tokens"] > numbers["val_tokens"]
     parts = tmp_path / "parts"
     parts.mkdir()
     main(["split", str(data / "word.safetensors"), "--out", str(parts)])

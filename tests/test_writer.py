@@ -15,9 +15,10 @@ from threadpoolctl import threadpool_limits
 
 from poetry_lab.analysis.poetics import scan_line
 from poetry_lab.compose import ComposeConfig, Composer, load_lexicon, plan
-from poetry_lab.compose.word_decoder import WordCell
+from poetry_lab.compose.decoder import LineSpec, Start
+from poetry_lab.compose.word_decoder import WordCell, WordLineDecoder
 from poetry_lab.core.checkpoint import WRITER_FILE, ModelBundle, WriterBundle, load_model, load_writer, save_model, save_writer
-from poetry_lab.core.wordmodel import WordConfig, WordLSTM, WordVocab, fit_words, held_out_nats, shown, tokenize
+from poetry_lab.core.wordmodel import WordConfig, WordLSTM, WordVocab, fit_words, held_out_nats, planned, shown, tokenize
 from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import shipped
@@ -47,6 +48,15 @@ def small_writer(shipped_vocab) -> WriterBundle:
 @pytest.fixture(scope="module")
 def words_composer(tiny_bundle, small_writer) -> Composer:
     return Composer(ModelBundle(tiny_bundle.model, tiny_bundle.vocab, tiny_bundle.facts, writer=small_writer))
+
+
+@pytest.fixture(scope="module")
+def planning_composer(tiny_bundle, shipped_vocab) -> Composer:
+    """A small random planning writer (WordConfig.plans): each line's end word drawn first."""
+    model = WordLSTM(WordConfig(vocab_size=len(shipped_vocab), emb=16, hidden=24, plans=True))
+    model.init_weights(seed=2)
+    writer = WriterBundle(model.eval(), shipped_vocab, {"corpus": "random"})
+    return Composer(ModelBundle(tiny_bundle.model, tiny_bundle.vocab, tiny_bundle.facts, writer=writer))
 
 
 def test_tokens_and_how_a_line_is_shown():
@@ -118,9 +128,11 @@ def test_fit_words_learns_a_text(shipped_vocab):
         fit_words(model, ids[:2], seconds=1.0)
 
 
+@pytest.mark.parametrize("which", ["words_composer", "planning_composer"])
 @pytest.mark.parametrize("form", ["sonnet", "limerick", "haiku", "free", "ballad", "couplets"])
-def test_the_word_writer_keeps_every_form(words_composer, form):
+def test_the_word_writer_keeps_every_form(request, which, form):
     """A random writer still keeps the count, the rhyme, the closes and known words: the rules are hard."""
+    words_composer = request.getfixturevalue(which)
     lexicon = words_composer.lexicon
     poem = words_composer.compose(ComposeConfig(form=form, seed=4, candidates=8))
     plans = plan(form)
@@ -143,6 +155,46 @@ def test_the_word_writer_keeps_every_form(words_composer, form):
         for other in lines[1:]:
             if other.rhyme_quality == "true":
                 assert other.end_word in lexicon.rhymes_of(first), (first, other.end_word)
+
+
+def test_a_planning_writer_reads_each_line_led_by_its_end_word(shipped_vocab, tmp_path):
+    text = "The stars are bright tonight,\nAnd all is well.\n\nO sea"
+    assert planned(tokenize(text)) == ["tonight", "the", "stars", "are", "bright", "tonight", ",", "\n",
+                                       "well", "and", "all", "is", "well", ".", "\n", "\n", "sea", "o", "sea"]
+    assert list(shipped_vocab.encode(text, plans=True)) == [shipped_vocab.stoi[w] for w in planned(tokenize(text))]
+    old = {"vocab_size": len(shipped_vocab), "emb": 16, "hidden": 24, "cutoffs": [2000, 6000]}  # a file from before plans
+    assert WordConfig.from_dict(old).plans is False
+    model = WordLSTM(WordConfig(vocab_size=len(shipped_vocab), emb=16, hidden=24, plans=True))
+    model.init_weights(seed=0)
+    back = load_writer(save_writer(tmp_path / "p.safetensors", WriterBundle(model, shipped_vocab)))
+    assert back.model.config.plans and list(back.encode(text)) == list(shipped_vocab.encode(text, plans=True))
+    plain = WriterBundle(WordLSTM(WordConfig(vocab_size=len(shipped_vocab), emb=16, hidden=24)), shipped_vocab)
+    assert list(plain.encode("the sea\n")) == [shipped_vocab.stoi[w] for w in ("the", "sea", "\n")]
+
+
+def test_a_planned_line_ends_on_the_word_its_writer_chose(planning_composer):
+    """The plan is the first draw: a start that all but names "night" gets lines that end on "night"."""
+    writer = planning_composer.words
+    vocab, cell = writer.bundle.vocab, writer.cell
+    logits = np.full((1, len(vocab)), -60.0, np.float32)
+    logits[0, vocab.stoi["night"]] = 0.0
+    spec = LineSpec(lo=9, hi=11, rhymeable=2)
+    start = Start(cell.zero_state(1), logits, spec, np.random.default_rng(0).random((64, 8)))
+    drafts = writer.decoder.write([start], temperature=1.0)[0]
+    assert drafts and all(d.words[-1] == "night" and "night" not in d.words[:-1] for d in drafts)
+    assert all(9 <= sum(writer.decoder.table.syl[vocab.stoi[w]] for w in d.words) <= 11 for d in drafts)
+    assert all(not d.text.lower().startswith("night ") for d in drafts)  # the plan is read, not shown
+
+
+def test_a_planning_writers_plain_sampling_hides_its_plans(shipped_vocab):
+    text = "the night is dark and the sea is deep .\n" * 40
+    model = WordLSTM(WordConfig(vocab_size=len(shipped_vocab), emb=16, hidden=24, plans=True))
+    model.init_weights(seed=0)
+    fit_words(model, torch.as_tensor(shipped_vocab.encode(text, plans=True)), seconds=4.0, lr=1e-2, batch=4, bptt=16)
+    from poetry_lab.compose.word_decoder import WordWriter
+
+    raw = WordWriter(WriterBundle(model, shipped_vocab), load_lexicon(), 2).raw("", 2, 0.0, 0)
+    assert raw.splitlines() == ["The night is dark and the sea is deep."] * 2
 
 
 def test_the_word_writer_keeps_the_poets_lines_and_writes_one_line_again(words_composer):

@@ -11,6 +11,10 @@ banned. The allowed words are masks over the whole vocabulary, built with NumPy,
 few vector operations a row. The model's own distribution picks among what is allowed, at the asked
 temperature, with a subject's bias (poetry_lab.compose.subject) added to its related words; each row's
 log-probability under the unconstrained model (temperature 1, no bias) is summed for the composer's ranking.
+
+A planning writer (WordConfig.plans) reads each line led by its last word. Its rows first draw that word,
+the line's plan, from the allowed ends (as Hafez chooses its rhyme words first), then write a line toward
+it: the other words leave room for it, and the line ends when it is written. The plan is read, not shown.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ class _Spec:
 
 
 class _Row:
-    __slots__ = ("after", "can_end", "can_go", "favoured", "listed", "logp", "syl", "tokens", "words")
+    __slots__ = ("after", "can_end", "can_go", "cap", "favoured", "listed", "logp", "syl", "target", "tokens", "words")
 
     def __init__(self):
         self.tokens: list[str] = []
@@ -95,6 +99,7 @@ class _Row:
         self.favoured = 0  # words written that the subject's bias favours
         self.listed = 0  # determiners written after a comma ("the sun, the stars, the sky": a list)
         self.can_go, self.can_end = True, False  # what may follow the tokens so far: more words, the line's end
+        self.target, self.cap = -1, 0  # a planning writer's planned end word (its id) and the line's most syllables with it
 
 
 class WordLineDecoder:
@@ -102,6 +107,18 @@ class WordLineDecoder:
 
     def __init__(self, cell: WordCell, vocab: WordVocab, lexicon: Lexicon, rhymeable: int):
         self.cell, self.vocab, self.table = cell, vocab, WordTable(vocab, lexicon, rhymeable)
+        self.plans = cell.model.config.plans
+
+    def _caps(self, s: _Spec) -> np.ndarray:
+        """(V,) the most syllables a line ending on each word may have: hi, or hi - 1 for a stressed end where
+        the line's extra syllable is for an unstressed end only."""
+        t, hi = self.table, s.spec.hi
+        return np.where(s.weak_last & ~t.weak_last, hi - 1, hi) if s.weak_last else np.full(len(t.known), hi)
+
+    def _plans(self, s: _Spec) -> np.ndarray:
+        """The ids a planning writer's row may choose as its line's end word: the allowed ends that fit the line."""
+        t = self.table
+        return np.flatnonzero(s.end & t.known & (t.syl >= 1) & (t.syl <= self._caps(s)))
 
     def _allowed(self, row: _Row, s: _Spec) -> np.ndarray:
         t, spec = self.table, s.spec
@@ -122,12 +139,19 @@ class WordLineDecoder:
     def _words(self, row: _Row, s: _Spec) -> np.ndarray:
         """The ids of the words that may come next: those that go on and those that end the line."""
         t, spec = self.table, s.spec
-        go = t.known & (t.syl <= s.room - row.syl - s.min_end)
-        a, b = max(spec.lo - row.syl, 1), spec.hi - row.syl
-        end = s.end & (t.syl >= a) & (t.syl <= b)
-        if s.weak_last:
-            end &= (t.syl < b) | t.weak_last
-        ok = go | end
+        if row.target >= 0:  # a planned line: words that leave room for its end word, and that word once in range
+            total = row.syl + int(t.syl[row.target])
+            go = t.known & (t.syl <= row.cap - total)
+            go[row.target] = False
+            ok = go.copy()
+            ok[row.target] = spec.lo <= total <= row.cap
+        else:
+            go = t.known & (t.syl <= s.room - row.syl - s.min_end)
+            a, b = max(spec.lo - row.syl, 1), spec.hi - row.syl
+            end = s.end & (t.syl >= a) & (t.syl <= b)
+            if s.weak_last:
+                end &= (t.syl < b) | t.weak_last
+            ok = go | end
         content = [w for w in row.words if w not in FUNCTION_WORDS]
         if content:
             ok[t.ids(content)] = False
@@ -154,6 +178,10 @@ class WordLineDecoder:
         row.words.append(token)
         row.syl += int(t.syl[i])
         spec = s.spec
+        if row.target >= 0:
+            row.can_end = i == row.target  # the plan written: the line ends (a mark, then the newline)
+            row.can_go = not row.can_end
+            return
         row.can_end = bool(s.end[i]) and spec.lo <= row.syl <= spec.hi
         row.can_go = row.syl <= s.room - s.min_end
 
@@ -169,11 +197,14 @@ class WordLineDecoder:
         rows = [_Row() for _ in range(len(owner))]
         alive = list(range(len(owner)))
         done: list[list[Draft]] = [[] for _ in starts]
+        plans = [self._plans(s) for s in specs] if self.plans else None
+        caps = [self._caps(s) for s in specs] if self.plans else None
         for step in range(MAX_LINE_TOKENS):
             picks, keep = [], []
             for k, r in enumerate(alive):
                 row, s = rows[r], specs[owner[r]]
-                ids = self._allowed(row, s)
+                planning = plans is not None and step == 0
+                ids = plans[owner[r]] if planning else self._allowed(row, s)
                 if not len(ids):
                     continue
                 sub = logp[k, ids]
@@ -189,7 +220,10 @@ class WordLineDecoder:
                     row.after += float(sub[j])
                 row.favoured += bool(pull is not None and pull[cid] > 0)
                 finished = cid == self.vocab.newline
-                if not finished:
+                if planning:
+                    row.target, row.cap = cid, int(caps[owner[r]][cid])
+                    row.favoured = 0  # the plan is written again at the line's end, and counted there
+                elif not finished:
                     self._advance(row, self.vocab.tokens[cid], s)
                 picks.append(cid)
                 keep.append((k, r, finished))
@@ -250,7 +284,7 @@ class WordWriter:
         read as <unk>) from (state, logits) (None: from the start), one row."""
         if state is None:
             state = self.cell.zero_state(1)
-        found, state = self.cell.feed(self.bundle.vocab.encode(text), state)
+        found, state = self.cell.feed(self.bundle.encode(text), state)
         return state, logits if found is None else found
 
     def raw(self, prompt: str, lines: int, temperature: float, seed: int) -> str:
@@ -259,6 +293,7 @@ class WordWriter:
         state, logp = self.feed(None, None, "\n\n" + prompt)
         rng = np.random.default_rng(seed)
         out: list[list[str]] = [[]]
+        plan = self.bundle.model.config.plans  # a planning writer's first word of each line is its plan, not shown
         for _ in range(40 * max(lines, 1)):
             z = logp[0].astype(np.float64)
             z[0] = -np.inf  # <unk> is never written
@@ -272,6 +307,9 @@ class WordWriter:
                     out.append([])
                     if len(out) > lines:
                         break
+                plan = self.bundle.model.config.plans
+            elif plan and vocab.tokens[j] not in MARKS:
+                plan = False
             else:
                 out[-1].append(vocab.tokens[j])
             logp, state = self.cell.step(np.asarray([j]), state)

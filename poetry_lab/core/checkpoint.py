@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
@@ -58,6 +59,10 @@ class WriterBundle:
     model: WordLSTM
     vocab: WordVocab
     facts: dict = field(default_factory=dict)
+
+    def encode(self, text: str) -> np.ndarray:
+        """`text` as this writer reads it: its token ids, each line led by its end word for a planning writer."""
+        return self.vocab.encode(text, plans=self.model.config.plans)
 
 
 def save_writer(path: str | Path, bundle: WriterBundle, half: bool = True) -> Path:

@@ -40,6 +40,24 @@ def tokenize(text: str) -> list[str]:
     return TOKEN.findall(text.lower().replace("’", "'"))
 
 
+def planned(tokens: Sequence[str]) -> list[str]:
+    """`tokens` with each line led by its own last word, its plan ("night the stars are shining in the night"):
+    a planning writer (WordConfig.plans) reads and writes lines so, choosing the word a line ends on (its
+    rhyme) before the words that lead to it. A line with no word (a stanza break) gets no plan."""
+    out: list[str] = []
+    line: list[str] = []
+    for w in [*tokens, None]:
+        if w is not None and w != "\n":
+            line.append(w)
+            continue
+        ends = [t for t in line if t not in MARKS]
+        out += [ends[-1], *line] if ends else line
+        if w is not None:
+            out.append(w)
+        line = []
+    return out
+
+
 class WordVocab:
     """Token <-> id; id 0 is <unk>, where every word outside the vocabulary goes."""
 
@@ -56,8 +74,10 @@ class WordVocab:
     def __contains__(self, token: str) -> bool:
         return token in self.stoi
 
-    def encode(self, text: str) -> np.ndarray:
-        return np.fromiter((self.stoi.get(w, 0) for w in tokenize(text)), dtype=np.int64)
+    def encode(self, text: str, plans: bool = False) -> np.ndarray:
+        """The ids of `text`'s tokens, each line led by its plan where `plans` (a planning writer's reading)."""
+        tokens = tokenize(text)
+        return np.fromiter((self.stoi.get(w, 0) for w in (planned(tokens) if plans else tokens)), dtype=np.int64)
 
 
 def shown(tokens: Sequence[str], names: Collection[str] = ()) -> str:
@@ -81,6 +101,7 @@ class WordConfig:
     emb: int = 256
     hidden: int = 768
     cutoffs: tuple[int, ...] = (2000, 6000)  # the adaptive softmax's frequency bands (ids are by frequency)
+    plans: bool = False  # each line is led by its last word (planned()): the writer picks a line's end word first
 
     def __post_init__(self) -> None:
         if not 2 <= self.vocab_size <= 200_000:

@@ -90,8 +90,8 @@ def finetune_writer(base: WriterBundle, train_text: str, val_text: str, tuning: 
     """
     if on_progress is not None:
         on_progress(0.0, 0)  # reading the held-out text first takes a few seconds
-    ids = torch.as_tensor(base.vocab.encode(train_text))
-    val = torch.as_tensor(base.vocab.encode(val_text))[: tuning.eval_tokens + 1]
+    ids = torch.as_tensor(base.encode(train_text))
+    val = torch.as_tensor(base.encode(val_text))[: tuning.eval_tokens + 1]
     measured = len(val) >= 2
     before = held_out_nats(base.model, val) if measured else None
     model = copy.deepcopy(base.model)
