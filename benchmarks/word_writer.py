@@ -35,8 +35,8 @@ import gzip
 import json
 import math
 import time
-from dataclasses import replace
 from collections import Counter
+from dataclasses import replace
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from poetry_lab.analysis.poetics import scan_line
 from poetry_lab.compose import ComposeConfig, Composer, load_lexicon, plan
 from poetry_lab.compose.decoder import LineSpec, Start
-from poetry_lab.compose.word_decoder import WordCell, WordLineDecoder
+from poetry_lab.compose.word_decoder import WordCell
 from poetry_lab.core.checkpoint import WRITER_FILE, ModelBundle, WriterBundle, load_model, load_writer, save_model, save_writer
 from poetry_lab.core.wordmodel import WordConfig, WordLSTM, WordVocab, fit_words, held_out_nats, planned, shown, tokenize
 from poetry_lab.data.text import words
