@@ -342,6 +342,21 @@ def transfer(model_path: Path, corpus: str, finetune_s: float = 60, scratch_s: f
     return out
 
 
+def heldout(models: list[Path], corpus: str = "gutenberg_poetry", chars: int = 250_000, val_chars: int = VAL_CHARS) -> dict:
+    """Nats per character of the first `chars` characters of the corpus's held-out tail (cut at a line), each
+    model reading it as it reads text (a planning writer's lines led by their end words: the same text, so the
+    numbers compare)."""
+    text = read_corpus(corpus)[-val_chars:][:chars]
+    text = text[: text.rfind("\n") + 1]
+    out = {"corpus": corpus, "chars": len(text)}
+    for path in models:
+        model, vocab, _ = load(path)
+        ids = torch.as_tensor(WordVocab(vocab).encode(text, plans=model.config.plans))
+        out[str(path)] = round(nats_per_char(held_out_nats(model, ids), len(ids) - 1, len(text)), 4)
+    print(json.dumps(out))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -378,6 +393,10 @@ def main(argv: list[str] | None = None) -> None:
     me.add_argument("--min-lines", type=int, default=4)
     me.add_argument("--val-chars", type=int, default=VAL_CHARS)
     me.add_argument("--rhymed", action="store_true", help="only lines that rhyme with a neighbour (couplets, alternate rhymes)")
+    ho = sub.add_parser("heldout", help="nats per character of the corpus's held-out tail, each model reading it as it reads text")
+    ho.add_argument("models", type=Path, nargs="+")
+    ho.add_argument("--chars", type=int, default=250_000)
+    ho.add_argument("--corpus", default="gutenberg_poetry")
     j = sub.add_parser("join", help="one model file from the parts split() wrote (a GPU run's result)")
     j.add_argument("parts", type=Path, nargs="+")
     j.add_argument("--out", type=Path, required=True)
@@ -394,6 +413,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.command == "metred":
         metred(args.out, args.corpus, min_lines=args.min_lines, val_chars=args.val_chars, rhymed=args.rhymed)
+        return
+    if args.command == "heldout":
+        heldout(args.models, args.corpus, args.chars)
         return
     if args.command in ("join", "split", "ship"):
         {"join": lambda: join(args.parts, args.out), "split": lambda: split(args.model, args.out),

@@ -57,6 +57,9 @@ def test_a_tiny_word_writer_trains_resumes_ships_and_writes_in_form(tmp_path, ca
           "--scratch-s", "1"])
     planned_numbers = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert planned_numbers["val_chars"] == numbers["val_chars"] and planned_numbers["val_tokens"] > numbers["val_tokens"]
+    main(["heldout", str(tmp_path / "ft.safetensors"), str(tmp_path / "plan.safetensors"), "--corpus", "sonnets", "--chars", "3000"])
+    per_char = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert per_char["chars"] <= 3000 and all(0 < per_char[str(tmp_path / f)] < 20 for f in ("ft.safetensors", "plan.safetensors"))
     parts = tmp_path / "parts"
     parts.mkdir()
     main(["split", str(data / "word.safetensors"), "--out", str(parts)])
