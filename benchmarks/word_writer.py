@@ -290,9 +290,9 @@ def metred(out: Path, corpus: str = "gutenberg_poetry", lo: int = 9, hi: int = 1
     return facts
 
 
-def poet_ids(model: WordLSTM, vocab: list[str], corpus: str) -> torch.Tensor:
-    """A corpus as `model` reads it (each line led by its end word for a planning writer)."""
-    return torch.as_tensor(WordVocab(vocab).encode(read_corpus(corpus), plans=model.config.plans))
+def read_as(model: WordLSTM, vocab: list[str], text: str) -> torch.Tensor:
+    """`text` as `model` reads it (WriterBundle.encode: each line led by its end word for a planning writer)."""
+    return torch.as_tensor(WriterBundle(model, WordVocab(vocab)).encode(text))
 
 
 def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = FINETUNE_LR, plan: bool = False) -> dict:
@@ -303,7 +303,7 @@ def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float
     model, vocab, facts = load(model_path)
     if plan:
         model.config = replace(model.config, plans=True)
-    ids = poet_ids(model, vocab, corpus)
+    ids = read_as(model, vocab, read_corpus(corpus))
     step = fit_words(model, ids, seconds, lr)
     done = {**facts, "finetuned_on": corpus, "finetune_seconds": seconds, "finetune_steps": step, "plans": model.config.plans,
             "unk_share": round(float((ids == 0).float().mean()), 4)}
@@ -323,9 +323,7 @@ def transfer(model_path: Path, corpus: str, finetune_s: float = 60, scratch_s: f
     cut = int(len(spans) * 0.9)
     while cut < len(spans) - 1 and spans[cut - 1].group() != "\n":  # the held-out part starts a line (a planning writer's plans)
         cut += 1
-    words = WordVocab(vocab)
-    train_ids, val_ids = (torch.as_tensor(words.encode(part, plans=base.config.plans))
-                          for part in (text[: spans[cut].start()], text[spans[cut].start():]))
+    train_ids, val_ids = (read_as(base, vocab, part) for part in (text[: spans[cut].start()], text[spans[cut].start():]))
     out = {"corpus": corpus, "val_tokens": len(val_ids), "base": round(held_out_nats(base, val_ids), 4)}
     out["finetune_steps"] = fit_words(base, train_ids, finetune_s, lr)
     out[f"finetuned_{finetune_s:g}s"] = round(held_out_nats(base, val_ids), 4)
@@ -351,7 +349,7 @@ def heldout(models: list[Path], corpus: str = "gutenberg_poetry", chars: int = 2
     out = {"corpus": corpus, "chars": len(text)}
     for path in models:
         model, vocab, _ = load(path)
-        ids = torch.as_tensor(WordVocab(vocab).encode(text, plans=model.config.plans))
+        ids = read_as(model, vocab, text)
         out[str(path)] = round(nats_per_char(held_out_nats(model, ids), len(ids) - 1, len(text)), 4)
     print(json.dumps(out))
     return out

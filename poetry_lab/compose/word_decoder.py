@@ -109,16 +109,13 @@ class WordLineDecoder:
         self.cell, self.vocab, self.table = cell, vocab, WordTable(vocab, lexicon, rhymeable)
         self.plans = cell.model.config.plans
 
-    def _caps(self, s: _Spec) -> np.ndarray:
-        """(V,) the most syllables a line ending on each word may have: hi, or hi - 1 for a stressed end where
-        the line's extra syllable is for an unstressed end only."""
+    def _plans(self, s: _Spec) -> tuple[np.ndarray, np.ndarray]:
+        """What a planning writer's row may choose as its line's end word (the allowed ends that fit the line), and
+        (V,) the most syllables a line ending on each word may have: hi, or hi - 1 for a stressed end where the
+        line's extra syllable is for an unstressed end only (the rule _words keeps for an unplanned line)."""
         t, hi = self.table, s.spec.hi
-        return np.where(s.weak_last & ~t.weak_last, hi - 1, hi) if s.weak_last else np.full(len(t.known), hi)
-
-    def _plans(self, s: _Spec) -> np.ndarray:
-        """The ids a planning writer's row may choose as its line's end word: the allowed ends that fit the line."""
-        t = self.table
-        return np.flatnonzero(s.end & t.known & (t.syl >= 1) & (t.syl <= self._caps(s)))
+        caps = np.where(t.weak_last, hi, hi - 1) if s.weak_last else np.full(len(t.known), hi)
+        return np.flatnonzero(s.end & (t.syl >= 1) & (t.syl <= caps)), caps
 
     def _allowed(self, row: _Row, s: _Spec) -> np.ndarray:
         t, spec = self.table, s.spec
@@ -141,9 +138,7 @@ class WordLineDecoder:
         t, spec = self.table, s.spec
         if row.target >= 0:  # a planned line: words that leave room for its end word, and that word once in range
             total = row.syl + int(t.syl[row.target])
-            go = t.known & (t.syl <= row.cap - total)
-            go[row.target] = False
-            ok = go.copy()
+            ok = t.known & (t.syl <= row.cap - total)
             ok[row.target] = spec.lo <= total <= row.cap
         else:
             go = t.known & (t.syl <= s.room - row.syl - s.min_end)
@@ -198,13 +193,12 @@ class WordLineDecoder:
         alive = list(range(len(owner)))
         done: list[list[Draft]] = [[] for _ in starts]
         plans = [self._plans(s) for s in specs] if self.plans else None
-        caps = [self._caps(s) for s in specs] if self.plans else None
         for step in range(MAX_LINE_TOKENS):
             picks, keep = [], []
             for k, r in enumerate(alive):
                 row, s = rows[r], specs[owner[r]]
                 planning = plans is not None and step == 0
-                ids = plans[owner[r]] if planning else self._allowed(row, s)
+                ids = plans[owner[r]][0] if planning else self._allowed(row, s)
                 if not len(ids):
                     continue
                 sub = logp[k, ids]
@@ -218,13 +212,13 @@ class WordLineDecoder:
                     row.after = float(sub[j])
                 elif last and cid == self.vocab.newline:
                     row.after += float(sub[j])
-                row.favoured += bool(pull is not None and pull[cid] > 0)
                 finished = cid == self.vocab.newline
-                if planning:
-                    row.target, row.cap = cid, int(caps[owner[r]][cid])
-                    row.favoured = 0  # the plan is written again at the line's end, and counted there
-                elif not finished:
-                    self._advance(row, self.vocab.tokens[cid], s)
+                if planning:  # the plan is counted as favoured where it is written, at the line's end
+                    row.target, row.cap = cid, int(plans[owner[r]][1][cid])
+                else:
+                    row.favoured += bool(pull is not None and pull[cid] > 0)
+                    if not finished:
+                        self._advance(row, self.vocab.tokens[cid], s)
                 picks.append(cid)
                 keep.append((k, r, finished))
             if not picks:
@@ -293,7 +287,8 @@ class WordWriter:
         state, logp = self.feed(None, None, "\n\n" + prompt)
         rng = np.random.default_rng(seed)
         out: list[list[str]] = [[]]
-        plan = self.bundle.model.config.plans  # a planning writer's first word of each line is its plan, not shown
+        plans = self.bundle.model.config.plans
+        plan = plans  # a planning writer's first word of each line is its plan, read but not shown
         for _ in range(40 * max(lines, 1)):
             z = logp[0].astype(np.float64)
             z[0] = -np.inf  # <unk> is never written
@@ -307,7 +302,7 @@ class WordWriter:
                     out.append([])
                     if len(out) > lines:
                         break
-                plan = self.bundle.model.config.plans
+                plan = plans
             elif plan and vocab.tokens[j] not in MARKS:
                 plan = False
             else:
