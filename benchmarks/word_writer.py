@@ -242,20 +242,22 @@ def train(data: Path, emb: int, hidden: int, minutes: float, lr: float, batch: i
 
 
 def metred(out: Path, corpus: str = "gutenberg_poetry", lo: int = 9, hi: int = 11, min_lines: int = 4,
-           val_chars: int = VAL_CHARS, rhymed: bool = False) -> dict:
+           val_chars: int = VAL_CHARS, rhymed: bool = False, heldout: bool = False) -> dict:
     """The verse in measure of the training part (the held-out tail left out): every run of at least `min_lines`
     lines of lo..hi syllables, each word a known one (poetry_lab.compose.words), runs a blank line apart; gzipped
     to `out`. The shipped writer was fine-tuned an hour on it (`finetune --corpus OUT`, pretrained/README.md): four
     blind readers rated its sonnet quatrains 2.71 against 2.31 for the writer before, in one pass (2026-12-03; README).
     With `rhymed`, only lines whose last word truly rhymes with the last word of a line one or two before or
     after (couplets, alternate rhymes) are kept, in runs of at least `min_lines` (7.3 M characters): the shipped
-    writer's next 50 minutes, rated 2.62 against 2.39 before them by four blind readers in one pass (README, run 14)."""
+    writer's next 50 minutes, rated 2.62 against 2.39 before them by four blind readers in one pass (README, run 14).
+    With `heldout`, the same from the held-out tail instead (to measure a writer on verse of the register it learns)."""
     from poetry_lab.analysis.poetics import FULL_RHYME, rhyme_strength
     from poetry_lab.compose.words import load_lexicon
 
     t0 = time.perf_counter()
     info = load_lexicon().info
-    lines = read_corpus(corpus)[:-val_chars].split("\n")
+    text = read_corpus(corpus)
+    lines = (text[-val_chars:] if heldout else text[:-val_chars]).split("\n")
 
     def words(line: str) -> list[str]:
         return [w for w in TOKEN.findall(line.lower()) if w[0].isalpha()]
@@ -295,17 +297,19 @@ def read_as(model: WordLSTM, vocab: list[str], text: str) -> torch.Tensor:
     return torch.as_tensor(WriterBundle(model, WordVocab(vocab)).encode(text))
 
 
-def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = FINETUNE_LR, plan: bool = False) -> dict:
+def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = FINETUNE_LR, plan: bool = False,
+             decay: bool = False) -> dict:
     """The base word model trained `seconds` more on a poet's file (its words in the base's vocabulary,
     the rest <unk>); written to `out`. With `plan`, the model becomes a planning writer (WordConfig.plans)
-    and learns the file with each line led by its end word."""
+    and learns the file with each line led by its end word; with `decay`, the rate falls linearly to 0."""
     torch.manual_seed(0)
     model, vocab, facts = load(model_path)
     if plan:
         model.config = replace(model.config, plans=True)
     ids = read_as(model, vocab, read_corpus(corpus))
-    step = fit_words(model, ids, seconds, lr)
-    done = {**facts, "finetuned_on": corpus, "finetune_seconds": seconds, "finetune_steps": step, "plans": model.config.plans,
+    step = fit_words(model, ids, seconds, lr, decay=decay)
+    done = {**facts, "finetuned_on": corpus, "finetune_seconds": seconds, "finetune_steps": step, "finetune_lr": lr,
+            "finetune_decay": decay, "plans": model.config.plans,
             "unk_share": round(float((ids == 0).float().mean()), 4)}
     save(out, model.eval(), vocab, done)
     print(f"fine-tuned {step} steps on {corpus}; {done['unk_share']:.1%} of its tokens unknown")
@@ -378,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--seconds", type=float, default=60)
     f.add_argument("--out", type=Path, required=True)
     f.add_argument("--plan", action="store_true", help="make it a planning writer: each line led by its end word")
+    f.add_argument("--decay", action="store_true", help="the learning rate falls linearly to 0 over the seconds")
     tr = sub.add_parser("transfer", help="fine-tune 1 minute against scratch 3 minutes, held-out 10%% of a poet's file")
     tr.add_argument("--model", type=Path, default=None, help="default: DATA/word.safetensors")
     tr.add_argument("--corpus", default="sonnets")
@@ -391,6 +396,9 @@ def main(argv: list[str] | None = None) -> None:
     me.add_argument("--min-lines", type=int, default=4)
     me.add_argument("--val-chars", type=int, default=VAL_CHARS)
     me.add_argument("--rhymed", action="store_true", help="only lines that rhyme with a neighbour (couplets, alternate rhymes)")
+    me.add_argument("--lo", type=int, default=9, help="fewest syllables of a line in measure")
+    me.add_argument("--hi", type=int, default=11, help="most syllables of a line in measure")
+    me.add_argument("--heldout", action="store_true", help="from the held-out tail, not the training part")
     ho = sub.add_parser("heldout", help="nats per character of the corpus's held-out tail, each model reading it as it reads text")
     ho.add_argument("models", type=Path, nargs="+")
     ho.add_argument("--chars", type=int, default=250_000)
@@ -410,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if args.command == "metred":
-        metred(args.out, args.corpus, min_lines=args.min_lines, val_chars=args.val_chars, rhymed=args.rhymed)
+        metred(args.out, args.corpus, args.lo, args.hi, args.min_lines, args.val_chars, args.rhymed, args.heldout)
         return
     if args.command == "heldout":
         heldout(args.models, args.corpus, args.chars)
@@ -428,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "transfer":
         transfer(args.model or args.data / "word.safetensors", args.corpus, args.finetune_s, args.scratch_s, args.lr)
     else:
-        finetune(args.model or args.data / "word.safetensors", args.corpus, args.seconds, args.out, args.lr, args.plan)
+        finetune(args.model or args.data / "word.safetensors", args.corpus, args.seconds, args.out, args.lr, args.plan, args.decay)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from poetry_lab.analysis.poetics import scan_line
 from poetry_lab.compose import ComposeConfig, Composer, load_lexicon, plan
-from poetry_lab.compose.decoder import LineSpec, Start
+from poetry_lab.compose.decoder import MAX_LINE_CHARS, LineSpec, Start
 from poetry_lab.compose.word_decoder import WordCell
 from poetry_lab.core.checkpoint import WRITER_FILE, ModelBundle, WriterBundle, load_model, load_writer, save_model, save_writer
 from poetry_lab.core.wordmodel import WordConfig, WordLSTM, WordVocab, fit_words, held_out_nats, planned, shown, tokenize
@@ -126,6 +127,51 @@ def test_fit_words_learns_a_text(shipped_vocab):
     assert fit_words(model, ids, seconds=60.0, lr=1e-3, on_step=lambda step, loss: step < 3) == 3
     with pytest.raises(PoetryLabError, match="too short"):
         fit_words(model, ids[:2], seconds=1.0)
+
+
+def test_fit_words_can_let_its_rate_fall_to_nothing(shipped_vocab, monkeypatch):
+    import poetry_lab.core.wordmodel as wordmodel
+
+    rates: list[float] = []
+
+    class Recorded(torch.optim.AdamW):
+        def step(self, closure=None):
+            rates.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(wordmodel.torch.optim, "AdamW", Recorded)
+    ids = torch.as_tensor(shipped_vocab.encode("the night is dark and the sea is deep .\n" * 40))
+    model = WordLSTM(WordConfig(vocab_size=len(shipped_vocab), emb=16, hidden=24))
+    model.init_weights(seed=0)
+    fit_words(model, ids, seconds=2.0, lr=1e-2, batch=4, bptt=16, decay=True)
+    after = rates[20:]  # past the warm-up
+    assert len(after) > 5 and all(a >= b for a, b in pairwise(after)) and after[-1] < 0.2 * after[0] and after[0] <= 1e-2
+    rates.clear()
+    fit_words(model, ids, seconds=0.5, lr=1e-2, batch=4, bptt=16)
+    assert rates[20:] and set(rates[20:]) == {1e-2}  # without decay the rate holds
+
+
+def test_a_drafts_worst_word_is_the_models_and_costs_it_in_the_ranking(words_composer):
+    """Draft.worst_logp is the least likely word or mark of the line as the model reads it; spike_weight charges it."""
+    writer = words_composer.words
+    state, logits = writer.feed(None, None, "\n\n")
+    uniforms = np.random.default_rng(0).random((MAX_LINE_CHARS, 6))
+    drafts = writer.decoder.write([Start(state, logits, LineSpec(lo=8, hi=10), uniforms)], 0.8)[0]
+    assert drafts
+    for d in drafts:
+        ids = writer.bundle.encode(d.text)
+        got, s, logp = [], state, logits
+        for i in ids:
+            got.append(float(logp[0, i]))
+            logp, s = writer.cell.step(np.asarray([i]), s)
+        assert d.worst_logp == pytest.approx(min(got), abs=1e-3) and d.worst_logp < 0
+    plain = words_composer.compose(ComposeConfig(form="couplets", seed=3, candidates=8, metre_weight=0.0))
+    charged = words_composer.compose(ComposeConfig(form="couplets", seed=3, candidates=8, metre_weight=0.0, spike_weight=1.0))
+    for line in plain.lines:
+        assert line.score == pytest.approx(-line.bits_per_char, abs=1e-3)
+    assert all(line.score < -line.bits_per_char - 1.0 for line in charged.lines)  # a worst word costs more than a nat
+    with pytest.raises(PoetryLabError, match="worst word"):
+        ComposeConfig(spike_weight=-1.0)
 
 
 @pytest.mark.parametrize("which", ["words_composer", "planning_composer"])

@@ -59,6 +59,7 @@ class Draft:
     state: State = field(repr=False, default_factory=list)  # the model's State as NumPy arrays, each (1, H)
     logits: np.ndarray | None = field(repr=False, default=None)  # (1, V) after the newline
     break_logp: float = 0.0  # the word writer's log-probability of the line's break after its last word (mark and newline); 0: not read
+    worst_logp: float = 0.0  # the word writer's lowest log-probability of one word or mark of the line (a word that does not fit); 0: not read
 
     @property
     def bits_per_char(self) -> float:

@@ -89,12 +89,13 @@ class _Spec:
 
 
 class _Row:
-    __slots__ = ("after", "can_end", "can_go", "cap", "favoured", "listed", "logp", "syl", "target", "tokens", "words")
+    __slots__ = ("after", "can_end", "can_go", "cap", "favoured", "listed", "logp", "syl", "target", "tokens", "words", "worst")
 
     def __init__(self):
         self.tokens: list[str] = []
         self.words: list[str] = []
         self.syl, self.logp = 0, 0.0
+        self.worst = 0.0  # the lowest log-probability of one word or mark written (the line's worst surprise)
         self.after = 0.0  # log-probability of what followed the latest word (at the end: the line's break)
         self.favoured = 0  # words written that the subject's bias favours
         self.listed = 0  # determiners written after a comma ("the sun, the stars, the sky": a list)
@@ -216,6 +217,8 @@ class WordLineDecoder:
                 if planning:  # the plan is counted as favoured where it is written, at the line's end
                     row.target, row.cap = cid, int(plans[owner[r]][1][cid])
                 else:
+                    if not finished:
+                        row.worst = min(row.worst, float(sub[j]))
                     row.favoured += bool(pull is not None and pull[cid] > 0)
                     if not finished:
                         self._advance(row, self.vocab.tokens[cid], s)
@@ -231,7 +234,7 @@ class WordLineDecoder:
                     row = rows[r]
                     text = shown(row.tokens, self.table.lex.proper)
                     done[owner[r]].append(Draft(text, row.words, row.logp, len(text) + 1, word_rows(state, [n]), logp[n : n + 1].copy(),
-                                                row.after))
+                                                row.after, row.worst))
                 else:
                     next_alive.append(r)
                     rest.append(n)

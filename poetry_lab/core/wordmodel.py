@@ -220,10 +220,11 @@ def stacked_words(states: Sequence[WordState]) -> WordState:
 
 
 def fit_words(model: WordLSTM, ids: torch.Tensor, seconds: float, lr: float = FINETUNE_LR, batch: int = 16,
-              bptt: int = 64, on_step: Callable[[int, float], bool] | None = None, passes: float | None = None) -> int:
+              bptt: int = 64, on_step: Callable[[int, float], bool] | None = None, passes: float | None = None,
+              decay: bool = False) -> int:
     """Train `model` on the token stream `ids` for `seconds` (AdamW at `lr` after 20 warm-up steps, carried
-    state, gradients clipped at 1), and at most `passes` times over the stream when given; `on_step(step,
-    loss)` returning False stops early. Returns the steps."""
+    state, gradients clipped at 1), and at most `passes` times over the stream when given; with `decay` the
+    rate falls linearly to 0 over the seconds; `on_step(step, loss)` returning False stops early. Returns the steps."""
     batch = max(1, min(batch, (len(ids) - 1) // (bptt + 1)))
     n = (len(ids) - 1) // batch
     if n < 2:
@@ -234,9 +235,9 @@ def fit_words(model: WordLSTM, ids: torch.Tensor, seconds: float, lr: float = FI
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
     model.train()
     t0, step, pos, state = time.perf_counter(), 0, 0, None
-    while time.perf_counter() - t0 < seconds and step < max_steps:
+    while (spent := time.perf_counter() - t0) < seconds and step < max_steps:
         for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / 20)
+            g["lr"] = lr * min(1.0, (step + 1) / 20) * (1.0 - spent / seconds if decay else 1.0)
         if pos + bptt > n - 1:
             pos, state = 0, None
         f, state = model(X[:, pos : pos + bptt], state)
