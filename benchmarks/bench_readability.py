@@ -17,7 +17,8 @@ benchmarks/bench_compose fine-tunes, and its Composer checks copies against that
 key=value pairs set poetry_lab.compose.ComposeConfig fields, each parsed by its field's type
 (`raw=true`, `candidates=32`, `temperature=1.0`, `form=quatrain`; `about=@named` puts each pair's poem on
 its own subject, the pair's seed's line of benchmarks/data/subjects.txt); the seed is the pair's. Each writer
-writes `--pairs` poems (ComposeConfig(form=--form, temperature=--temperature, seed=s), s = 1..N, a sonnet
+writes `--pairs` poems (ComposeConfig(form=--form, temperature=--temperature, seed=s), s = 1..N (or from
+`--first-seed` on: new poems for a second pass), a sonnet
 at 0.8 by default) and its quatrain is the poem's first four lines, shown exactly as written.
 
 What readers are given: items.md only. Each pair is one writer's quatrain and one human quatrain
@@ -301,8 +302,10 @@ def items_text(pairs: list[dict]) -> str:
 
 
 def build(specs: list[WriterSpec], pairs: int, out: Path, form: str = "sonnet", temperature: float = 0.8,
-          seed: int = 0, base_copies: bool = False, humans_path: Path = HUMAN_QUATRAINS, extra: tuple[Path, ...] = ()) -> dict:
-    """Write items.md, key.json and form.json for `pairs` pairs per writer into `out`; returns the key.
+          seed: int = 0, base_copies: bool = False, humans_path: Path = HUMAN_QUATRAINS, extra: tuple[Path, ...] = (),
+          first_seed: int = 1) -> dict:
+    """Write items.md, key.json and form.json for `pairs` pairs per writer (poems at seeds first_seed on) into `out`;
+    returns the key.
     `extra`: earlier runs whose writers join this one (their quatrains and form checks as they were written,
     e.g. by an earlier version of the code, paired with new human quatrains), so one pass of readers rates all."""
     t0 = time.perf_counter()
@@ -324,7 +327,7 @@ def build(specs: list[WriterSpec], pairs: int, out: Path, form: str = "sonnet", 
                                 "poetry_lab_lines": p["poetry_lab_text"].split("\n"), "poem_text": p["poem_text"]})
     for writer in load_writers(specs, base_copies):
         rows = []
-        for s, side in zip(range(1, pairs + 1), balanced_sides(pairs, rng)):
+        for s, side in zip(range(first_seed, first_seed + pairs), balanced_sides(pairs, rng)):
             poem, quatrain = compose_quatrain(writer, form, temperature, s)
             rows.append(quatrain_measures(writer, quatrain))
             entries.append({"writer": writer.spec.name, "human": side, "seed": s, "human_quatrain": next(drawn),
@@ -528,6 +531,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--form", default="sonnet")
     b.add_argument("--temperature", type=float, default=0.8)
     b.add_argument("--seed", type=int, default=0, help="draws the human quatrains, the sides and the order")
+    b.add_argument("--first-seed", type=int, default=1, help="each writer's poems are written at seeds FIRST..FIRST+PAIRS-1")
     b.add_argument("--base-copies", action="store_true", help="check model-file writers' lines against the base's 120 MB corpus")
     b.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (1 is steadier on a shared 2-core CPU)")
     b.add_argument("--extra", type=Path, action="append", default=[],
@@ -549,7 +553,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def build_items() -> str:
         key = build([parse_writer(w) for w in args.writer], args.pairs, args.out, args.form, args.temperature,
-                    args.seed, args.base_copies, extra=tuple(args.extra))
+                    args.seed, args.base_copies, extra=tuple(args.extra), first_seed=args.first_seed)
         return f"wrote {len(key['pairs'])} pairs: {args.out / 'items.md'} for readers; key.json and form.json beside it"
 
     run_command(args, build_items, score, score_table)

@@ -169,3 +169,12 @@ def test_an_earlier_runs_writers_join_a_new_items_file_with_new_human_quatrains(
     with pytest.raises(PoetryLabError, match="own name"):
         build([parse_writer(f"{next(iter(earlier_key['writers']))}=pretrained/base_forward.safetensors")], 1,
               tmp_path / "clash", extra=(earlier_out,))
+
+
+def test_a_second_pass_can_write_new_poems_from_a_later_seed(run, tmp_path):
+    earlier_out, earlier_key = run
+    with threadpool_limits(1):
+        later = build([parse_writer(f"{WRITERS[1]}={BASE}@raw=true")], 2, tmp_path / "later", seed=3, first_seed=3)
+    assert sorted(p["seed"] for p in later["pairs"]) == [3, 4]
+    before = {p["seed"]: p["poetry_lab_text"] for p in earlier_key["pairs"] if p["writer"] == WRITERS[1]}
+    assert sorted(before) == [1, 2] and not set(before.values()) & {p["poetry_lab_text"] for p in later["pairs"]}
