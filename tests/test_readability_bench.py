@@ -13,9 +13,12 @@ from threadpoolctl import threadpool_limits
 from benchmarks.bench_readability import (
     HUMAN_QUATRAINS,
     SIDES,
+    Answer,
+    Answers,
     build,
     compose_fields,
     main,
+    paired_differences,
     parse_value,
     parse_writer,
     read_answers,
@@ -178,3 +181,21 @@ def test_a_second_pass_can_write_new_poems_from_a_later_seed(run, tmp_path):
     assert sorted(p["seed"] for p in later["pairs"]) == [3, 4]
     before = {p["seed"]: p["poetry_lab_text"] for p in earlier_key["pairs"] if p["writer"] == WRITERS[1]}
     assert sorted(before) == [1, 2] and not set(before.values()) & {p["poetry_lab_text"] for p in later["pairs"]}
+
+
+def test_writers_are_compared_poem_by_poem_over_the_seeds_both_wrote():
+    """x beats y by 1 on seed 1 and by 0.5 on seed 2 (one reader left seed 2 of x out), ties on seed 3; z wrote seed 1 only."""
+    pairs = [{"pair": n, "writer": w, "seed": s, "human": "A"} for n, (w, s) in
+             enumerate([("x", 1), ("y", 1), ("x", 2), ("y", 2), ("x", 3), ("y", 3), ("z", 1)], 1)]
+    ratings = [{1: 4, 2: 3, 3: 3, 4: 2, 5: 2, 6: 2, 7: 5}, {1: 4, 2: 3, 4: 3, 5: 3, 6: 3, 7: 5}]
+
+    def answers(rated: dict[int, int]) -> Answers:
+        return Answers({n: Answer(n, "A", {"A": 5.0, "B": float(r)}, {"A": 5.0, "B": 1.0}) for n, r in rated.items()}, [])
+
+    found = paired_differences(pairs, [answers(r) for r in ratings])
+    assert [d["writers"] for d in found] == [["x", "y"]]  # z shares one seed only: no standard error, no row
+    x_y = found[0]
+    # seed 1: 4 - 3; seed 2: x rated 3 by the one reader who saw it, y (2 + 3) / 2; seed 3: 2.5 - 2.5
+    assert x_y["difference"] == pytest.approx((1 + 0.5 + 0) / 3, abs=1e-4)
+    assert x_y["standard_error"] == pytest.approx(0.5 / 3 ** 0.5, abs=1e-4)
+    assert (x_y["seeds"], x_y["higher"], x_y["lower"], x_y["tied"]) == (3, 2, 0, 1)
