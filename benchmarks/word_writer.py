@@ -242,7 +242,7 @@ def train(data: Path, emb: int, hidden: int, minutes: float, lr: float, batch: i
 
 
 def metred(out: Path, corpus: str = "gutenberg_poetry", lo: int = 9, hi: int = 11, min_lines: int = 4,
-           val_chars: int = VAL_CHARS, rhymed: bool = False, heldout: bool = False) -> dict:
+           val_chars: int = VAL_CHARS, rhymed: bool = False, heldout: bool = False, quatrains: bool = False) -> dict:
     """The verse in measure of the training part (the held-out tail left out): every run of at least `min_lines`
     lines of lo..hi syllables, each word a known one (poetry_lab.compose.words), runs a blank line apart; gzipped
     to `out`. The shipped writer was fine-tuned an hour on it (`finetune --corpus OUT`, pretrained/README.md): four
@@ -250,7 +250,9 @@ def metred(out: Path, corpus: str = "gutenberg_poetry", lo: int = 9, hi: int = 1
     With `rhymed`, only lines whose last word truly rhymes with the last word of a line one or two before or
     after (couplets, alternate rhymes) are kept, in runs of at least `min_lines` (7.3 M characters): the shipped
     writer's next 50 minutes, rated 2.62 against 2.39 before them by four blind readers in one pass (README, run 14).
-    With `heldout`, the same from the held-out tail instead (to measure a writer on verse of the register it learns)."""
+    With `heldout`, the same from the held-out tail instead (to measure a writer on verse of the register it learns).
+    With `quatrains`, only a sonnet's quatrains: four lines rhymed ABAB (A not rhyming with B) whose fourth ends a
+    sentence (. ! or ?), as the composer writes them; the quatrains that follow one another in a run stay together."""
     from poetry_lab.analysis.poetics import FULL_RHYME, rhyme_strength
     from poetry_lab.compose.words import load_lexicon
 
@@ -275,12 +277,28 @@ def metred(out: Path, corpus: str = "gutenberg_poetry", lo: int = 9, hi: int = 1
         keep = [any(rhymes(ends[i], ends[j]) for j in (i - 2, i - 1, i + 1, i + 2) if 0 <= j < len(run)) for i in range(len(run))]
         return [[line for line, _ in group] for kept, group in groupby(zip(run, keep), key=itemgetter(1)) if kept]
 
+    def abab(run: list[str]) -> list[list[str]]:
+        """The stretches of `run` made of ABAB quatrains that each end a sentence."""
+        ends = [words(line)[-1] for line in run]
+        out, i, last = [], 0, -1
+        while i + 4 <= len(run):
+            a, b, c, d = ends[i : i + 4]
+            if rhymes(a, c) and rhymes(b, d) and not rhymes(a, b) and run[i + 3].rstrip()[-1:] in ".!?":
+                if last != i:
+                    out.append([])
+                out[-1] += run[i : i + 4]
+                i = last = i + 4
+            else:
+                i += 1
+        return out
+
     blocks, run = [], []
     for line in [*lines, ""]:
         if line.strip() and measured(line):
             run.append(line)
             continue
-        for part in rhyming(run) if rhymed and len(run) >= min_lines else [run]:
+        cut = abab if quatrains else rhyming if rhymed else None
+        for part in cut(run) if cut and len(run) >= min_lines else [run]:
             if len(part) >= min_lines:
                 blocks.append("\n".join(part))
         run = []
@@ -298,20 +316,23 @@ def read_as(model: WordLSTM, vocab: list[str], text: str) -> torch.Tensor:
 
 
 def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float = FINETUNE_LR, plan: bool = False,
-             decay: bool = False) -> dict:
+             decay: bool = False, batch: int = 16) -> dict:
     """The base word model trained `seconds` more on a poet's file (its words in the base's vocabulary,
     the rest <unk>); written to `out`. With `plan`, the model becomes a planning writer (WordConfig.plans)
-    and learns the file with each line led by its end word; with `decay`, the rate falls linearly to 0."""
+    and learns the file with each line led by its end word; with `decay`, the rate falls linearly to 0.
+    On a GPU where there is one (a lent machine's run: `batch` 64 or more keeps it busy)."""
     torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, vocab, facts = load(model_path)
     if plan:
         model.config = replace(model.config, plans=True)
     ids = read_as(model, vocab, read_corpus(corpus))
-    step = fit_words(model, ids, seconds, lr, decay=decay)
+    model.to(device)
+    step = fit_words(model, ids.to(device), seconds, lr, batch=batch, decay=decay)
     done = {**facts, "finetuned_on": corpus, "finetune_seconds": seconds, "finetune_steps": step, "finetune_lr": lr,
-            "finetune_decay": decay, "plans": model.config.plans,
+            "finetune_decay": decay, "finetune_batch": batch, "plans": model.config.plans,
             "unk_share": round(float((ids == 0).float().mean()), 4)}
-    save(out, model.eval(), vocab, done)
+    save(out, model.cpu().eval(), vocab, done)
     print(f"fine-tuned {step} steps on {corpus}; {done['unk_share']:.1%} of its tokens unknown")
     return done
 
@@ -383,6 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--out", type=Path, required=True)
     f.add_argument("--plan", action="store_true", help="make it a planning writer: each line led by its end word")
     f.add_argument("--decay", action="store_true", help="the learning rate falls linearly to 0 over the seconds")
+    f.add_argument("--batch", type=int, default=16, help="streams a step (64 or more on a GPU)")
     tr = sub.add_parser("transfer", help="fine-tune 1 minute against scratch 3 minutes, held-out 10%% of a poet's file")
     tr.add_argument("--model", type=Path, default=None, help="default: DATA/word.safetensors")
     tr.add_argument("--corpus", default="sonnets")
@@ -399,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     me.add_argument("--lo", type=int, default=9, help="fewest syllables of a line in measure")
     me.add_argument("--hi", type=int, default=11, help="most syllables of a line in measure")
     me.add_argument("--heldout", action="store_true", help="from the held-out tail, not the training part")
+    me.add_argument("--quatrains", action="store_true", help="only ABAB quatrains that end a sentence (a sonnet's)")
     ho = sub.add_parser("heldout", help="nats per character of the corpus's held-out tail, each model reading it as it reads text")
     ho.add_argument("models", type=Path, nargs="+")
     ho.add_argument("--chars", type=int, default=250_000)
@@ -418,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if args.command == "metred":
-        metred(args.out, args.corpus, args.lo, args.hi, args.min_lines, args.val_chars, args.rhymed, args.heldout)
+        metred(args.out, args.corpus, args.lo, args.hi, args.min_lines, args.val_chars, args.rhymed, args.heldout, args.quatrains)
         return
     if args.command == "heldout":
         heldout(args.models, args.corpus, args.chars)
@@ -436,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "transfer":
         transfer(args.model or args.data / "word.safetensors", args.corpus, args.finetune_s, args.scratch_s, args.lr)
     else:
-        finetune(args.model or args.data / "word.safetensors", args.corpus, args.seconds, args.out, args.lr, args.plan, args.decay)
+        finetune(args.model or args.data / "word.safetensors", args.corpus, args.seconds, args.out, args.lr, args.plan, args.decay, args.batch)
 
 
 if __name__ == "__main__":

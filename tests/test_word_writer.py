@@ -47,6 +47,10 @@ def test_a_tiny_word_writer_trains_resumes_ships_and_writes_in_form(tmp_path, ca
     assert all(7 <= scan_line(line.text, "iambic tetrameter")[0] <= 9 for line in poem.lines), poem.text
     main(["finetune", "--data", str(data), "--corpus", "sonnets", "--seconds", "1", "--out", str(tmp_path / "ft.safetensors")])
     assert load(tmp_path / "ft.safetensors")[2]["finetune_steps"] > 0
+    main(["finetune", "--data", str(data), "--corpus", "sonnets", "--seconds", "1", "--decay", "--batch", "4", "--lr", "3e-4",
+          "--out", str(tmp_path / "decayed.safetensors")])
+    decayed = load(tmp_path / "decayed.safetensors")[2]
+    assert decayed["finetune_decay"] and decayed["finetune_batch"] == 4 and decayed["finetune_lr"] == 3e-4 and decayed["finetune_steps"] > 0
     main(["transfer", "--data", str(data), "--corpus", "sonnets", "--finetune-s", "1", "--scratch-s", "1"])
     numbers = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"base", "finetuned_1s", "scratch_1s"} <= numbers.keys() and numbers["finetune_steps"] > 0
@@ -113,3 +117,26 @@ def test_rhymed_verse_in_measure_keeps_only_lines_that_rhyme_with_a_neighbour(tm
 
     for line in kept:
         assert any(end(n) != end(line) and rhyme_strength(end(n), end(line)) == FULL_RHYME for n in neighbours[line]), line
+
+
+def test_a_sonnets_quatrains_rhyme_abab_and_end_a_sentence(tmp_path):
+    import gzip
+
+    from poetry_lab.analysis.poetics import FULL_RHYME, rhyme_strength
+    from poetry_lab.data.text import words
+
+    main(["metred", "--quatrains", "--out", str(tmp_path / "q.txt.gz"), "--corpus", "sonnets", "--val-chars", "20000"])
+    main(["metred", "--quatrains", "--heldout", "--out", str(tmp_path / "qh.txt.gz"), "--corpus", "sonnets", "--val-chars", "20000"])
+    blocks = [b.split("\n") for b in gzip.open(tmp_path / "q.txt.gz", "rt", encoding="utf-8").read().strip().split("\n\n")]
+    tail = gzip.open(tmp_path / "qh.txt.gz", "rt", encoding="utf-8").read()
+    assert len(blocks) > 10 and tail.strip() and not set(tail.split("\n")) & {line for b in blocks for line in b} - {""}
+
+    def rhyme(a, b):
+        a, b = (words(x.replace("’", "'"))[-1] for x in (a, b))
+        return a != b and rhyme_strength(a, b) == FULL_RHYME
+
+    for block in blocks:
+        assert len(block) % 4 == 0, block
+        for i in range(0, len(block), 4):
+            q = block[i : i + 4]
+            assert rhyme(q[0], q[2]) and rhyme(q[1], q[3]) and not rhyme(q[0], q[1]) and q[3].rstrip()[-1] in ".!?", q
