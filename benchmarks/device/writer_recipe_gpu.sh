@@ -12,23 +12,25 @@
 # `word_writer heldout W.safetensors ...` and the blind pass (benchmarks/bench_readability.py) against the
 # shipped writer; `word_writer ship W.safetensors` if it wins. The settings (seconds of each stage, width, batch,
 # rates) are the environment's: PRETRAIN_S, METRED_S, RHYMED_S, HIDDEN, BATCH, LR, FT_BATCH, METRED_LR, RHYMED_LR.
-# Without a GPU the same script runs on the CPU (SMOKE=1 with a few seconds a stage checks it end to end).
+# Without a GPU the same script runs on the CPU: SMOKE=1 (no separate smoke run) with a few seconds a stage, a small
+# width and CORPUS=sonnets VAL_CHARS=20000 POETRY_LAB_CORPORA=../shared/corpora DATA=/tmp/w checks it end to end.
 set -u
-export POETRY_LAB_CORPORA="$PWD/.gpu" PYTHONUNBUFFERED=1
-PRETRAIN_S=${PRETRAIN_S:-330} METRED_S=${METRED_S:-75} RHYMED_S=${RHYMED_S:-60}
+export POETRY_LAB_CORPORA="${POETRY_LAB_CORPORA:-$PWD/.gpu}" PYTHONUNBUFFERED=1
+PRETRAIN_S=${PRETRAIN_S:-300} METRED_S=${METRED_S:-75} RHYMED_S=${RHYMED_S:-60}
 HIDDEN=${HIDDEN:-1024} BATCH=${BATCH:-256} LR=${LR:-3e-3} FT_BATCH=${FT_BATCH:-128}
 METRED_LR=${METRED_LR:-3e-4} RHYMED_LR=${RHYMED_LR:-2e-4} OUT=${OUT:-/tmp/out} SMOKE=${SMOKE:-0}
-DATA="$PWD/.gpu/word"
+CORPUS=${CORPUS:-gutenberg_poetry} VAL_CHARS=${VAL_CHARS:-1000000} DATA=${DATA:-$PWD/.gpu/word}
 W="python3 -m benchmarks.word_writer"
 mkdir -p "$OUT" "$DATA"
 nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
-[ -f "$DATA/train.npy" ] || $W prep --data "$DATA" > "$OUT/prep.log" 2>&1 || { echo "prep failed"; tail "$OUT/prep.log"; exit 1; }
+[ -f "$DATA/train.npy" ] || $W prep --data "$DATA" --corpus "$CORPUS" --val-chars "$VAL_CHARS" > "$OUT/prep.log" 2>&1 || { echo "prep failed"; tail "$OUT/prep.log"; exit 1; }
 stamp "prepared"
 # The fine-tunes' texts are cut on the CPU while the GPU pretrains.
-[ -f "$DATA/metred.txt.gz" ] || $W metred --out "$DATA/metred.txt.gz" > "$OUT/metred_text.log" 2>&1 &
-[ -f "$DATA/rhymed.txt.gz" ] || $W metred --rhymed --out "$DATA/rhymed.txt.gz" > "$OUT/rhymed_text.log" 2>&1 &
+C="--corpus $CORPUS --val-chars $VAL_CHARS"
+[ -f "$DATA/metred.txt.gz" ] || $W metred $C --out "$DATA/metred.txt.gz" > "$OUT/metred_text.log" 2>&1 &
+[ -f "$DATA/rhymed.txt.gz" ] || $W metred $C --rhymed --out "$DATA/rhymed.txt.gz" > "$OUT/rhymed_text.log" 2>&1 &
 rm -f "$DATA/word.resume.pt" "$DATA/word.safetensors"  # a fresh pretraining of this width, not an earlier run's
 if [ "$SMOKE" = 0 ]; then  # 20 steps first: a broken setup fails in a minute, not at the end
   mkdir -p /tmp/smoke && ln -sf "$DATA"/vocab.json "$DATA"/train.npy "$DATA"/val.npy /tmp/smoke/
