@@ -38,7 +38,10 @@ are skipped and counted, pairs left out are listed. The "mean" row averages the 
 reader counting once, and adds bench_compose's form checks of the four lines readers saw (true rhyme
 pairs, lines in the syllable range, real-word share, lines copied from the training text: the
 fine-tuning corpus, or with --base-copies the base's Gutenberg corpus) and the seconds to write the
-whole poem. Writes score.json and score.md in the run folder.
+whole poem. Below, each two writers compared seed by seed (paired_differences: the mean difference of their
+poems at the same seeds and its standard error); poems vary so much from seed to seed that 24 a writer tell apart
+only differences above about 0.35, so a decision takes 72-96 (`--pairs 96`, two writers to an items file).
+Writes score.json and score.md in the run folder.
 """
 
 from __future__ import annotations
