@@ -69,7 +69,7 @@ def app_sonnet_columns(url: str, seed: int) -> float:
     client = Client(url, verbose=False)
     try:
         t0 = time.perf_counter()
-        out = client.predict("sonnet", 0, "", "0.2, 0.5, 0.8, 1.0", seed, False, api_name="/ui_compose")
+        out = client.predict("sonnet", 0, "", "0.2, 0.5, 0.8, 1.0", seed, False, "", api_name="/ui_compose")
         seconds = time.perf_counter() - t0
     finally:
         client.close()
