@@ -424,7 +424,8 @@ def cmd_compose(args: argparse.Namespace) -> int:
             raise PoetryLabError("--theme needs the poems whose themes it means: give them with --corpus.")
         about = _theme_subject(args.corpus or bundle.facts["corpus"], args.theme, args.themes)
     cfg = ComposeConfig(form=args.form, lines=args.lines, temperature=args.temperature, seed=args.seed,
-                        **({} if args.candidates is None else {"candidates": args.candidates}), beam=args.beam, prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw,
+                        **({} if args.candidates is None else {"candidates": args.candidates}), beam=args.beam,
+                        prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw,
                         letters=args.letters, about=about)
     index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
     from threadpoolctl import threadpool_limits
