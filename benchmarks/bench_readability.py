@@ -362,9 +362,14 @@ def _earlier_run(run: Path) -> tuple[list[dict], dict, dict]:
     return key["pairs"], {name: {**w, "from_run": str(run)} for name, w in key["writers"].items()}, checks
 
 
+def other_side(side: str) -> str:
+    """The other quatrain of a pair: Poetry Lab's, where `side` is the human's."""
+    return "B" if side == "A" else "A"
+
+
 def _key_entry(number: int, e: dict) -> dict:
     human: HumanQuatrain = e["human_quatrain"]
-    machine_side = "B" if e["human"] == "A" else "A"
+    machine_side = other_side(e["human"])
     return {"pair": number, "writer": e["writer"], "human": e["human"], "seed": e["seed"], "human_source": human.source,
             "human_text": "\n".join(human.lines), "poetry_lab_text": "\n".join(e["poetry_lab_lines"]), "poem_text": e["poem_text"],
             "text": {e["human"]: list(human.lines), machine_side: e["poetry_lab_lines"]}}
@@ -445,7 +450,7 @@ def writer_scores(key_pairs: list[dict], answers: Answers) -> dict:
     out = {}
     for writer in dict.fromkeys(p["writer"] for p in key_pairs):
         mine = [(p, answers.rows[p["pair"]]) for p in key_pairs if p["writer"] == writer and p["pair"] in answers.rows]
-        machine = {p["pair"]: "B" if p["human"] == "A" else "A" for p, _ in mine}
+        machine = {p["pair"]: other_side(p["human"]) for p, _ in mine}
         out[writer] = {
             "readability": _mean([a.readability[machine[p["pair"]]] for p, a in mine]),
             "readability_human": _mean([a.readability[p["human"]] for p, a in mine]),
@@ -463,8 +468,7 @@ def paired_differences(key_pairs: list[dict], answers: list[Answers]) -> list[di
     (2026-12-04: a standard deviation of about 0.8 a seed), so 24 seeds tell apart only differences above about 0.35."""
     by_seed: dict[tuple[str, int], float] = {}
     for p in key_pairs:
-        machine = "B" if p["human"] == "A" else "A"
-        rated = [a.rows[p["pair"]].readability[machine] for a in answers if p["pair"] in a.rows]
+        rated = [a.rows[p["pair"]].readability[other_side(p["human"])] for a in answers if p["pair"] in a.rows]
         if rated:
             by_seed[p["writer"], p["seed"]] = statistics.fmean(rated)
     writers = list(dict.fromkeys(p["writer"] for p in key_pairs))

@@ -66,6 +66,11 @@ VAL_CHARS = 1_000_000  # the char base's held-out tail
 CUTOFFS = (2000, 6000)
 
 
+def training_device() -> torch.device:
+    """A lent machine's GPU where there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def small_cutoffs(vocab_size: int) -> tuple[int, ...]:
     """CUTOFFS inside a vocabulary of this size (a small one: fewer bands)."""
     return tuple(c for c in CUTOFFS if c < vocab_size - 1) or (max(1, vocab_size // 2),)
@@ -159,7 +164,7 @@ def train(data: Path, emb: int, hidden: int, minutes: float, lr: float, batch: i
     init: where there is no resume checkpoint, start from this writer file (the shipped one: its weights, a fresh
     optimizer and schedule, reading on from where its training stopped); its vocabulary must be prep's."""
     torch.manual_seed(0)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = training_device()
     meta = json.loads((data / "vocab.json").read_text())
     vocab = meta["vocab"]
     cfg = WordConfig(vocab_size=len(vocab), emb=emb, hidden=hidden, cutoffs=small_cutoffs(len(vocab)))
@@ -322,7 +327,7 @@ def finetune(model_path: Path, corpus: str, seconds: float, out: Path, lr: float
     and learns the file with each line led by its end word; with `decay`, the rate falls linearly to 0.
     On a GPU where there is one (a lent machine's run: `batch` 64 or more keeps it busy)."""
     torch.manual_seed(0)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = training_device()
     model, vocab, facts = load(model_path)
     if plan:
         model.config = replace(model.config, plans=True)

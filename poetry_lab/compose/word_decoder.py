@@ -217,10 +217,9 @@ class WordLineDecoder:
                 if planning:  # the plan is counted as favoured where it is written, at the line's end
                     row.target, row.cap = cid, int(plans[owner[r]][1][cid])
                 else:
-                    if not finished:
-                        row.worst = min(row.worst, float(sub[j]))
                     row.favoured += bool(pull is not None and pull[cid] > 0)
                     if not finished:
+                        row.worst = min(row.worst, float(sub[j]))
                         self._advance(row, self.vocab.tokens[cid], s)
                 picks.append(cid)
                 keep.append((k, r, finished))
