@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from itertools import pairwise
 
 import numpy as np
@@ -351,3 +352,32 @@ def test_each_rhyme_group_has_a_sound_of_its_own():
         assert len(ends) == 7
         assert not [(a, b) for i, a in enumerate(ends) for b in ends[i + 1:] if b == a or b in lex.rhymes_of(a)], poem.text
         assert all(line.rhyme_quality == "true" for line in poem.lines)
+
+
+def test_rows_that_wrote_the_same_words_step_once_and_draw_as_if_alone(words_composer, monkeypatch):
+    """The decoder steps the model once for each distinct prefix, and each row draws as it would alone: at temperature 0
+    eight candidates are one row a step; at 1.0 a batch's drafts are those of each of its starts written by itself."""
+    writer = words_composer.words
+    state, logits = writer.feed(None, None, "\n\n")
+    spec = LineSpec(lo=8, hi=10)
+    stepped = []
+    step = writer.cell.step
+    monkeypatch.setattr(writer.cell, "step", lambda ids, s: stepped.append(len(ids)) or step(ids, s))
+    greedy = writer.decoder.write([Start(state, logits, spec, np.random.default_rng(0).random((MAX_LINE_CHARS, 8)))], 0.0)[0]
+    assert len(greedy) == 8 and len({d.text for d in greedy}) == 1 and set(stepped) == {1}
+    starts = [Start(state, logits, spec, np.random.default_rng(k).random((MAX_LINE_CHARS, 6))) for k in range(2)]
+    together = writer.decoder.write(starts, [1.0, 0.5])
+    alone = [writer.decoder.write([starts[0]], 1.0)[0], writer.decoder.write([starts[1]], 0.5)[0]]
+    assert [[d.text for d in ds] for ds in together] == [[d.text for d in ds] for ds in alone]
+    assert [[round(d.logp, 4) for d in ds] for ds in together] == [[round(d.logp, 4) for d in ds] for ds in alone]
+    with pytest.raises(ValueError, match="temperatures"):
+        writer.decoder.write(starts, [1.0])
+
+
+def test_poems_side_by_side_are_the_poems_written_one_by_one(words_composer):
+    """columns() searches its poems together (one batch a line for all of them): each is the poem compose() writes alone,
+    with its subject and a beam too."""
+    for cfg in (ComposeConfig(form="quatrain", seed=5, candidates=6), ComposeConfig(form="couplets", seed=2, candidates=4, beam=2, about="the sea")):
+        together = words_composer.columns(cfg, (0.3, 0.8, 1.0))
+        assert [p.text for p in together] == [words_composer.compose(replace(cfg, temperature=t)).text for t in (0.3, 0.8, 1.0)]
+        assert len({p.text for p in together}) == 3 and all(p.seconds > 0 for p in together)

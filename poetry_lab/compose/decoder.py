@@ -14,9 +14,11 @@ model (temperature 1), which the composer uses to rank the candidates.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from poetry_lab.analysis.pronounce import FUNCTION_WORDS
 from poetry_lab.compose.words import Lexicon, WordSet
@@ -188,9 +190,11 @@ class LineDecoder:
         row.prefix += ch.lower()
         return False
 
-    def write(self, starts: list[Start], temperature: float, min_p: float = 0.0) -> list[list[Draft]]:
+    def write(self, starts: list[Start], temperature: float | Sequence[float], min_p: float = 0.0) -> list[list[Draft]]:
         """The finished lines of each start, drafted together as one batch (one model step a letter for all
-        of them): start g's rows begin from its state and logits and keep to its spec; min_p as draw() takes it."""
+        of them): start g's rows begin from its state and logits and keep to its spec, at `temperature` (or
+        the g-th of them); min_p as draw() takes it."""
+        temperature = per_start(temperature, len(starts))
         groups = []  # per start: (spec, its look-up cache, the shortest end word's syllables)
         for start in starts:
             end_lens = [self.lex.info[w].syllables for w in start.spec.end_words or () if w in self.lex.info]
@@ -214,7 +218,7 @@ class LineDecoder:
                 top = z.max()
                 logz = top + math.log(np.exp(z - top).sum())
                 sub = z[ids]
-                j = draw(sub, starts[owner[r]].uniforms[step, column[r]], temperature, min_p)
+                j = draw(sub, starts[owner[r]].uniforms[step, column[r]], temperature[owner[r]], min_p)
                 cid = ids[j]
                 row.logp += float(sub[j] - logz)
                 row.chars.append(self.table.char[cid])
@@ -244,19 +248,44 @@ class LineDecoder:
         return done
 
 
+def per_start(temperature: float | Sequence[float], starts: int) -> list[float]:
+    """A decoder's temperature for each of its `starts`: one for all, or one each."""
+    found = [float(temperature)] * starts if isinstance(temperature, (int, float)) else [float(t) for t in temperature]
+    if len(found) != starts:
+        raise ValueError(f"{len(found)} temperatures for {starts} starts")
+    return found
+
+
 def draw(scores: np.ndarray, u: float, temperature: float, min_p: float = 0.0) -> int:
     """The index drawn from `scores` (log-probabilities of what is allowed) at `temperature`: the inverse of their
     cumulative distribution at the uniform number `u`; the largest at temperature 0. Both decoders draw with it.
     min_p (min-p sampling, Nguyen et al. 2024): what is less than min_p times as likely as the likeliest (by
     `scores`, before the temperature) is not drawn."""
-    if temperature <= 0:
-        return int(scores.argmax())
-    shifted = scores - scores.max()
-    weights = np.exp(shifted * (1.0 / max(temperature, 1e-6)))
-    if min_p > 0:
-        weights[shifted < math.log(min_p)] = 0.0
-    cdf = np.cumsum(weights)
-    return min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(scores) - 1)
+    return Draw(scores, temperature, min_p).at(u)
+
+
+class Draw:
+    """draw()'s distribution, built once and read at any number of uniform numbers: the word decoder's rows that have
+    written the same words draw from one."""
+
+    __slots__ = ("best", "cdf")
+
+    def __init__(self, scores: np.ndarray, temperature: float, min_p: float = 0.0):
+        self.cdf, self.best = None, 0
+        if temperature <= 0:
+            self.best = int(scores.argmax())
+            return
+        shifted = scores - scores.max()
+        weights = np.exp(shifted * (1.0 / max(temperature, 1e-6)))
+        if min_p > 0:
+            weights[shifted < math.log(min_p)] = 0.0
+        # torch's sum over 16,000 words takes a third of NumPy's time; over a character vocabulary its call costs more
+        self.cdf = np.cumsum(weights) if len(weights) < 1024 else torch.cumsum(torch.from_numpy(weights), 0).numpy()
+
+    def at(self, u: float) -> int:
+        if self.cdf is None:
+            return self.best
+        return min(int(np.searchsorted(self.cdf, u * self.cdf[-1], side="right")), len(self.cdf) - 1)
 
 
 class CharWriter:

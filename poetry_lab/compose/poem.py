@@ -20,6 +20,9 @@ ending rhyme groups on related words (Hafez's way) measured less readable. The l
 reads stays the model's own. The character model writes without steering (the poem says so:
 its `related` is empty).
 
+Several poems (columns(): the app's temperatures side by side) are searched together, each line of all of them
+drafted in one batch of the decoder, which is how one poem is written too.
+
 Randomness: the draws of line i come from numpy's generator seeded with (seed, i, attempt), the
 same for every temperature, so columns at several temperatures share their draws, a poem is the
 same for the same seed, and regenerating line i (a new attempt) leaves the other lines alone.
@@ -30,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 
@@ -72,9 +76,10 @@ class ComposeConfig:
     lines: int | None = None  # poem length (a form of any_length) or a multiple of the stanza; None: the form's own
     temperature: float = 0.8
     seed: int | None = DEFAULT_SEED  # None draws a fresh seed (reported in the Poem)
-    # candidate lines drafted per line (per partial poem kept). 32 read +0.17 ± 0.06 more readable to blind readers over
-    # 192 sonnets (README, runs 19 and 22) but doubles the app's four columns (8.0 s to 18.4 s, past their 12 s): 16 stays.
-    candidates: int = 16
+    # candidate lines drafted per line (per partial poem kept). 32 read +0.17 ± 0.06 more readable to blind readers than 16
+    # over 192 sonnets (README, runs 19 and 22); the decoder steps each shared prefix once and columns() drafts its poems
+    # in one batch, so the app's four columns at 32 take what they took at 16 (bench_latency: 9.1 s, goal 12 s).
+    candidates: int = 32
     beam: int = 1  # partial poems kept after each line: the poem as a whole is chosen, not each line greedily
     prompt: str = ""  # the poet's opening lines (each non-blank line becomes a given line)
     given: dict[int, str] = field(default_factory=dict)  # line index -> the poet's (locked) line
@@ -208,17 +213,48 @@ class Composer:
         return self._starts[name]
 
     def compose(self, config: ComposeConfig) -> Poem:
-        t0 = time.perf_counter()
-        if config.raw:
-            poem = self._raw(config)
-        else:
-            poem = self._in_form(config)
-        poem.seconds = time.perf_counter() - t0
-        return poem
+        return self.columns(config, (config.temperature,))[0]
 
     def columns(self, config: ComposeConfig, temperatures: tuple[float, ...] = COMPOSE_TEMPERATURES) -> list[Poem]:
-        """The same poem settings at several temperatures, one shared seed (the app's side-by-side columns)."""
-        return [self.compose(replace(config, temperature=t)) for t in temperatures]
+        """The same poem settings at several temperatures, one shared seed (the app's side-by-side columns). The poems
+        are searched side by side, each line of all of them drafted in one batch: one model step a word for every
+        candidate of every poem (four sonnets so cost a third less than one after another). A poem's `seconds` is its
+        share of the time."""
+        t0 = time.perf_counter()
+        configs = [replace(config, temperature=t) for t in temperatures]
+        poems = [self._raw(cfg) for cfg in configs] if config.raw else self._side_by_side([self._in_form(cfg) for cfg in configs])
+        for poem in poems:
+            poem.seconds = (time.perf_counter() - t0) / len(poems)
+        return poems
+
+    @staticmethod
+    def _side_by_side(searches: list[Generator]) -> list[Poem]:
+        """Runs poem searches (_in_form) together: each round, every search's pending drafts (a _Drafts) are written
+        in one decoder batch per writer; a search's result is its poem."""
+        poems: list[Poem | None] = [None] * len(searches)
+        answers: list = [None] * len(searches)
+        active = list(range(len(searches)))
+        while active:
+            asks: dict[tuple[int, float], list[tuple[int, _Drafts]]] = {}
+            for k in active:
+                try:
+                    ask = searches[k].send(answers[k])
+                except StopIteration as stop:
+                    poems[k] = stop.value
+                    continue
+                asks.setdefault((id(ask.writer), ask.min_p), []).append((k, ask))
+            active = [k for group in asks.values() for k, _ in group]
+            for group in asks.values():
+                writer, min_p = group[0][1].writer, group[0][1].min_p
+                starts = [s for _, ask in group for s in ask.starts]
+                temperatures = [ask.temperature for _, ask in group for _ in ask.starts]
+                steered = any(ask.bias is not None for _, ask in group)
+                bias = np.concatenate([ask.bias if ask.bias is not None else np.zeros((len(ask.starts), len(writer.decoder.vocab)), np.float32)
+                                       for _, ask in group]) if steered else None
+                written = writer.decoder.write(starts, temperatures, **({"bias": bias} if steered else {}), min_p=min_p)
+                for k, ask in group:
+                    answers[k], written = written[: len(ask.starts)], written[len(ask.starts) :]
+        return poems
 
     def regenerate(self, config: ComposeConfig, poem: Poem, index: int) -> Poem:
         """`poem` again with line `index` written anew (a new attempt) and every other line kept as it is."""
@@ -229,8 +265,9 @@ class Composer:
         avoid = {**config.avoid, index: [*config.avoid.get(index, []), poem.lines[index].text]}
         return self.compose(replace(config, prompt="", given=keep, attempts=attempts, avoid=avoid))
 
-    def _in_form(self, cfg: ComposeConfig) -> Poem:
-        """A search over partial poems: after each line the `beam` best (by the sum of their lines' scores) go on."""
+    def _in_form(self, cfg: ComposeConfig) -> Generator[_Drafts, list[list[Draft]], Poem]:
+        """A search over partial poems: after each line the `beam` best (by the sum of their lines' scores) go on. It
+        asks for its drafts (yields a _Drafts, is sent the decoder's drafts) and returns the poem: _side_by_side runs it."""
         plans = plan(cfg.form, cfg.lines)
         writer = self.writer(cfg)
         steer = self._steer(cfg, writer)
@@ -244,8 +281,8 @@ class Composer:
                 line = self._given_line(cfg.given[i], p, related)
                 beam = [h.grown(line, 0.0, *writer.feed(h.state, h.logits, line.text + "\n")) for h in beam]
                 continue
-            grown = [h.grown(line, score, draft.state, draft.logits)
-                     for h, found in zip(beam, self._write_line(writer, i, plans, beam, cfg, steer)) for line, draft, score in found[: cfg.beam]]
+            written = yield from self._write_line(writer, i, plans, beam, cfg, steer)
+            grown = [h.grown(line, score, draft.state, draft.logits) for h, found in zip(beam, written) for line, draft, score in found[: cfg.beam]]
             if not grown:
                 raise PoetryLabError(f"Line {i + 1} could not be written in this form; try another seed or temperature.")
             grown.sort(key=lambda h: -h.score)
@@ -299,7 +336,7 @@ class Composer:
                 and r.split()[-1][:1] in {x[:1] for x in lasts} for w in ws if w != word}
 
     def _write_line(self, writer, i: int, plans: list[LinePlan], beam: list[_Partial], cfg: ComposeConfig,
-                    steer: _Steer | None = None) -> list[list[tuple[Line, Draft, float]]]:
+                    steer: _Steer | None = None) -> Generator[_Drafts, list[list[Draft]], list[list[tuple[Line, Draft, float]]]]:
         """For each partial poem, the drafts of line i worth keeping, best first, as (line, draft, its score in
         the poem-level search); [] where none can be written. The partial poems' candidates are drafted as
         one batch; the rhyme is relaxed only for a poem where no draft finishes."""
@@ -323,7 +360,7 @@ class Composer:
                 continue
             used = {b: steer.subject.used(beam[b].fixed.values()) if steer else frozenset() for b, _, _ in jobs}
             bias = np.stack([steer.bias_after(used[b]) for b, _, _ in jobs]) if steer else None
-            written = writer.decoder.write([job for _, _, job in jobs], temperature, **({"bias": bias} if steer else {}), min_p=cfg.min_p)
+            written = yield _Drafts(writer, [job for _, _, job in jobs], temperature, bias, cfg.min_p)
             for (b, quality, _), drafts in zip(jobs, written):
                 ranked = self._rank(drafts, [*beam[b].fixed.values(), *cfg.avoid.get(i, [])], p, cfg, steer, used[b])
                 found[b] = [self._line(ranked, k, p, quality, steer) for k in range(min(cfg.beam, len(ranked)))]
@@ -395,6 +432,17 @@ class _Steer:
         out = self.bias.copy()
         out[[self.ids[w] for w in used]] *= self.reuse
         return out
+
+
+@dataclass
+class _Drafts:
+    """What a poem search asks the decoder for: drafts of a line from each start, at its temperature."""
+
+    writer: CharWriter | WordWriter
+    starts: list[Start]
+    temperature: float
+    bias: np.ndarray | None  # (len(starts), V) for the word writer, or None
+    min_p: float
 
 
 @dataclass
