@@ -76,10 +76,11 @@ class ComposeConfig:
     lines: int | None = None  # poem length (a form of any_length) or a multiple of the stanza; None: the form's own
     temperature: float = 0.8
     seed: int | None = DEFAULT_SEED  # None draws a fresh seed (reported in the Poem)
-    # candidate lines drafted per line (per partial poem kept). 32 read +0.17 ± 0.06 more readable to blind readers than 16
-    # over 192 sonnets (README, runs 19 and 22); the decoder steps each shared prefix once and columns() drafts its poems
-    # in one batch, so the app's four columns at 32 take what they took at 16 (bench_latency: 9.1 s, goal 12 s).
-    candidates: int = 32
+    # candidate lines drafted per line (per partial poem kept). Blind readers found more clearer: 32 over 16 by +0.14 ± 0.05
+    # over 264 sonnets, 64 over 32 by +0.18 ± 0.06 over 144, 128 over 64 by +0.21 ± 0.08 over 72 (README, runs 19-24).
+    # 64 is what the goals allow (bench_latency: one sonnet's compose process 4.9 s, goal 5; the app's four columns
+    # 8.3 s, goal 12); 128 took 7.1 s and 14.9 s.
+    candidates: int = 64
     beam: int = 1  # partial poems kept after each line: the poem as a whole is chosen, not each line greedily
     prompt: str = ""  # the poet's opening lines (each non-blank line becomes a given line)
     given: dict[int, str] = field(default_factory=dict)  # line index -> the poet's (locked) line
