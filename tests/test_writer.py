@@ -4,6 +4,7 @@ vocabulary (every rule is a hard constraint, so even random weights must keep th
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 from dataclasses import replace
@@ -20,7 +21,7 @@ from poetry_lab.compose import ComposeConfig, Composer, load_lexicon, plan
 from poetry_lab.compose.decoder import MAX_LINE_CHARS, LineSpec, Start
 from poetry_lab.compose.word_decoder import WordCell
 from poetry_lab.core.checkpoint import WRITER_FILE, ModelBundle, WriterBundle, load_model, load_writer, save_model, save_writer
-from poetry_lab.core.wordmodel import WordConfig, WordLSTM, WordVocab, fit_words, held_out_nats, planned, shown, tokenize
+from poetry_lab.core.wordmodel import Int8Matrix, WordConfig, WordLSTM, WordVocab, fit_words, held_out_nats, planned, shown, tokenize
 from poetry_lab.data.text import words
 from poetry_lab.errors import PoetryLabError
 from poetry_lab.settings import shipped
@@ -110,11 +111,33 @@ def test_the_step_cell_matches_the_model(small_writer):
     with torch.no_grad():
         feats, _ = model(torch.tensor([ids]))
         want = model.log_probs(feats[0]).numpy()
-    cell = WordCell(model)
-    state = cell.zero_state(1)
+    exact, fast = WordCell(model, exact=True), WordCell(model)
+    state, quick = exact.zero_state(1), fast.zero_state(1)
     for k, i in enumerate(ids):
-        got, state = cell.step(np.asarray([i]), state)
+        got, state = exact.step(np.asarray([i]), state)
         assert np.allclose(got[0], want[k], atol=1e-4)
+        near, quick = fast.step(np.asarray([i]), quick)  # 8-bit products: the same distribution, near enough
+        p = np.exp(want[k])
+        assert float(p @ (want[k] - near[0])) < 1e-3 and np.abs(near[0] - want[k]).max() > 1e-6
+
+
+def test_cells_on_one_model_share_its_8_bit_weights_until_they_change(small_writer):
+    model = copy.deepcopy(small_writer.model)
+    a, b = WordCell(model), WordCell(model)
+    assert a.w_hh is b.w_hh and a.w_ih is b.w_ih
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.mul_(0.5)  # trained in place since
+    c = WordCell(model)
+    assert c.w_hh is not a.w_hh and torch.allclose(c.w_hh.scale, a.w_hh.scale * 0.5)
+
+
+def test_int8_products_are_near_the_float_ones():
+    g = torch.Generator().manual_seed(0)
+    m, rows = torch.randn(96, 40, generator=g), torch.randn(5, 96, generator=g) * torch.tensor([[0.1], [1], [10], [0], [3]])
+    got, want = Int8Matrix(m).times(rows), rows @ m
+    assert got.shape == (5, 40) and got.dtype == torch.float32
+    assert torch.all((got - want).abs() <= 0.02 * rows.abs().amax(1, keepdim=True) * m.abs().amax(0) * 96 ** 0.5)
+    assert torch.equal(got[3], torch.zeros(40))  # a row of zeros stays zeros
 
 
 def test_fit_words_learns_a_text(shipped_vocab):
