@@ -428,10 +428,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
                         prompt=args.prompt.replace("\\n", "\n").replace(" / ", "\n"), raw=args.raw,
                         letters=args.letters, about=about)
     index = _copy_index(args.corpus or bundle.facts.get("corpus"), given=bool(args.corpus))
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # one BLAS thread: the decoder's small batches lose more to a busy second core than they gain
-        poem = Composer(bundle, corpus=index).compose(cfg)
+    poem = Composer(bundle, corpus=index).compose(cfg)
     if args.json:
         print(json.dumps(poem.to_json(), ensure_ascii=False, indent=2))
         return 0
