@@ -202,7 +202,7 @@ def _add_compose(sub) -> None:
     c.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"same seed, same poem (default {DEFAULT_SEED}, as the app)")
     c.add_argument("--candidates", type=int, default=None,
                    help="candidate lines drafted per line (per partial poem kept; default: the composer's, 64, which blind "
-                        "readers found clearer than 32; 128 read clearer still, at 1.5-1.8 times the time)")
+                        "readers found clearer than 32; 128 read clearer still, at 1.3-1.8 times the time)")
     c.add_argument("--beam", type=int, default=1,
                    help="partial poems kept after each line, so the poem is chosen as a whole (default 1: each line's best)")
     c.add_argument("--corpus", default=None, help="the training text, so that no line is copied from it (default: the model's own, if found); "

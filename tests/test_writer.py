@@ -134,7 +134,7 @@ def test_cells_on_one_model_share_its_8_bit_weights_until_they_change(small_writ
 def test_int8_products_are_near_the_float_ones():
     g = torch.Generator().manual_seed(0)
     m, rows = torch.randn(96, 40, generator=g), torch.randn(5, 96, generator=g) * torch.tensor([[0.1], [1], [10], [0], [3]])
-    got, want = Int8Matrix(m).times(rows), rows @ m
+    got, want = rows @ Int8Matrix(m), rows @ m
     assert got.shape == (5, 40) and got.dtype == torch.float32
     assert torch.all((got - want).abs() <= 0.02 * rows.abs().amax(1, keepdim=True) * m.abs().amax(0) * 96 ** 0.5)
     assert torch.equal(got[3], torch.zeros(40))  # a row of zeros stays zeros

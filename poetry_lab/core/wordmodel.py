@@ -187,8 +187,8 @@ class Int8Matrix:
         self.scale = m.abs().amax(0).clamp_min(1e-12) / 127.0  # (N,)
         self.q = torch.round(m / self.scale).clamp_(-127, 127).to(torch.int8).contiguous()
 
-    def times(self, rows: torch.Tensor) -> torch.Tensor:
-        """rows (B, K) float -> (B, N) float, about rows @ matrix."""
+    def __rmatmul__(self, rows: torch.Tensor) -> torch.Tensor:
+        """`rows @ self`: rows (B, K) float -> (B, N) float, as a float32 matrix would give, near enough."""
         r = rows.abs().amax(1, keepdim=True).clamp_min(1e-12) / 127.0  # (B, 1)
         q = torch.round(rows / r).clamp_(-127, 127).to(torch.int8)
         return torch._int_mm(q, self.q).float() * r * self.scale
@@ -206,10 +206,6 @@ def _int8_weights(model: WordLSTM) -> tuple[Int8Matrix, Int8Matrix]:
     if found is None or found[0] != versions:
         found = _INT8[model] = (versions, (Int8Matrix(r.weight_ih_l0.detach().T), Int8Matrix(r.weight_hh_l0.detach().T)))
     return found[1]
-
-
-def _times(rows: torch.Tensor, matrix: torch.Tensor | Int8Matrix) -> torch.Tensor:
-    return rows @ matrix if isinstance(matrix, torch.Tensor) else matrix.times(rows)
 
 
 class WordCell:
@@ -235,7 +231,7 @@ class WordCell:
         """ids (B,) -> log-probabilities (B, V) of the next token, and the new state."""
         h, c = state
         x = self.model.embed.weight[torch.as_tensor(ids)]
-        i, f, g, o = (self.bias + _times(x, self.w_ih) + _times(h, self.w_hh)).chunk(4, 1)
+        i, f, g, o = (self.bias + x @ self.w_ih + h @ self.w_hh).chunk(4, 1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return self.model.log_probs(self.model.proj(h)).numpy(), (h, c)
