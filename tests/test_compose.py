@@ -166,6 +166,33 @@ def test_min_p_never_draws_what_is_far_less_likely_than_the_likeliest():
     assert draw(scores, 0.99, 0.0, min_p=0.5) == 1
 
 
+def test_draw_rows_draws_as_one_draw_a_row_does():
+    """The word decoder's batched draw gives what Draw over each row's allowed ids (the `last` ones after the rest)
+    gives, at every temperature and min-p, for rows whose allowed words the model finds very unlikely too."""
+    from poetry_lab.compose.decoder import Draw, draw_rows
+
+    rng = np.random.default_rng(0)
+    P, V = 9, 700
+    scores = np.log(rng.dirichlet(np.full(V, 0.05), P)).astype(np.float32)
+    allowed = (rng.random((P, V)) < 0.6).astype(np.float32)
+    allowed[3] = 0.0  # nothing allowed: -1
+    allowed[4] = 0.0
+    allowed[4, [5, 650]] = 1.0
+    scores[4, [5, 650]] = -60.0  # the allowed words are far below the likeliest: the weights would underflow
+    last = np.array([650, 2, 31])
+    which = np.repeat(np.arange(P), 40)
+    u = rng.random(len(which))
+    for temperature, min_p in ((1.0, 0.0), (0.2, 0.0), (0.8, 0.1), (0.0, 0.0)):
+        heat = np.full(P, temperature)
+        got = draw_rows(scores, allowed, heat, which, u, min_p, last)
+        for i, q in enumerate(which):
+            ok = allowed[q] > 0
+            ids = np.concatenate([np.flatnonzero(ok & ~np.isin(np.arange(V), last)), last[ok[last]]])
+            want = ids[Draw(scores[q, ids], temperature, min_p).at(u[i])] if len(ids) else -1
+            assert got[i] == want, (temperature, min_p, q)
+    assert set(got[which == 3]) == {-1}
+
+
 def test_bad_settings_are_user_errors():
     with pytest.raises(PoetryLabError):
         ComposeConfig(temperature=9)

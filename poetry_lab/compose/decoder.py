@@ -288,6 +288,78 @@ class Draw:
         return min(int(np.searchsorted(self.cdf, u * self.cdf[-1], side="right")), len(self.cdf) - 1)
 
 
+BLOCK = 128  # draw_rows sums the weights in blocks of this many columns, then searches one block
+
+
+def work_columns(columns: int) -> int:
+    """The width of draw_rows' buffer for `columns` columns: whole blocks."""
+    return -(-columns // BLOCK) * BLOCK
+
+
+def draw_rows(scores: np.ndarray, allowed: np.ndarray, temperature: np.ndarray, which: np.ndarray, u: np.ndarray,
+              min_p: float = 0.0, last: np.ndarray | None = None, work: torch.Tensor | None = None) -> np.ndarray:
+    """Draw.at for many rows at once, as (P, V) arrays: draw i reads row which[i] of `scores` over the columns
+    that row of `allowed` holds, at u[i] and temperature[which[i]], the columns taken in order of number except that
+    those in `last` come after all the others, in their order (the draw a Draw over those ids so listed gives, to
+    rounding). -1 where a row allows nothing. The weights are made for all rows in a few passes (shifted by each
+    row's largest score, allowed or not); a row whose allowed weights come near underflow, a temperature of 0
+    and a rounding that lands off what is allowed are drawn one by one by Draw. `work`: a float32 buffer of at least
+    (P, work_columns(V)) to make the weights in, for a caller that draws many times (memory touched the first time
+    costs more than the arithmetic)."""
+    P, V = scores.shape
+    last = np.zeros(0, np.int64) if last is None else last
+    nb = work_columns(V) // BLOCK
+    w = torch.empty(P, nb * BLOCK) if work is None else work[:P]
+    w[:, V:] = 0.0
+    wv = w[:, :V]
+    z = torch.from_numpy(scores)
+    inv = torch.from_numpy((1.0 / np.maximum(temperature, 1e-6)).astype(np.float32))[:, None]
+    # exp below -87 gives denormal numbers, which this CPU makes ten times slower; held there, a weight is 1.6e-38 of the top
+    torch.addcmul(-z.amax(1, keepdim=True) * inv, z, inv, out=wv).clamp_(min=-87.0).exp_()
+    wv.mul_(torch.from_numpy(allowed))
+    tail = wv[:, last]
+    wv[:, last] = 0.0
+    top = torch.maximum(wv.amax(1), tail.amax(1)) if len(last) else wv.amax(1)
+    if min_p > 0:
+        cut = (top * torch.from_numpy(np.float32(min_p) ** inv.numpy()[:, 0]))[:, None]
+        wv.masked_fill_(wv < cut, 0.0)
+        tail.masked_fill_(tail < cut, 0.0)
+    ends = w.view(P, nb, BLOCK).sum(2).double().cumsum(1)  # (P, nb) the weight up to each block's end
+    words = ends[:, -1]
+    tails = words[:, None] + tail.double().cumsum(1)  # (P, len(last))
+    total = tails[:, -1] if len(last) else words
+    q = torch.from_numpy(np.asarray(which, np.int64))
+    t = torch.from_numpy(np.asarray(u, np.float64)) * total[q]
+    out = np.full(len(q), -1, np.int64)
+    in_words = (t < words[q]).numpy()
+    if in_words.any():
+        qw, tw = q[in_words], t[in_words][:, None]
+        e = ends[qw]
+        k = torch.searchsorted(e, tw, right=True)[:, 0].clamp_(max=nb - 1)
+        base = torch.where(k > 0, e.gather(1, (k - 1).clamp(min=0)[:, None])[:, 0], 0.0)
+        cols = k[:, None] * BLOCK + torch.arange(BLOCK)
+        c = base[:, None] + w[qw[:, None], cols].double().cumsum(1)
+        j = torch.searchsorted(c, tw, right=True)[:, 0].clamp_(max=BLOCK - 1)
+        out[in_words] = (k * BLOCK + j).numpy()
+    if len(last) and not in_words.all():
+        qt = q[~in_words]
+        j = torch.searchsorted(tails[qt], t[~in_words][:, None], right=True)[:, 0].clamp_(max=len(last) - 1)
+        out[~in_words] = last[j.numpy()]
+    qn = q.numpy()
+    valid = np.flatnonzero(out >= 0)
+    valid = valid[out[valid] < V]
+    fine = np.zeros(len(out), bool)
+    fine[valid] = allowed[qn[valid], out[valid]] > 0
+    fine &= (top[q] > 1e-20).numpy() & (temperature[qn] > 0)
+    for i in np.flatnonzero(~fine):  # one by one, exactly: few or none a step
+        row = allowed[qn[i]] > 0
+        tail_ids = last[row[last]]
+        row[last] = False
+        ids = np.concatenate([np.flatnonzero(row), tail_ids])
+        out[i] = ids[Draw(scores[qn[i], ids], float(temperature[qn[i]]), min_p).at(float(u[i]))] if len(ids) else -1
+    return out
+
+
 class CharWriter:
     """The character model as the composer's writer: its fast cell, the line decoder over it, reading text, plain sampling.
     (poetry_lab.compose.word_decoder.WordWriter is the same for the word-level writer.)"""

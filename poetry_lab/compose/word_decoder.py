@@ -7,8 +7,9 @@ word that ends the line (an allowed end word bringing the syllables into range),
 (after . ! or ? where the line ends a sentence). A list of more than MAX_LISTED items after its first (a
 determiner after a comma: "the sun, the stars, the sky"), a content word once in a line, the same word twice
 in a row, a word pair already in the poem and a third content word on the same two letters are
-banned. The allowed words are masks over the whole vocabulary, built with NumPy (the syllables' part once a line
-for each count), so a step costs a few vector operations a row. The model's own distribution picks among what is
+banned. What each row may write is a mask over the whole vocabulary (the syllables' part built once a line for each
+count), and one step's draws are made for every row together (poetry_lab.compose.decoder.draw_rows: a few passes
+over a (rows, vocabulary) array, not a dozen NumPy calls a row). The model's own distribution picks among what is
 allowed, at the asked temperature (each start its own), with a subject's bias (poetry_lab.compose.subject) added to
 its related words; each row's log-probability under the unconstrained model (temperature 1, no bias) is summed for
 the composer's ranking. Rows that have written the same tokens from the same start share one model step, one mask
@@ -26,9 +27,10 @@ import weakref
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from poetry_lab.analysis.pronounce import FUNCTION_WORDS
-from poetry_lab.compose.decoder import SOUND_RUN, Draft, Draw, LineSpec, Start, per_start
+from poetry_lab.compose.decoder import SOUND_RUN, Draft, LineSpec, Start, draw_rows, per_start, work_columns
 from poetry_lab.compose.subject import FAVOURED_PER_LINE, Neighbours, Subject
 from poetry_lab.compose.words import NO_END, Lexicon
 from poetry_lab.core.checkpoint import WriterBundle
@@ -63,6 +65,8 @@ class WordTable:
         self.head = np.array([self.head_code.setdefault(w[:2], len(self.head_code)) if k else -1 for w, k in zip(tokens, self.known)])
         self.mark_ids = np.flatnonzero(self.mark)
         self.stop_ids = np.flatnonzero(self.stop)
+        self.determiner_ids = np.flatnonzero(self.determiner)
+        self.last = np.append(self.mark_ids, vocab.newline)  # drawn after the words, in this order (draw_rows)
 
     def ids(self, words) -> np.ndarray:
         return np.fromiter((self.vocab.stoi[w] for w in words if w in self.vocab.stoi), dtype=np.int64)
@@ -89,15 +93,19 @@ class _Spec:
         for a, b in spec.used_pairs:
             self.pairs.setdefault(a, []).append(b)
         self.pairs = {a: t.ids(bs) for a, bs in self.pairs.items()}
-        self.fits: dict[tuple[int, int, int], np.ndarray] = {}  # (syllables, plan, cap) -> the words that count allows
+        self.fits: dict[tuple[int, int, int], np.ndarray] = {}  # (syllables, plan, cap) -> the words that count allows (1.0)
 
 
 class _Row:
-    __slots__ = ("after", "can_end", "can_go", "cap", "favoured", "listed", "logp", "syl", "target", "tokens", "words", "worst")
+    __slots__ = ("after", "can_end", "can_go", "cap", "content", "favoured", "heads", "listed", "logp", "runs", "syl", "target",
+                 "tokens", "words", "worst")
 
     def __init__(self):
         self.tokens: list[str] = []
         self.words: list[str] = []
+        self.content: list[int] = []  # the ids of the content words written (each once in a line)
+        self.heads: dict[int, int] = {}  # how many content words start with each two letters (WordTable.head)
+        self.runs: list[int] = []  # the two letters SOUND_RUN - 1 content words start with: no third
         self.syl, self.logp = 0, 0.0
         self.worst = 0.0  # the lowest log-probability of one word or mark written (the line's worst surprise)
         self.after = 0.0  # log-probability of what followed the latest word (at the end: the line's break)
@@ -115,31 +123,15 @@ class WordLineDecoder:
         self.plans = cell.model.config.plans
 
     def _plans(self, s: _Spec) -> tuple[np.ndarray, np.ndarray]:
-        """What a planning writer's row may choose as its line's end word (the allowed ends that fit the line), and
+        """What a planning writer's row may choose as its line's end word (V,) (the allowed ends that fit the line), and
         (V,) the most syllables a line ending on each word may have: hi, or hi - 1 for a stressed end where the
-        line's extra syllable is for an unstressed end only (the rule _words keeps for an unplanned line)."""
+        line's extra syllable is for an unstressed end only (the rule _fits keeps for an unplanned line)."""
         t, hi = self.table, s.spec.hi
         caps = np.where(t.weak_last, hi, hi - 1) if s.weak_last else np.full(len(t.known), hi)
-        return np.flatnonzero(s.end & (t.syl >= 1) & (t.syl <= caps)), caps
-
-    def _allowed(self, row: _Row, s: _Spec) -> np.ndarray:
-        t, spec = self.table, s.spec
-        last = row.tokens[-1] if row.tokens else ""
-        if last in MARKS:  # after a mark: a word, or the newline if the line may end here
-            out = self._words(row, s) if row.can_go else np.zeros(0, np.int64)
-            if row.can_end and (not spec.closes or last in STOPS):
-                out = np.append(out, self.vocab.newline)
-            return out
-        out = self._words(row, s) if row.can_go else np.zeros(0, np.int64)
-        if row.tokens and not t.no_mark_after[self.vocab.stoi[last]]:
-            marks = t.stop_ids if spec.closes and not row.can_go else t.mark_ids
-            out = np.concatenate([out, marks])
-        if row.can_end and not spec.closes and row.tokens:
-            out = np.append(out, self.vocab.newline)
-        return out
+        return s.end & (t.syl >= 1) & (t.syl <= caps), caps
 
     def _fits(self, row: _Row, s: _Spec) -> np.ndarray:
-        """(V,) the words the row's syllables allow next: those that leave room for the line's end and the ends that bring
+        """(V,) 1 for the words the row's syllables allow next: those that leave room for the line's end and the ends that bring
         it into range (for a planned line: those that leave room for its end word, and that word once in range). The same
         for every row of the spec at that count, so built once a line (read-only)."""
         key = (row.syl, row.target, row.cap)
@@ -158,29 +150,54 @@ class WordLineDecoder:
             if s.weak_last:
                 end &= (t.syl < b) | t.weak_last
             ok = go | end
+        ok = ok.astype(np.float32)
         ok.flags.writeable = False
         s.fits[key] = ok
         return ok
 
-    def _words(self, row: _Row, s: _Spec) -> np.ndarray:
-        """The ids of the words that may come next: those the syllables allow (_fits) less the line's bans."""
-        t, spec = self.table, s.spec
-        ok = self._fits(row, s).copy()
-        content = [w for w in row.words if w not in FUNCTION_WORDS]
-        if content:
-            ok[t.ids(content)] = False
-            runs = [t.head_code[h] for h in {w[:2] for w in content} if sum(w[:2] == h for w in content) >= SOUND_RUN - 1]
-            if runs:
-                ok &= ~np.isin(t.head, runs) | t.function
-        prev = row.words[-1] if row.words else spec.prev_word
-        if row.tokens:
-            ok[self.vocab.stoi.get(row.tokens[-1], 0)] = False
-            if row.tokens[-1] == "," and row.listed >= MAX_LISTED:
-                ok[t.determiner] = False
-        banned = s.pairs.get(prev)
-        if banned is not None:
-            ok[banned] = False
-        return np.flatnonzero(ok)
+    def _allowed(self, lead: dict[int, int], rows: list[_Row], specs: list[_Spec], owner: np.ndarray, out: np.ndarray) -> None:
+        """`out` (prefixes, V) filled with 1.0 where a prefix (lead[prefix]: its first row) may go on, else 0. A word the
+        syllables allow (_fits) less the line's bans, if more words may come; after a word (not one of NO_END) a mark
+        (only . ! or ? where the line closes a sentence and must end); the newline where the line may end (after . ! or ?
+        where it closes). A prefix no row is on allows nothing."""
+        t, newline = self.table, self.vocab.newline
+        idle = np.ones(len(out), bool)
+        idle[list(lead)] = False
+        out[idle] = 0.0
+        banned_at, banned = [], []  # (prefix, id) pairs no word may take
+        marks, stops, ends = [], [], []  # the prefixes that may take a mark, only a stop, the newline
+        for q, r in lead.items():
+            row, s = rows[r], specs[owner[r]]
+            spec = s.spec
+            last = row.tokens[-1] if row.tokens else ""
+            if not row.can_go:
+                out[q] = 0.0
+            else:
+                out[q] = self._fits(row, s)
+                ids = list(row.content)
+                if row.runs:
+                    out[q] *= ~np.isin(t.head, row.runs) | t.function
+                if last:
+                    ids.append(self.vocab.stoi.get(last, 0))
+                    if last == "," and row.listed >= MAX_LISTED:
+                        ids.extend(t.determiner_ids.tolist())
+                pairs = s.pairs.get(row.words[-1] if row.words else spec.prev_word)
+                if pairs is not None:
+                    ids.extend(pairs.tolist())
+                banned_at.extend([q] * len(ids))
+                banned.extend(ids)
+            if last in MARKS:
+                if row.can_end and (not spec.closes or last in STOPS):
+                    ends.append(q)
+                continue
+            if last and not t.no_mark_after[self.vocab.stoi[last]]:
+                (stops if spec.closes and not row.can_go else marks).append(q)
+            if row.can_end and not spec.closes and last:
+                ends.append(q)
+        out[banned_at, banned] = 0.0
+        out[np.ix_(marks, t.mark_ids)] = 1.0
+        out[np.ix_(stops, t.stop_ids)] = 1.0
+        out[ends, newline] = 1.0
 
     def _advance(self, row: _Row, token: str, s: _Spec) -> None:
         t = self.table
@@ -191,6 +208,12 @@ class WordLineDecoder:
         i = self.vocab.stoi[token]
         row.words.append(token)
         row.syl += int(t.syl[i])
+        if not t.function[i]:
+            row.content.append(i)
+            h = int(t.head[i])
+            row.heads[h] = n = row.heads.get(h, 0) + 1
+            if n == SOUND_RUN - 1:
+                row.runs.append(h)
         spec = s.spec
         if row.target >= 0:
             row.can_end = i == row.target  # the plan written: the line ends (a mark, then the newline)
@@ -205,62 +228,74 @@ class WordLineDecoder:
         `temperature` (or for start g the g-th); `bias` (V,), or (len(starts), V) for each start its own, where given, is
         added to the log-probabilities a row samples from (not to those it sums) until the row holds FAVOURED_PER_LINE
         favoured words; min_p as draw() takes it."""
-        temperature = per_start(temperature, len(starts))
+        temperature = np.asarray(per_start(temperature, len(starts)))
         specs = [_Spec(st.spec, self.table) for st in starts]
         owner = np.concatenate([np.full(st.uniforms.shape[1], g) for g, st in enumerate(starts)]).astype(np.int64)
-        column = np.concatenate([np.arange(st.uniforms.shape[1]) for st in starts])
+        uniforms = np.concatenate([st.uniforms for st in starts], axis=1)  # (steps, rows)
         state = stacked_words([st.state for st in starts])
         logp = np.concatenate([st.logits for st in starts])
         rows = [_Row() for _ in range(len(owner))]
         alive = list(range(len(owner)))
         done: list[list[Draft]] = [[] for _ in starts]
         plans = [self._plans(s) for s in specs] if self.plans else None
+        newline, tokens = self.vocab.newline, self.vocab.tokens
+        # the step's masks and weights, made in the same memory each step (first touching it costs more than the arithmetic)
+        masks = np.empty((len(owner), len(tokens)), np.float32)
+        work = torch.empty(len(owner), work_columns(len(tokens)))
         # Rows that have written the same tokens from the same start are one prefix (`at`: its row of state and logp):
-        # the model steps once for it and its allowed tokens and distribution are built once; each row draws with its
-        # own number. At 0.2 half the rows of 32 candidates share their prefix, at 0.8 one in seven.
-        at = owner.tolist()
+        # the model steps once for it and what it may write next is worked out once; each row draws with its own
+        # number. At 0.2 half the rows of 32 candidates share their prefix, at 0.8 one in seven.
+        at = owner.copy()
         for step in range(MAX_LINE_TOKENS):
             planning = plans is not None and step == 0
-            built: dict[int, tuple] = {}  # prefix -> (allowed ids, their log-probabilities, the draw over them)
-            picks, keep = [], []  # (prefix, token) of each row kept, in order; (row, finished)
+            lead: dict[int, int] = {}  # prefix -> its first row
             for r in alive:
-                row, s = rows[r], specs[owner[r]]
-                found = built.get(at[r])
-                if found is None:
-                    ids = plans[owner[r]][0] if planning else self._allowed(row, s)
-                    sub = logp[at[r], ids]
-                    pull = None if bias is None else bias if bias.ndim == 1 else bias[owner[r]]
-                    steered = pull is not None and row.favoured < FAVOURED_PER_LINE
-                    dist = Draw(sub + pull[ids] if steered else sub, temperature[owner[r]], min_p) if len(ids) else None
-                    found = built[at[r]] = (ids, sub, pull, dist)
-                ids, sub, pull, dist = found
-                if dist is None:
-                    continue
-                j = dist.at(starts[owner[r]].uniforms[step, column[r]])
-                cid = int(ids[j])
-                row.logp += float(sub[j])
+                lead.setdefault(int(at[r]), r)
+            prefixes, leads = np.fromiter(lead.keys(), np.int64, len(lead)), np.fromiter(lead.values(), np.int64, len(lead))
+            allowed = masks[: len(logp)]
+            if planning:
+                allowed[:] = 0.0
+                allowed[prefixes] = np.stack([plans[g][0] for g in owner[leads]])
+            else:
+                self._allowed(lead, rows, specs, owner, allowed)
+            scores = logp
+            steered = [] if bias is None else [k for k, r in enumerate(leads) if rows[r].favoured < FAVOURED_PER_LINE]
+            if steered:
+                scores = logp.copy()
+                scores[prefixes[steered]] += bias if bias.ndim == 1 else bias[owner[leads[steered]]]
+            heat = np.ones(len(logp))
+            heat[prefixes] = temperature[owner[leads]]
+            which = at[alive]
+            picked = draw_rows(scores, allowed, heat, which, uniforms[step, alive], min_p, self.table.last, work)
+            got = logp[which, np.maximum(picked, 0)].tolist()
+            picks, keep = [], []  # (prefix, token) of each row kept, in order; (row, finished)
+            for r, cid, lp, p in zip(alive, picked.tolist(), got, which.tolist()):
+                if cid < 0:
+                    continue  # nothing may follow: the row is dropped
+                row = rows[r]
+                row.logp += lp
                 last = row.tokens[-1] if row.tokens else ""
                 if last and last not in MARKS:
-                    row.after = float(sub[j])
-                elif last and cid == self.vocab.newline:
-                    row.after += float(sub[j])
-                finished = cid == self.vocab.newline
+                    row.after = lp
+                elif last and cid == newline:
+                    row.after += lp
+                finished = cid == newline
                 if planning:  # the plan is counted as favoured where it is written, at the line's end
                     row.target, row.cap = cid, int(plans[owner[r]][1][cid])
                 else:
-                    row.favoured += bool(pull is not None and pull[cid] > 0)
+                    row.favoured += bool(bias is not None and (bias if bias.ndim == 1 else bias[owner[r]])[cid] > 0)
                     if not finished:
-                        row.worst = min(row.worst, float(sub[j]))
-                        self._advance(row, self.vocab.tokens[cid], s)
-                picks.append((at[r], cid))
+                        row.worst = min(row.worst, lp)
+                        self._advance(row, tokens[cid], specs[owner[r]])
+                picks.append((p, cid))
                 keep.append((r, finished))
             if not picks:
                 break
-            prefixes: dict[tuple[int, int], int] = {}
+            prefix_of: dict[tuple[int, int], int] = {}
             for n, (r, _) in enumerate(keep):
-                at[r] = prefixes.setdefault(picks[n], len(prefixes))
-            state = word_rows(state, [p for p, _ in prefixes])
-            logp, state = self.cell.step(np.asarray([c for _, c in prefixes]), state)
+                at[r] = prefix_of.setdefault(picks[n], len(prefix_of))
+            state = word_rows(state, [p for p, _ in prefix_of])
+            logp, state = self.cell.step(np.asarray([c for _, c in prefix_of]), state)
             alive = []
             for r, finished in keep:
                 if finished:
