@@ -52,16 +52,18 @@ class LineSpec:
 
 @dataclass
 class Draft:
-    """One finished candidate line and the model state after its newline."""
+    """One finished candidate line and the model's state after it: after its newline, or before the text `unread`
+    (the word decoder leaves the newline to be read for the line that is kept: read_through())."""
 
     text: str
     words: list[str]
     logp: float  # natural-log probability of the line and its newline under the model at temperature 1
     chars: int
     state: State = field(repr=False, default_factory=list)  # the model's State as NumPy arrays, each (1, H)
-    logits: np.ndarray | None = field(repr=False, default=None)  # (1, V) after the newline
+    logits: np.ndarray | None = field(repr=False, default=None)  # (1, V) after the newline (None: `unread`)
     break_logp: float = 0.0  # the word writer's log-probability of the line's break after its last word (mark and newline); 0: not read
     worst_logp: float = 0.0  # the word writer's lowest log-probability of one word or mark of the line (a word that does not fit); 0: not read
+    unread: str = ""  # what the state has yet to read of the line's end
 
     @property
     def bits_per_char(self) -> float:
@@ -246,6 +248,11 @@ class LineDecoder:
             if not alive:
                 break
         return done
+
+
+def read_through(writer, draft: Draft) -> tuple:
+    """The writer's (state, logits) after the draft's line and its newline."""
+    return writer.feed(draft.state, draft.logits, draft.unread) if draft.unread else (draft.state, draft.logits)
 
 
 def per_start(temperature: float | Sequence[float], starts: int) -> list[float]:

@@ -41,7 +41,7 @@ import numpy as np
 
 from poetry_lab.analysis.metrics import CorpusIndex
 from poetry_lab.analysis.poetics import scan_line, word_readings
-from poetry_lab.compose.decoder import MAX_LINE_CHARS, CharWriter, Draft, LineSpec, Start
+from poetry_lab.compose.decoder import MAX_LINE_CHARS, CharWriter, Draft, LineSpec, Start, read_through
 from poetry_lab.compose.forms import DEFAULT_FORM, LinePlan, get_form, plan
 from poetry_lab.compose.subject import MAX_STRENGTH, RANK_WEIGHT, REUSE, STRENGTH, Subject, subject_words
 from poetry_lab.compose.word_decoder import WordWriter
@@ -283,7 +283,8 @@ class Composer:
                 beam = [h.grown(line, 0.0, *writer.feed(h.state, h.logits, line.text + "\n")) for h in beam]
                 continue
             written = yield from self._write_line(writer, i, plans, beam, cfg, steer)
-            grown = [h.grown(line, score, draft.state, draft.logits) for h, found in zip(beam, written) for line, draft, score in found[: cfg.beam]]
+            grown = [h.grown(line, score, *read_through(writer, draft))
+                     for h, found in zip(beam, written) for line, draft, score in found[: cfg.beam]]
             if not grown:
                 raise PoetryLabError(f"Line {i + 1} could not be written in this form; try another seed or temperature.")
             grown.sort(key=lambda h: -h.score)

@@ -291,22 +291,22 @@ class WordLineDecoder:
                 keep.append((r, finished))
             if not picks:
                 break
-            prefix_of: dict[tuple[int, int], int] = {}
-            for n, (r, _) in enumerate(keep):
-                at[r] = prefix_of.setdefault(picks[n], len(prefix_of))
-            state = word_rows(state, [p for p, _ in prefix_of])
-            logp, state = self.cell.step(np.asarray([c for _, c in prefix_of]), state)
-            alive = []
-            for r, finished in keep:
+            # A finished line is not read to its end here: its newline is read by whoever keeps it (Draft.unread), one
+            # line a poem where the model would step every finished row.
+            alive, prefix_of = [], {}
+            for n, (r, finished) in enumerate(keep):
                 if finished:
                     row = rows[r]
                     text = shown(row.tokens, self.table.lex.proper)
-                    done[owner[r]].append(Draft(text, row.words, row.logp, len(text) + 1, word_rows(state, [at[r]]),
-                                                logp[at[r] : at[r] + 1].copy(), row.after, row.worst))
+                    done[owner[r]].append(Draft(text, row.words, row.logp, len(text) + 1, word_rows(state, [at[r]]), None,
+                                                row.after, row.worst, unread="\n"))
                 else:
+                    at[r] = prefix_of.setdefault(picks[n], len(prefix_of))
                     alive.append(r)
             if not alive:
                 break
+            state = word_rows(state, [p for p, _ in prefix_of])
+            logp, state = self.cell.step(np.asarray([c for _, c in prefix_of]), state)
         return done
 
 
