@@ -77,9 +77,9 @@ class ComposeConfig:
     temperature: float = 0.8
     seed: int | None = DEFAULT_SEED  # None draws a fresh seed (reported in the Poem)
     # candidate lines drafted per line (per partial poem kept). Blind readers found more clearer: 32 over 16 by +0.14 ± 0.05
-    # over 264 sonnets, 64 over 32 by +0.18 ± 0.06 over 144, 128 over 64 by +0.20 ± 0.06 over 144 (README, runs 19-25).
-    # 64 is what the goals allow (bench_latency: one sonnet's compose process 3.9-4.3 s, goal 5; the app's four columns
-    # 6.5-6.9 s, goal 12); 128 took 5.2-5.7 s and 11.9-13.5 s.
+    # over 264 sonnets, 64 over 32 by +0.18 ± 0.06 over 144, 128 over 64 by +0.18 to +0.24 in three passes of 72 (README, runs 19-28).
+    # 64 is what the goals allow (bench_latency, the decoder of 2026-12-06, a slow day: one sonnet's compose process
+    # 4.1-4.9 s, goal 5; the app's four columns 7.3-7.4 s, goal 12); 128 took 5.9-6.0 s and 12.3-16.3 s.
     candidates: int = 64
     beam: int = 1  # partial poems kept after each line: the poem as a whole is chosen, not each line greedily
     prompt: str = ""  # the poet's opening lines (each non-blank line becomes a given line)
