@@ -272,8 +272,8 @@ def draw(scores: np.ndarray, u: float, temperature: float, min_p: float = 0.0) -
 
 
 class Draw:
-    """draw()'s distribution, built once and read at any number of uniform numbers: the word decoder's rows that have
-    written the same words draw from one."""
+    """draw()'s distribution, built once and read at any number of uniform numbers (draw_rows' fallback, one row at a
+    time, reads one)."""
 
     __slots__ = ("best", "cdf")
 

@@ -229,6 +229,7 @@ class WordLineDecoder:
         added to the log-probabilities a row samples from (not to those it sums) until the row holds FAVOURED_PER_LINE
         favoured words; min_p as draw() takes it."""
         temperature = np.asarray(per_start(temperature, len(starts)))
+        pulls = None if bias is None else np.broadcast_to(bias, (len(starts), len(self.vocab.tokens)))  # each start's bias
         specs = [_Spec(st.spec, self.table) for st in starts]
         owner = np.concatenate([np.full(st.uniforms.shape[1], g) for g, st in enumerate(starts)]).astype(np.int64)
         uniforms = np.concatenate([st.uniforms for st in starts], axis=1)  # (steps, rows)
@@ -259,10 +260,10 @@ class WordLineDecoder:
             else:
                 self._allowed(lead, rows, specs, owner, allowed)
             scores = logp
-            steered = [] if bias is None else [k for k, r in enumerate(leads) if rows[r].favoured < FAVOURED_PER_LINE]
+            steered = [] if pulls is None else [k for k, r in enumerate(leads) if rows[r].favoured < FAVOURED_PER_LINE]
             if steered:
                 scores = logp.copy()
-                scores[prefixes[steered]] += bias if bias.ndim == 1 else bias[owner[leads[steered]]]
+                scores[prefixes[steered]] += pulls[owner[leads[steered]]]
             heat = np.ones(len(logp))
             heat[prefixes] = temperature[owner[leads]]
             which = at[alive]
@@ -283,7 +284,7 @@ class WordLineDecoder:
                 if planning:  # the plan is counted as favoured where it is written, at the line's end
                     row.target, row.cap = cid, int(plans[owner[r]][1][cid])
                 else:
-                    row.favoured += bool(bias is not None and (bias if bias.ndim == 1 else bias[owner[r]])[cid] > 0)
+                    row.favoured += bool(pulls is not None and pulls[owner[r], cid] > 0)
                     if not finished:
                         row.worst = min(row.worst, lp)
                         self._advance(row, tokens[cid], specs[owner[r]])
